@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Opening the database, migrations and the prepared-statement cache. Domain
+ * queries live beside this file in store_<domain>.c; nothing outside the
+ * store module builds SQL.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "log.h"
+#include "schema.h"
+#include "util.h"
+
+#define STMT_CACHE 256
+
+struct stmt_slot {
+	const char *sql;
+	sqlite3_stmt *st;
+};
+
+struct store {
+	sqlite3 *db;
+	struct stmt_slot cache[STMT_CACHE];
+};
+
+/* Numbered migrations: index i brings user_version from i to i + 1. */
+static const char *const migrations[] = {
+	schema_v1_sql,
+};
+
+sqlite3 *store_db(struct store *s)
+{
+	return s->db;
+}
+
+static int exec_sql(struct store *s, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int user_version(struct store *s)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * Both daemons and every handler worker may open the file at once: the
+ * version is re-read inside BEGIN IMMEDIATE so only one of them migrates.
+ */
+static int migrate(struct store *s, char *err, size_t errlen)
+{
+	int v, target = (int)ARRAY_SIZE(migrations);
+	char sql[64];
+
+	if (user_version(s) == target)
+		return 0;
+	if (exec_sql(s, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	v = user_version(s);
+	if (v < 0 || v > target) {
+		snprintf(err, errlen, "database schema version %d is newer than this build (%d)",
+			 v, target);
+		goto fail;
+	}
+	for (; v < target; v++) {
+		if (exec_sql(s, migrations[v], err, errlen) < 0)
+			goto fail;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (exec_sql(s, sql, err, errlen) < 0)
+			goto fail;
+	}
+	return exec_sql(s, "COMMIT", err, errlen);
+fail:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	sqlite3_extended_result_codes(s->db, 1);
+	/*
+	 * WAL lets handlers read while the runner writes. synchronous=NORMAL
+	 * never corrupts and loses nothing when a process crashes; only the
+	 * last commits before a power loss (docs/architecture.md).
+	 */
+	if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			"PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+		     err, errlen) < 0)
+		goto fail;
+	if (migrate(s, err, errlen) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return -1;
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < STMT_CACHE; i++)
+		if (s->cache[i].st != NULL)
+			sqlite3_finalize(s->cache[i].st);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+sqlite3_stmt *store_prep(struct store *s, const char *sql)
+{
+	size_t h = ((uintptr_t)sql >> 3) % STMT_CACHE;
+
+	for (size_t i = 0; i < STMT_CACHE; i++) {
+		struct stmt_slot *slot = &s->cache[(h + i) % STMT_CACHE];
+		if (slot->sql == sql) {
+			sqlite3_reset(slot->st);
+			sqlite3_clear_bindings(slot->st);
+			return slot->st;
+		}
+		if (slot->sql != NULL)
+			continue;
+		if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st,
+				       NULL) != SQLITE_OK) {
+			log_error("sql prepare failed: %s: %.120s", sqlite3_errmsg(s->db), sql);
+			slot->st = NULL;
+			return NULL;
+		}
+		slot->sql = sql;
+		return slot->st;
+	}
+	log_error("statement cache full");
+	return NULL;
+}
+
+int store_begin(struct store *s)
+{
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("begin: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+int store_commit(struct store *s)
+{
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("commit: %s", sqlite3_errmsg(s->db));
+		store_rollback(s);
+		return -1;
+	}
+	return 0;
+}
+
+void store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int store_bind_text(sqlite3_stmt *st, int idx, const char *v)
+{
+	if (v == NULL)
+		return sqlite3_bind_null(st, idx);
+	return sqlite3_bind_text(st, idx, v, -1, SQLITE_TRANSIENT);
+}
+
+struct json_object *store_col_json(sqlite3_stmt *st, int col)
+{
+	const char *txt = (const char *)sqlite3_column_text(st, col);
+
+	return txt ? json_tokener_parse(txt) : NULL;
+}
+
+const char *store_col_text(sqlite3_stmt *st, int col)
+{
+	const char *txt = (const char *)sqlite3_column_text(st, col);
+
+	return txt ? txt : "";
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The database module: the only code that speaks SQL. store.c opens the
+ * SQLite file (WAL, busy_timeout, foreign_keys), applies the numbered
+ * migrations and caches prepared statements; store_*.c hold the queries of
+ * each domain. Connections are per process and opened after fork, never before.
+ */
+#ifndef HOSTAGENT_STORE_H
+#define HOSTAGENT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+struct json_object;
+struct store;
+
+/*
+ * Opens (creating if needed) the database at path and brings the schema to
+ * the latest version. *out is owned by the caller (store_close). 0 or -1
+ * with a reason in err.
+ */
+int store_open(const char *path, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+sqlite3 *store_db(struct store *s);
+
+/*
+ * A prepared statement for a string with static storage duration (the
+ * pointer is the cache key). It comes back reset with its bindings cleared;
+ * the caller must sqlite3_reset() it when done: a statement left unreset
+ * holds a read transaction and starves checkpoints. NULL on error (logged).
+ */
+sqlite3_stmt *store_prep(struct store *s, const char *sql);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* Binds text or NULL when v is NULL. */
+int store_bind_text(sqlite3_stmt *st, int idx, const char *v);
+/* Column as a newly parsed json_object (caller puts), or NULL. */
+struct json_object *store_col_json(sqlite3_stmt *st, int col);
+/* Column as text, or "" when NULL (borrowed until the next step/reset). */
+const char *store_col_text(sqlite3_stmt *st, int col);
+
+/* ---- tokens (store_tokens.c) ---- */
+struct store_token {
+	char id[32];
+	char name[128];
+	char scopes[64];
+	int64_t created_at, last_used_at;
+};
+/* Inserts a token by hash. 0 or -1. */
+int store_token_insert(struct store *s, const char *id, const char *name, const char *hash,
+		       const char *scopes);
+/* Finds an active (not revoked, not expired) token by hash: 1 found, 0 not, -1 error. */
+int store_token_find(struct store *s, const char *hash, struct store_token *out);
+/* Records use at most once a minute, to keep reads free of writes. */
+int store_token_touch(struct store *s, const char *id);
+/* Active tokens as a JSON array (caller puts) with total count. */
+int store_token_list(struct store *s, int limit, int offset, struct json_object **arr,
+		     int64_t *total);
+/* 1 revoked, 0 no such active token, -1 error. */
+int store_token_revoke(struct store *s, const char *id);
+
+/* ---- commands (store_commands.c) ---- */
+/* Appends a pending command; *id gets its id. Runs inside the caller's transaction, if any. */
+int store_command_add(struct store *s, const char *kind, const char *target, const char *payload,
+		      const char *request_id, int64_t *id);
+struct store_command {
+	int64_t id;
+	char kind[48];
+	char target[128];
+	char *payload;	/* malloc'd JSON text or NULL; store_command_clear frees it */
+	char state[16];
+	char *result;	/* malloc'd JSON text or NULL */
+	char reason[512];
+	int64_t created_at;
+};
+void store_command_clear(struct store_command *c);
+/* The oldest pending command with id > after: 1 found, 0 none, -1 error. */
+int store_command_next(struct store *s, int64_t after, struct store_command *out);
+/* Marks a command 'running' / 'applied' / 'failed' with an optional result and reason. */
+int store_command_set(struct store *s, int64_t id, const char *state, const char *result,
+		      const char *reason);
+/* Re-queues commands left 'running' by a runner that died. Returns how many. */
+int store_command_requeue(struct store *s);
+/* Reads one command by id: 1 found, 0 not, -1 error. */
+int store_command_get(struct store *s, int64_t id, struct store_command *out);
+
+/* ---- events (store_events.c) ---- */
+/* Appends an event; data may be NULL. 0 or -1. */
+int store_event_add(struct store *s, const char *type, const char *task_id, const char *project,
+		    const char *level, const char *message, const char *data);
+
+/* ---- runner liveness and agent switches (store_agent.c) ---- */
+struct store_runner {
+	int pid;
+	char version[32];
+	char kill_mode[16];
+	int64_t started_at, heartbeat_at, stopped_at;
+	double loop_lag_ms;
+};
+int store_runner_start(struct store *s, int pid, const char *version, const char *kill_mode);
+int store_runner_beat(struct store *s, double loop_lag_ms);
+int store_runner_stopped(struct store *s);
+/* 1 found, 0 the runner never ran, -1 error. */
+int store_runner_get(struct store *s, struct store_runner *out);
+/* agent_state key/value; get returns 1 found, 0 not, -1 error. */
+int store_agent_get(struct store *s, const char *key, char *buf, size_t len);
+int store_agent_set(struct store *s, const char *key, const char *value);
+
+/* Queue and worker counts for /health (store_agent.c). */
+struct store_counts {
+	int64_t pending, running, paused, completed, failed;
+	int64_t workers_total, workers_idle, workers_busy, workers_offline;
+	int64_t projects_running;
+};
+int store_counts(struct store *s, struct store_counts *out);
+
+#endif

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * API tokens: inserted, found by the SHA-256 of the presented token,
+ * listed and revoked. The plain token never reaches the database.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "util.h"
+
+static const char sql_insert[] =
+	"INSERT INTO tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)";
+static const char sql_find[] =
+	"SELECT id, name, scopes, created_at, coalesce(last_used_at, 0) FROM tokens"
+	" WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)";
+static const char sql_touch[] =
+	"UPDATE tokens SET last_used_at = ?2 WHERE id = ?1"
+	" AND (last_used_at IS NULL OR last_used_at < ?2 - 60000)";
+static const char sql_list[] =
+	"SELECT id, name, scopes, created_at, last_used_at FROM tokens"
+	" WHERE revoked_at IS NULL ORDER BY created_at DESC, id LIMIT ? OFFSET ?";
+static const char sql_count[] = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL";
+static const char sql_revoke[] =
+	"UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL";
+
+int store_token_insert(struct store *s, const char *id, const char *name, const char *hash,
+		       const char *scopes)
+{
+	sqlite3_stmt *st = store_prep(s, sql_insert);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, id);
+	store_bind_text(st, 2, name);
+	store_bind_text(st, 3, hash);
+	store_bind_text(st, 4, scopes);
+	sqlite3_bind_int64(st, 5, util_now_ms());
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_token_find(struct store *s, const char *hash, struct store_token *out)
+{
+	sqlite3_stmt *st = store_prep(s, sql_find);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, hash);
+	sqlite3_bind_int64(st, 2, util_now_ms());
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(out->id, sizeof(out->id), "%s", store_col_text(st, 0));
+		snprintf(out->name, sizeof(out->name), "%s", store_col_text(st, 1));
+		snprintf(out->scopes, sizeof(out->scopes), "%s", store_col_text(st, 2));
+		out->created_at = sqlite3_column_int64(st, 3);
+		out->last_used_at = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_token_touch(struct store *s, const char *id)
+{
+	sqlite3_stmt *st = store_prep(s, sql_touch);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, util_now_ms());
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static struct json_object *token_row(sqlite3_stmt *st)
+{
+	struct json_object *o = json_object_new_object(), *scopes = json_object_new_array();
+	char ts[UTIL_TIME_LEN], buf[64], *save = NULL;
+
+	json_object_object_add(o, "id", json_object_new_string(store_col_text(st, 0)));
+	json_object_object_add(o, "name", json_object_new_string(store_col_text(st, 1)));
+	snprintf(buf, sizeof(buf), "%s", store_col_text(st, 2));
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		json_object_array_add(scopes, json_object_new_string(t));
+	json_object_object_add(o, "scopes", scopes);
+	json_object_object_add(
+		o, "created_at",
+		json_object_new_string(util_time_fmt(sqlite3_column_int64(st, 3), ts)));
+	if (sqlite3_column_type(st, 4) == SQLITE_NULL)
+		json_object_object_add(o, "last_used_at", NULL);
+	else
+		json_object_object_add(
+			o, "last_used_at",
+			json_object_new_string(util_time_fmt(sqlite3_column_int64(st, 4), ts)));
+	return o;
+}
+
+int store_token_list(struct store *s, int limit, int offset, struct json_object **arr,
+		     int64_t *total)
+{
+	sqlite3_stmt *st = store_prep(s, sql_list);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	*arr = json_object_new_array();
+	sqlite3_bind_int(st, 1, limit);
+	sqlite3_bind_int(st, 2, offset);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_object_array_add(*arr, token_row(st));
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	st = store_prep(s, sql_count);
+	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
+		goto fail;
+	*total = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+fail:
+	if (st != NULL)
+		sqlite3_reset(st);
+	json_object_put(*arr);
+	*arr = NULL;
+	return -1;
+}
+
+int store_token_revoke(struct store *s, const char *id)
+{
+	sqlite3_stmt *st = store_prep(s, sql_revoke);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, util_now_ms());
+	store_bind_text(st, 2, id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return sqlite3_changes(store_db(s)) > 0 ? 1 : 0;
+}
