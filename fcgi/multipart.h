@@ -10,11 +10,11 @@
 
 #include <stddef.h>
 
-#define MP_MAX_PARTS    16
+#define MP_MAX_PARTS 16
 /* Longest boundary RFC 2046 allows. */
 #define MP_BOUNDARY_MAX 70
 /* Largest header block of one part, the blank line included. */
-#define MP_HEADER_MAX   8192
+#define MP_HEADER_MAX 8192
 
 struct mp_part {
 	char name[128];         /* form field name from Content-Disposition, NUL-terminated */
@@ -49,7 +49,7 @@ int mp_boundary(const char *content_type, char *out, size_t outlen);
  * (caller's buffer, may be NULL). The cost is linear in len.
  */
 int mp_parse(const unsigned char *body, size_t len, const char *boundary, struct mp_part *parts,
-	     size_t max_parts, size_t *nparts, char *err, size_t errlen);
+             size_t max_parts, size_t *nparts, char *err, size_t errlen);
 
 /* The first part named name, or NULL. The result borrows from parts. */
 const struct mp_part *mp_find(const struct mp_part *parts, size_t n, const char *name);

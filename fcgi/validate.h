@@ -41,7 +41,7 @@ struct validate_opts {
  * buffer may be NULL.
  */
 int validate_project_spec(struct json_object *in, const struct validate_opts *opt,
-			  struct json_object **out, char *field, size_t fieldlen, char *msg,
-			  size_t msglen);
+                          struct json_object **out, char *field, size_t fieldlen, char *msg,
+                          size_t msglen);
 
 #endif
