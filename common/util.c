@@ -45,10 +45,11 @@ char *util_time_fmt(int64_t ms, char *buf)
 {
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
+	size_t n;
 
 	gmtime_r(&secs, &tm);
-	snprintf(buf, UTIL_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	n = strftime(buf, UTIL_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, UTIL_TIME_LEN - n, ".%03uZ", (unsigned)(ms % 1000));
 	return buf;
 }
 
