@@ -1,0 +1,553 @@
+# SPDX-License-Identifier: MIT
+"""A private hostagent stack for end-to-end tests, and the tools to poke it.
+
+Stack starts the real thing from ./build: nginx (rendered from nginx/*.in by
+nginx/render, in a private prefix), hostagent-fcgi and hostagent-runner, on
+free loopback ports and a temporary data directory, and tears it down by PID
+checking that nothing of it is left. Only the standard library is used
+(http.client, ssl, sqlite3), so the tests need nothing beyond python3-pytest.
+Nothing here sleeps for a fixed time where a poll with a deadline works.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import ssl
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("HOSTAGENT_BUILD_DIR", ROOT / "build"))
+FCGI_BIN = BUILD / "fcgi" / "hostagent-fcgi"
+RUNNER_BIN = BUILD / "runner" / "hostagent-runner"
+CTL_BIN = BUILD / "ctl" / "hostagentctl"
+RENDER = ROOT / "nginx" / "render"
+NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
+
+# Environment variables the daemons read (SPEC 5); a stack must not inherit
+# the developer's.
+COMPAT_ENV = ("DATABASE_URL", "NUM_INTERNAL_WORKERS", "AUTO_START_WORKERS",
+              "DEFAULT_TIMEOUT_MINUTES", "DEFAULT_MAX_STEPS", "LOG_LEVEL")
+
+DEFAULT = object()  # "use the stack's admin token"
+
+
+def missing_binaries():
+    """The programs a stack needs that are not built or installed."""
+    need = [FCGI_BIN, RUNNER_BIN, CTL_BIN]
+    out = [str(p) for p in need if not os.access(p, os.X_OK)]
+    if not os.access(NGINX_BIN, os.X_OK):
+        out.append("nginx")
+    return out
+
+
+def wait_for(pred, timeout, what, interval=0.02):
+    """Polls pred() until it returns something truthy; returns that value.
+    The interval grows to at most 0.2 s. Raises AssertionError naming what
+    was awaited when the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = pred()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.2)
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (held together while chosen)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+# ---- /proc -------------------------------------------------------------------
+
+def proc_stat(pid):
+    """(state, ppid, pgid, sid) of a process, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = data[data.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def proc_alive(pid):
+    """True while pid exists and is not a zombie."""
+    st = proc_stat(pid)
+    return st is not None and st[0] not in ("Z", "X")
+
+
+def proc_cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def all_pids():
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def children(pid):
+    """Live (non-zombie) children of pid."""
+    out = []
+    for p in all_pids():
+        st = proc_stat(p)
+        if st and st[1] == pid and st[0] not in ("Z", "X"):
+            out.append(p)
+    return sorted(out)
+
+
+def open_files(pid):
+    """Paths of the files pid has open (those we may read)."""
+    out = []
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            out.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    return out
+
+
+# ---- HTTP --------------------------------------------------------------------
+
+def _tls_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the stack's certificate is self-signed
+    return ctx
+
+
+TLS_CONTEXT = _tls_context()
+
+
+def http_request(port, method, path, body=None, headers=None, tls=False, timeout=60):
+    """One request on a fresh connection to 127.0.0.1:port.
+
+    body: None, bytes/str (sent as is), a file object (streamed; give a
+    Content-Length header), or anything else (sent as JSON). Returns
+    (status, headers, data): headers is an http.client.HTTPMessage
+    (case-insensitive .get), data the parsed JSON when the answer is JSON,
+    else the raw bytes."""
+    headers = dict(headers or {})
+    if body is not None and not isinstance(body, (bytes, bytearray, str)) \
+            and not hasattr(body, "read"):
+        body = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    if isinstance(body, str):
+        body = body.encode()
+    if tls:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout,
+                                           context=TLS_CONTEXT)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+        return resp.status, resp.headers, decode_body(resp.headers, raw)
+    finally:
+        conn.close()
+
+
+def decode_body(headers, raw):
+    ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype == "application/json" or ctype.endswith("+json"):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def raw_request(port, data, timeout=30):
+    """Sends bytes as they are (for malformed requests); returns what came
+    back before the server closed, as bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not b:
+                break
+            chunks.append(b)
+        return b"".join(chunks)
+
+
+# ---- the stack ---------------------------------------------------------------
+
+class StackError(AssertionError):
+    pass
+
+
+class Stack:
+    """nginx + hostagent-fcgi + hostagent-runner on a private data directory.
+
+    Attributes after start(): url, tls_url, http_port, https_port, token
+    (admin), data_dir, conf (the daemons' config file), nginx_prefix, db,
+    procs ({"nginx"|"fcgi"|"runner": Popen}), pids (name -> pid).
+    """
+
+    NAMES = ("fcgi", "runner", "nginx")
+
+    def __init__(self, *, workers=4, rate="100r/s", burst=200, keep_conn="off",
+                 stream_max=None, upload_max="1g", config=None, label="stack"):
+        self.workers = workers
+        self.rate = rate
+        self.burst = burst
+        self.keep_conn = keep_conn
+        self.stream_max = stream_max if stream_max is not None else max(1, workers // 2)
+        self.upload_max = upload_max
+        self.extra_config = dict(config or {})
+        self.label = label
+        self.data_dir = Path(tempfile.mkdtemp(prefix="hostagent-e2e-"))
+        self.nginx_prefix = self.data_dir / "nginx"
+        self.log_dir = self.data_dir / "test-logs"
+        self.conf = self.data_dir / "hostagent.conf"
+        self.db = self.data_dir / "db" / "hostagent.db"
+        self.procs = {}
+        self.started = []  # every Popen ever started (a restarted runner too)
+        self.token = None
+        self.http_port = self.https_port = None
+        self._stopped = False
+
+    # -- set-up --
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def tls_url(self):
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def pids(self):
+        return {n: p.pid for n, p in self.procs.items()}
+
+    def env(self):
+        """The daemons' environment: ours without any HOSTAGENT_* or
+        Task Executor variable, plus the data directory."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("HOSTAGENT_") and k not in COMPAT_ENV}
+        env["HOSTAGENT_DATA_DIR"] = str(self.data_dir)
+        env["HOSTAGENT_CONFIG"] = str(self.conf)
+        return env
+
+    def write_config(self):
+        cfg = {
+            "data_dir": str(self.data_dir),
+            "fcgi_workers": self.workers,
+            "heartbeat_ms": 100,
+            "runner_dead_after_ms": 1000,
+            "restart_backoff_ms": 100,
+            "log_level": "info",
+        }
+        cfg.update(self.extra_config)
+        self.conf.write_text("".join(f"{k} = {v}\n" for k, v in cfg.items()))
+
+    def render_nginx(self):
+        conf = self.nginx_prefix / "conf"
+        for d in (conf, self.nginx_prefix / "logs",
+                  *(self.nginx_prefix / "tmp" / t
+                    for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))):
+            d.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "tmp" / "upload").mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-days", "2", "-nodes", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+             "-keyout", str(conf / "tls.key"), "-out", str(conf / "tls.crt")],
+            check=True, capture_output=True, timeout=60)
+        render(ROOT / "nginx" / "hostagent-http.conf.in", conf / "hostagent-http.conf",
+               FCGI_SOCKET=self.data_dir / "run" / "fcgi.sock",
+               RATE=self.rate, FCGI_KEEP_CONN=self.keep_conn,
+               UPSTREAM_KEEPALIVE=self.workers)
+        render(ROOT / "nginx" / "hostagent-locations.conf.in",
+               conf / "hostagent-locations.conf",
+               DATA_DIR=self.data_dir, RATE_BURST=self.burst, FCGI_KEEP_CONN=self.keep_conn,
+               STREAM_MAX=self.stream_max, UPLOAD_MAX=self.upload_max)
+        render(ROOT / "nginx" / "hostagent.conf.in", conf / "nginx.conf",
+               NGINX_USER=_user_name(), PID_FILE=self.nginx_prefix / "nginx.pid",
+               ERROR_LOG="stderr notice", TEMP_DIR=self.nginx_prefix / "tmp",
+               ACCESS_LOG=f"{self.nginx_prefix}/logs/access.log hostagent",
+               HTTP_SNIPPET=conf / "hostagent-http.conf",
+               LOCATIONS_SNIPPET=conf / "hostagent-locations.conf",
+               HTTP_LISTEN=f"127.0.0.1:{self.http_port}",
+               HTTPS_LISTEN=f"127.0.0.1:{self.https_port}",
+               WORKER_PROCESSES=2,
+               TLS_CERT=conf / "tls.crt", TLS_KEY=conf / "tls.key")
+
+    def nginx_test(self):
+        """`nginx -t` on the rendered configuration: CompletedProcess."""
+        return subprocess.run(
+            [NGINX_BIN, "-t", "-p", str(self.nginx_prefix), "-c", "conf/nginx.conf",
+             "-e", "stderr"], capture_output=True, text=True, timeout=60)
+
+    def ctl(self, *args, check=True):
+        """Runs hostagentctl -c CONF ARGS...; CompletedProcess (text)."""
+        r = subprocess.run([str(CTL_BIN), "-c", str(self.conf), *args], env=self.env(),
+                           capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise StackError(f"hostagentctl {' '.join(args)} exited {r.returncode}: {r.stderr}")
+        return r
+
+    def create_token(self, name, scopes="admin"):
+        """A new token made on the command line; the text of the token."""
+        token = self.ctl("token", "create", "--name", name, "--scopes", scopes).stdout.strip()
+        if not token.startswith("hat_"):
+            raise StackError(f"hostagentctl token create printed {token!r}")
+        return token
+
+    def _spawn(self, name):
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if name == "nginx":
+            argv = [NGINX_BIN, "-p", str(self.nginx_prefix), "-c", "conf/nginx.conf",
+                    "-e", "stderr", "-g", "daemon off;"]
+        elif name == "fcgi":
+            argv = [str(FCGI_BIN), "-c", str(self.conf)]
+        else:
+            argv = [str(RUNNER_BIN), "-c", str(self.conf)]
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT, env=self.env(),
+                                 cwd=str(self.data_dir), start_new_session=True)
+        self.procs[name] = p
+        self.started.append((name, p))
+        return p
+
+    def start(self):
+        try:
+            self.http_port, self.https_port = free_ports(2)
+            self.write_config()
+            self.render_nginx()
+            t = self.nginx_test()
+            if t.returncode != 0:
+                raise StackError(f"nginx -t failed:\n{t.stderr}")
+            self.token = self.create_token(f"e2e-admin-{self.label}")
+            for name in self.NAMES:
+                self._spawn(name)
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _check_running(self):
+        for name, p in self.procs.items():
+            if p.poll() is not None:
+                raise StackError(f"{name} exited with {p.returncode} during start-up\n"
+                                 + self.logs())
+
+    def wait_ready(self, timeout=60):
+        """Polls GET /ready until it answers 200."""
+        def ready():
+            self._check_running()
+            try:
+                return self.req("GET", "/ready", token=None, timeout=5)[0] == 200
+            except (OSError, http.client.HTTPException):
+                return False
+        try:
+            wait_for(ready, timeout, "GET /ready to answer 200")
+        except AssertionError as e:
+            raise StackError(f"{e}\n{self.logs()}") from None
+
+    # -- using it --
+
+    def req(self, method, path, body=None, token=DEFAULT, headers=None, tls=False, timeout=60):
+        """(status, headers, json-or-bytes) of one request; token=None sends
+        no Authorization header."""
+        h = dict(headers or {})
+        if token is DEFAULT:
+            token = self.token
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        port = self.https_port if tls else self.http_port
+        return http_request(port, method, path, body=body, headers=h, tls=tls, timeout=timeout)
+
+    def kill(self, name, sig=signal.SIGKILL, timeout=30):
+        """Signals one daemon and waits for it to exit; its exit status."""
+        p = self.procs[name]
+        if p.poll() is None:
+            p.send_signal(sig)
+        return p.wait(timeout=timeout)
+
+    def kill_runner(self, sig=signal.SIGKILL):
+        return self.kill("runner", sig)
+
+    def start_runner(self):
+        return self._spawn("runner")
+
+    def fcgi_master_pid(self):
+        return self.procs["fcgi"].pid
+
+    def fcgi_worker_pids(self):
+        return children(self.fcgi_master_pid())
+
+    def sql(self, query, params=()):
+        """Rows (sqlite3.Row) of a read-only query on the stack's database."""
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        try:
+            con.row_factory = sqlite3.Row
+            return con.execute(query, params).fetchall()
+        finally:
+            con.close()
+
+    def logs(self, lines=60):
+        """The last lines of each daemon's output, for failure reports."""
+        out = []
+        for name in self.NAMES:
+            f = self.log_dir / f"{name}.log"
+            if f.exists():
+                text = f.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {self.label} {name} ({f}) ---\n" + "\n".join(text))
+        return "\n".join(out)
+
+    # -- tear-down --
+
+    def _stack_processes(self, sids):
+        """Processes of this stack still alive: in one of its sessions, or
+        working in / naming its data directory (shims, jobs)."""
+        mine = {os.getpid()}
+        d = str(self.data_dir)
+        out = {}
+        for p in all_pids():
+            if p in mine:
+                continue
+            st = proc_stat(p)
+            if st is None or st[0] in ("Z", "X"):
+                continue
+            if st[3] in sids:
+                out[p] = proc_cmdline(p)
+                continue
+            try:
+                cwd = os.readlink(f"/proc/{p}/cwd")
+            except OSError:
+                cwd = ""
+            cmd = proc_cmdline(p)
+            if cwd == d or cwd.startswith(d + "/") or (d + "/") in cmd:
+                out[p] = cmd
+        return out
+
+    def stop(self, keep=None):
+        """SIGTERM to every daemon, SIGKILL after 15 s, then SIGKILL to
+        anything of the stack left. Returns the list of problems found (a
+        daemon that ignored SIGTERM, processes left behind); removes the
+        data directory unless HOSTAGENT_E2E_KEEP is set or keep is true."""
+        if self._stopped:
+            return []
+        self._stopped = True
+        problems = []
+        sids = {p.pid for _, p in self.started}
+        # the runner's session may hold shims, which outlive it by design
+        strict_sids = {p.pid for n, p in self.started if n != "runner"}
+        daemons = [p.pid for _, p in self.started]
+        # nginx first: no new requests reach a pool that is stopping
+        order = sorted(self.procs.items(), key=lambda kv: kv[0] != "nginx")
+        for name, p in order:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for name, p in order:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                problems.append(f"{name} ({p.pid}) still running 15 s after SIGTERM")
+                p.kill()
+                p.wait(timeout=15)
+        for _, p in self.started:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=15)
+
+        def left():
+            return {p: c for p, c in self._stack_processes(sids).items() if p not in daemons}
+        # workers may take a moment to notice that their master is gone
+        try:
+            wait_for(lambda: not left(), 10, "the stack's processes to exit")
+        except AssertionError:
+            pass
+        rest = left()
+        for pid, cmd in rest.items():
+            st = proc_stat(pid)
+            # a job or shim may outlive the runner by design; anything in
+            # nginx's or the pool's session is a leftover of theirs
+            if st and st[3] in strict_sids:
+                problems.append(f"left running: {pid} {cmd}")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            wait_for(lambda: not left(), 10, "leftover processes to die after SIGKILL")
+        except AssertionError as e:
+            problems.append(str(e))
+        if problems:
+            problems.append(self.logs())
+        if keep is None:
+            keep = bool(os.environ.get("HOSTAGENT_E2E_KEEP")) or bool(problems)
+        if not keep:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        return problems
+
+
+def _user_name():
+    import pwd
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def render(template, out, **values):
+    """nginx/render TEMPLATE into out with NAME=VALUE for each keyword."""
+    args = [f"{k}={v}" for k, v in values.items()]
+    r = subprocess.run(["sh", str(RENDER), "-o", str(out), str(template), *args],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise StackError(f"nginx/render {template} failed: {r.stderr}")
+
+
+def assert_envelope(status, headers, body):
+    """SPEC 3.1: a JSON object with exactly one of result/error, and meta
+    with request_id (equal to the X-Request-Id header) and duration_ms."""
+    assert isinstance(body, dict), f"{status}: not a JSON object: {body!r}"
+    assert ("result" in body) != ("error" in body), f"{status}: result xor error: {body}"
+    if status >= 400:
+        assert "error" in body, f"{status} without error: {body}"
+        err = body["error"]
+        assert isinstance(err, dict) and isinstance(err.get("type"), str) \
+            and isinstance(err.get("detail"), str), f"bad error object: {body}"
+    else:
+        assert "result" in body, f"{status} without result: {body}"
+    meta = body.get("meta")
+    assert isinstance(meta, dict), f"no meta: {body}"
+    rid = headers.get("X-Request-Id")
+    assert rid, f"{status}: no X-Request-Id header"
+    assert meta.get("request_id") == rid, f"meta.request_id {meta.get('request_id')} != {rid}"
+    assert isinstance(meta.get("duration_ms"), (int, float)) \
+        and not isinstance(meta.get("duration_ms"), bool), f"bad duration_ms: {meta}"
+    assert meta["duration_ms"] >= 0
