@@ -1,0 +1,4 @@
+/* SPDX-License-Identifier: MIT */
+#include "handlers.h"
+#define NOTYET(fn) int fn(struct request *req, struct response *resp) { (void)req; resp_error(resp, 503, "unavailable", "not implemented yet"); return 0; }
+NOTYET(h_projects_logs) NOTYET(h_projects_log_stream) NOTYET(h_agent_logs)
