@@ -1,0 +1,324 @@
+# SPDX-License-Identifier: MIT
+"""Crash safety (SPEC 5, issue 3 "Crash safety"): kill -9 of the runner
+while projects run (they keep running, exits meanwhile are recorded, stop
+and kill still work, a reused PID is never signalled), kill -9 of the runner
+in the middle of a stop, commands accepted while the runner is down, kill -9
+of a handler worker during an upload, and a deploy whose extraction fails."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import archives as A
+import projects_helpers as H
+from projects_helpers import projects  # noqa: F401  (fixture)
+
+# A process that records every catchable signal it receives.
+DECOY = r"""
+import os, signal, sys, time
+log = sys.argv[1]
+def rec(n, f):
+    with open(log, "a") as fh:
+        fh.write("%d\n" % n)
+for s in range(1, 65):
+    if s in (signal.SIGKILL, signal.SIGSTOP, 32, 33):
+        continue
+    try:
+        signal.signal(s, rec)
+    except (OSError, ValueError):
+        pass
+open(log + ".ready", "w").close()
+while True:
+    time.sleep(3600)
+"""
+
+
+def _spawn_decoy(target, log):
+    """A decoy process whose PID is target (PID reuse on purpose, through
+    /proc/sys/kernel/ns_last_pid). None when that cannot be arranged."""
+    for _ in range(200):
+        if H.pid_alive(target) or os.path.exists("/proc/%d" % target):
+            return None
+        try:
+            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                f.write(str(target - 1))
+        except OSError:
+            return None
+        p = subprocess.Popen([sys.executable, "-c", DECOY, log], start_new_session=True,
+                             stdin=subprocess.DEVNULL)
+        if p.pid == target:
+            assert H.poll(lambda: os.path.exists(log + ".ready"), 10)
+            return p
+        p.kill()
+        p.wait()
+    return None
+
+
+def _write_exit_code(stack, task, code):
+    out = os.path.join(H.job_dir(stack, task), "output")
+    with open(os.path.join(out, "exit-code.tmp"), "w") as f:
+        f.write("%d\n" % code)
+    os.rename(os.path.join(out, "exit-code.tmp"), os.path.join(out, "exit-code"))
+
+
+def _deploy(stack, projects, mode, *args, **fields):
+    sha = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v")))
+    name = projects.add(H.new_name("crash"))
+    marker = H.new_marker()
+    projects.markers.append(marker)
+    res = H.deploy_ok(stack, H.svc_spec(name, mode, marker, *args, artifact=sha, **fields))
+    return name, marker, res
+
+
+def _shim_pid(stack, task):
+    rows = H.db(stack, "SELECT shim_pid FROM tasks WHERE id = ?", (task,))
+    if rows and rows[0][0]:
+        return rows[0][0]
+    j = H.read_json_file(os.path.join(H.job_dir(stack, task), "shim.json")) or {}
+    return j.get("shim_pid")
+
+
+@pytest.fixture
+def crash(fresh_stack):
+    """A stack of its own (the test kills parts of it) and a registry of
+    its projects; the fixture's teardown kills whatever is left."""
+    s = fresh_stack()
+    return s, H.Projects(s)
+
+
+def test_runner_kill9_projects_survive_and_exits_are_recorded(crash, tmp_path):
+    stack, projects = crash
+    a, ma, ra = _deploy(stack, projects, "idle")
+    b, mb, rb = _deploy(stack, projects, "idle")
+    c, mc, rc = _deploy(stack, projects, "waitfile", restart="no")
+    pa = H.wait_running(stack, a, ra["task"]["id"])
+    pb = H.wait_running(stack, b, rb["task"]["id"])
+    pc = H.wait_running(stack, c, rc["task"]["id"])
+    tc = rc["task"]["id"]
+    shims = {n: _shim_pid(stack, r["task"]["id"]) for n, r in ((a, ra), (b, rb), (c, rc))}
+    assert all(shims.values()), shims
+
+    stack.kill_runner()
+    # they keep running, with their shims
+    for p in (pa, pb, pc):
+        assert H.pid_alive(p["pid"]), p
+    for n, s in shims.items():
+        assert H.pid_alive(s), "shim of %s died with the runner" % n
+
+    # c exits with 7 while the runner is down; its shim records it
+    _write_exit_code(stack, tc, 7)
+    assert H.wait_gone([pc["pid"]], 10)
+    ex = H.poll(lambda: H.read_json_file(os.path.join(H.job_dir(stack, tc), "exit.json")), 10)
+    assert ex and ex["exit_code"] == 7, ex
+
+    # PID reuse: once the job (and its shim, if it left) are gone, put decoys
+    # on their PIDs; nothing may ever signal them.
+    decoys = []
+    for pid in (pc["pid"], shims[c]):
+        if H.poll(lambda: not os.path.exists("/proc/%d" % pid), 5):
+            d = _spawn_decoy(pid, str(tmp_path / ("decoy-%d" % pid)))
+            if d:
+                decoys.append((d, str(tmp_path / ("decoy-%d" % pid))))
+    try:
+        stack.start_runner()
+        row = H.poll(lambda: (lambda t: t if t and t["completed_at"] else None)(
+            H.task_row(stack, tc)), 20)
+        assert row and row["exit_code"] == 7 and row["state"] == "failed", H.task_row(stack, tc)
+        q = H.wait_project(stack, c, lambda q: q["state"] in ("failed", "stopped"), 20,
+                           "c recorded as ended")
+        assert q["restarts"] == 0
+        # a and b are supervised again, same processes
+        assert H.project(stack, a)["pid"] == pa["pid"] and H.project(stack, a)["state"] == "running"
+        assert H.project(stack, b)["pid"] == pb["pid"]
+        # stop and kill still work
+        assert H.control(stack, a, "stop").status == 202
+        assert H.delete(stack, b).status == 202
+        assert H.delete(stack, c).status == 202
+        assert H.wait_gone(ma, 15), H.procs_with(ma)
+        assert H.wait_gone(mb, 15), H.procs_with(mb)
+        H.wait_project(stack, a, lambda q: q["state"] == "stopped", 15, "a stopped")
+        for d, log in decoys:
+            assert d.poll() is None, "the decoy on a reused PID was killed"
+            sig = open(log).read() if os.path.exists(log) else ""
+            assert sig == "", "the decoy on a reused PID got signals %r" % sig
+    finally:
+        for d, _ in decoys:
+            d.kill()
+            d.wait()
+    if not decoys:
+        pytest.skip("PID reuse part not run: could not place a decoy on a freed PID"
+                    " (ns_last_pid not writable); the rest passed")
+
+
+def test_runner_kill9_in_the_middle_of_a_stop(crash):
+    stack, projects = crash
+    name, marker, res = _deploy(stack, projects, "stubborn", stop_timeout=2)
+    task = res["task"]["id"]
+    p = H.wait_running(stack, name, task)
+    assert H.poll(lambda: len(H.procs_with(marker)) >= 2, 10)
+    assert H.control(stack, name, "stop").status == 202
+    H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
+    stack.kill_runner()
+    # the shim carries the stop sequence on by itself: SIGKILL after 2 s
+    assert H.wait_gone(marker, 10), H.procs_with(marker)
+    assert not H.pid_alive(p["pid"])
+    stack.start_runner()
+    H.wait_project(stack, name, lambda q: q["state"] == "stopped", 20, "stopped after restart")
+    row = H.task_row(stack, task)
+    assert row["signal"] == 9 and row["completed_at"], row
+
+
+def test_commands_accepted_while_the_runner_is_down_are_applied(crash):
+    stack, projects = crash
+    a, ma, ra = _deploy(stack, projects, "idle")
+    pa = H.wait_running(stack, a, ra["task"]["id"])
+    sha = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v")))
+    stack.kill_runner()
+    b = projects.add(H.new_name("late"))
+    mb = H.new_marker()
+    projects.markers.append(mb)
+    rb = H.deploy_ok(stack, H.svc_spec(b, "idle", mb, artifact=sha))
+    assert H.control(stack, a, "stop").status == 202
+    assert H.pid_alive(pa["pid"])  # nobody applies it yet
+    stack.start_runner()
+    H.wait_running(stack, b, rb["task"]["id"])
+    H.wait_project(stack, a, lambda q: q["state"] == "stopped", 20, "a stopped")
+    assert H.wait_gone(ma, 10)
+
+
+def _busy_worker(stack, upload_dir, workers):
+    """The worker that has the upload's body file (or a file of ours) open."""
+    for pid in workers:
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if t.startswith(str(stack.data_dir) + "/") and ("/tmp/" in t or "/artifacts/" in t):
+                return pid
+    return None
+
+
+def test_handler_kill9_during_upload_leaves_nothing(fresh_stack, tmp_path):
+    stack = fresh_stack()
+    path = str(tmp_path / "big.tar")
+    A.write_random_tar(path, 300 << 20)
+    size = os.path.getsize(path)
+    sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    workers = list(stack.fcgi_worker_pids())
+    assert workers, "no fcgi workers"
+    before = H.storage_snapshot(stack)
+    upload_dir = os.path.join(stack.data_dir, "tmp")
+    killed = []
+    result = {}
+    stop = threading.Event()
+
+    def hunter():
+        while not stop.is_set() and not killed:
+            pid = _busy_worker(stack, upload_dir, workers)
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.001)
+
+    def uploader():
+        with open(path, "rb") as f:
+            try:
+                result["r"] = H.http(stack, "POST", "/api/v1/artifacts", f, headers={
+                    "Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                    timeout=300)
+            except OSError as e:
+                result["e"] = e
+
+    th = threading.Thread(target=hunter)
+    tu = threading.Thread(target=uploader)
+    th.start()
+    tu.start()
+    tu.join(320)
+    stop.set()
+    th.join(5)
+    assert killed, "the upload finished (%s) before a worker could be caught with it" % (
+        result.get("r"),)
+    r = result.get("r")
+    assert r is not None, "no HTTP answer: %r" % result.get("e")
+    assert r.status in (502, 503), r
+    assert H.wait_storage_back_to(stack, before, 15) == before
+    assert H.artifact_rows(stack, sha) == []
+    assert not os.path.exists(os.path.join(H.artifacts_dir(stack), sha))
+    # the master replaced the worker and the pool serves uploads again
+    assert H.poll(lambda: len(stack.fcgi_worker_pids()) >= len(workers), 10)
+    assert killed[0] not in stack.fcgi_worker_pids()
+    ok = A.project_archive("tar.gz", version=H.new_marker())
+    assert H.upload(stack, ok).status == 201
+
+
+def _partial_then_truncated():
+    files = {"f/%04d" % i: (os.urandom(4096), 0o644) for i in range(400)}
+    files["bin/svc.sh"] = (A.SVC.encode(), 0o755)
+    data = A.archive("tar.gz", files)
+    return data[:len(data) * 3 // 4]
+
+
+BAD_RELEASES = {
+    "truncated_after_many_files": lambda outside: _partial_then_truncated(),
+    "dotdot": A.hostile_dotdot,
+    "symlink_abs_write": A.hostile_symlink_abs_write,
+    "hardlink_abs": A.hostile_hardlink_abs,
+    "fifo": A.hostile_fifo,
+    "bomb": lambda outside: A.gzip_bomb(3 << 30),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_RELEASES))
+def test_failed_extraction_keeps_previous_release(stack, projects, tmp_path, kind):
+    """The stored artifact is replaced on disk by a bad one after its upload
+    (storage corruption, or a hostile file that got past the upload check):
+    the runner's extraction must fail cleanly, leave no release directory,
+    write nothing outside, and keep the previous release running."""
+    outside_dir = tmp_path / "outside"
+    outside_dir.mkdir()
+    os.chmod(outside_dir, 0o777)
+    outside = outside_dir / "victim"
+    outside.write_bytes(b"original\n")
+    os.chmod(outside, 0o666)
+
+    name, marker, r1 = _deploy(stack, projects, "http", ports=["http"])
+    p1 = H.wait_running(stack, name, r1["task"]["id"])
+    sha2 = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v2")))
+    with open(os.path.join(H.artifacts_dir(stack), sha2), "r+b") as f:
+        f.truncate(0)
+        f.write(BAD_RELEASES[kind](str(outside)))
+    m2 = H.new_marker()
+    projects.markers.append(m2)
+    r = H.deploy(stack, H.svc_spec(name, "http", m2, artifact=sha2, ports=["http"]))
+    assert r.status in (202, 409, 422), r
+    rel_root = os.path.join(stack.data_dir, "releases", name)
+    if r.status == 202:
+        rid = r.result["release"]["id"]
+        row = H.poll(lambda: (lambda x: x if x and x[0][0] in ("failed", "ready") else None)(
+            H.db(stack, "SELECT state, reason FROM releases WHERE id = ?", (rid,))), 60)
+        assert row and row[0][0] == "failed", row
+        assert row[0][1], "failed release without a reason"
+        seq2 = r.result["release"]["seq"]
+        assert not os.path.exists(os.path.join(rel_root, str(seq2)))
+    # nothing half-extracted anywhere under the project's releases
+    assert sorted(os.listdir(rel_root)) == [str(r1["release"]["seq"])], os.listdir(rel_root)
+    # the previous release still runs, the same process
+    time.sleep(0.2)
+    p = H.project(stack, name)
+    assert p["state"] == "running" and p["pid"] == p1["pid"], p
+    assert H.release_of(p).get("id") in (None, r1["release"]["id"])
+    assert not H.procs_with(m2)
+    assert outside.read_bytes() == b"original\n"
+    assert sorted(os.listdir(outside_dir)) == ["victim"]

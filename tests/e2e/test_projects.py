@@ -1,0 +1,688 @@
+# SPDX-License-Identifier: MIT
+"""Projects end to end (SPEC 3.4, 4; issue 3 points 2-6): deploy by
+multipart and JSON, what the process gets (user, session, ports, env),
+redeploy, rollback, start/stop/restart/signal, restart policies with backoff
+and crashloop, logs (tar, tar.gz, zip, ?task=, ?since=, tail, follow, cap),
+DELETE of a whole process tree, purge, the agent's logs, invalid specs."""
+
+import datetime
+import json
+import os
+import pwd
+import time
+
+import pytest
+
+import archives as A
+import projects_helpers as H
+from projects_helpers import projects  # noqa: F401  (fixture)
+
+SPEC4_ENV = ("HOSTAGENT_TASK_ID", "HOSTAGENT_PROJECT", "HOSTAGENT_RELEASE", "HOSTAGENT_PARAMETERS",
+             "HOSTAGENT_OUTPUT_DIR", "HOSTAGENT_MAX_STEPS")
+
+
+def _artifact(stack, version=None, fmt="tar.gz"):
+    data = A.project_archive(fmt, version=version or H.new_marker("v"))
+    return H.upload_ok(stack, data), data
+
+
+def _deploy_svc(stack, projects, mode, *args, version=None, **fields):
+    """Uploads a fresh artifact and deploys svc.sh MODE MARKER ARGS by JSON."""
+    sha, _ = _artifact(stack, version)
+    name = projects.add(H.new_name(), None)
+    marker = H.new_marker()
+    projects.markers.append(marker)
+    res = H.deploy_ok(stack, H.svc_spec(name, mode, marker, *args, artifact=sha, **fields))
+    return name, marker, res
+
+
+def _release_dir(stack, name, seq):
+    return os.path.join(stack.data_dir, "releases", name, str(seq))
+
+
+def _job_spec(stack, task_id):
+    return H.read_json_file(os.path.join(H.job_dir(stack, task_id), "spec.json")) or {}
+
+
+def _rfc3339(ms):
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+
+
+# ---------------------------------------------------------------------------
+# Deploy and what the process gets
+
+
+def test_multipart_deploy_runs_as_run_user_in_own_session_with_port_and_env(stack, projects):
+    name = projects.add(H.new_name("web"))
+    marker = H.new_marker()
+    projects.markers.append(marker)
+    version = H.new_marker("v")
+    data = A.project_archive("tar.gz", version=version)
+    spec = H.svc_spec(name, "http", marker, ports=["http"], env={"GREETING": "hello world"})
+    res = H.deploy_ok(stack, spec, artifact=data)
+    assert res["release"]["seq"] == 1, res
+    assert res.get("watch"), res
+    task = res["task"]["id"]
+
+    p = H.wait_running(stack, name, task)
+    pid = p["pid"]
+    # its own session and process group
+    st = H.proc_stat(pid)
+    assert st["session"] == pid, st
+    assert st["pgrp"] == pid, st
+    # the configured run user, never root unless configured
+    user = _job_spec(stack, task).get("user") or getattr(stack, "run_user", None)
+    assert user, "job spec.json names no user"
+    uids = H.proc_uids(pid)
+    assert uids[0] == uids[1] == pwd.getpwnam(user).pw_uid, (user, uids)
+    if user != "root":
+        assert uids[0] != 0
+    # the command is the argv, run in the release directory
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        assert marker.encode() in f.read()
+    assert os.path.realpath("/proc/%d/cwd" % pid) == os.path.realpath(
+        _release_dir(stack, name, res["release"]["seq"]))
+
+    env = H.read_env(stack, task)
+    port = int(env["PORT_HTTP"])
+    assert H.ports_of(p)["http"] == port, p
+    # the service really listens there and serves this release
+    status, body = H.poll(lambda: _try_http(port), 20) or (None, b"")
+    assert status == 200 and body.strip() == version.encode(), (status, body)
+
+    # SPEC 4 environment
+    for k in SPEC4_ENV:
+        assert k in env, "missing %s in %s" % (k, sorted(env))
+    assert env["HOSTAGENT_TASK_ID"] == task
+    assert env["HOSTAGENT_PROJECT"] == name
+    rel = res["release"]
+    assert env["HOSTAGENT_RELEASE"] in (str(rel["id"]), str(rel["seq"]),
+                                        _release_dir(stack, name, rel["seq"])), env
+    assert os.path.realpath(env["HOSTAGENT_OUTPUT_DIR"]) == os.path.realpath(
+        os.path.join(H.job_dir(stack, task), "output"))
+    assert env["GREETING"] == "hello world"
+    # a clean environment: nothing of the agent's own configuration leaks in
+    allowed = set(SPEC4_ENV) | {"HOSTAGENT_CONTROL_FD", "HOSTAGENT_CONFIG_FILE"}
+    leaked = [k for k in env if (k.startswith("HOSTAGENT_") and k not in allowed)
+              or k in ("DATABASE_URL", "NUM_INTERNAL_WORKERS", "LOG_LEVEL", "PYTEST_CURRENT_TEST",
+                       "AUTO_START_WORKERS")]
+    assert not leaked, leaked
+    # a project's run is a task of kind service
+    assert H.db(stack, "SELECT kind, project FROM tasks WHERE id = ?", (task,)) == [
+        ("service", name)]
+
+
+def _try_http(port):
+    try:
+        return H.http_get_port(port, "/VERSION")
+    except OSError:
+        return None
+
+
+def test_json_deploy_and_project_view(stack, projects):
+    name, marker, res = _deploy_svc(stack, projects, "idle")
+    p = H.wait_running(stack, name, res["task"]["id"])
+    assert p["spec"]["command"][:3] == [H.SVC_CMD, "idle", marker], p
+    assert H.release_of(p).get("seq") == 1 or H.release_of(p).get("id") == res["release"]["id"], p
+    assert p["restarts"] == 0
+    assert isinstance(p["uptime_s"], (int, float)) and p["uptime_s"] >= 0
+    # the runner samples CPU and memory every second
+    p = H.wait_project(stack, name, lambda q: (q.get("rss_bytes") or 0) > 0, 10, "rss sampled")
+    assert isinstance(p["cpu_pct"], (int, float)), p
+    assert 0 <= p["cpu_pct"] <= 100 * os.cpu_count() + 1
+    # rss is that of the tree: a shell and a sleep, between 100 kB and 100 MB
+    assert 100 * 1024 < p["rss_bytes"] < 100 << 20, p
+    lst = H.get(stack, "/api/v1/projects")
+    assert lst.status == 200, lst
+    mine = [q for q in lst.result if q["name"] == name]
+    assert len(mine) == 1 and mine[0]["state"] == "running", mine
+    assert H.get(stack, "/api/v1/projects/" + H.new_name("nope")).status == 404
+
+
+def test_deploy_start_false_creates_without_running(stack, projects):
+    name, marker, res = _deploy_svc(stack, projects, "idle", start=False)
+    p = H.wait_project(stack, name, lambda q: H.release_of(q).get("id") is not None
+                       or H.release_of(q).get("seq") is not None, 20, "release ready")
+    assert p["state"] == "stopped", p
+    time.sleep(0.3)  # a start would have been quicker than this
+    assert not H.procs_with(marker)
+    r = H.control(stack, name, "start")
+    assert r.status == 202, r
+    H.wait_running(stack, name)
+    assert H.procs_with(marker)
+
+
+def test_redeploy_replaces_the_running_release(stack, projects):
+    name = projects.add(H.new_name("re"))
+    m1, m2 = H.new_marker(), H.new_marker()
+    projects.markers += [m1, m2]
+    sha1, _ = _artifact(stack, "release-one")
+    sha2, _ = _artifact(stack, "release-two")
+    r1 = H.deploy_ok(stack, H.svc_spec(name, "http", m1, artifact=sha1, ports=["http"]))
+    p1 = H.wait_running(stack, name, r1["task"]["id"])
+    port1 = H.ports_of(p1)["http"]
+    assert H.poll(lambda: _try_http(port1), 20)[1].strip() == b"release-one"
+
+    r2 = H.deploy_ok(stack, H.svc_spec(name, "http", m2, artifact=sha2, ports=["http"]))
+    assert r2["release"]["seq"] == r1["release"]["seq"] + 1
+    p2 = H.wait_running(stack, name, r2["task"]["id"])
+    assert H.wait_gone([p1["pid"]], 20), "old release still running"
+    assert not H.procs_with(m1)
+    assert p2["pid"] != p1["pid"]
+    port2 = H.ports_of(p2)["http"]
+    got = H.poll(lambda: (_try_http(port2) or (0, b""))[1].strip() == b"release-two", 20)
+    assert got, "the new release does not serve its VERSION"
+    # the old task is over and recorded
+    t1 = H.task_row(stack, r1["task"]["id"])
+    assert t1["state"] in ("completed", "failed", "cancelled"), t1
+
+
+def test_rollback_returns_to_previous_release(stack, projects):
+    name = projects.add(H.new_name("rb"))
+    m1, m2 = H.new_marker(), H.new_marker()
+    projects.markers += [m1, m2]
+    sha1, _ = _artifact(stack, "rb-one")
+    sha2, _ = _artifact(stack, "rb-two")
+    r1 = H.deploy_ok(stack, H.svc_spec(name, "http", m1, artifact=sha1, ports=["http"]))
+    H.wait_running(stack, name, r1["task"]["id"])
+    # only one release: nothing to roll back to
+    r = H.control(stack, name, "rollback")
+    assert r.status == 409, r
+    r2 = H.deploy_ok(stack, H.svc_spec(name, "http", m2, artifact=sha2, ports=["http"]))
+    p2 = H.wait_running(stack, name, r2["task"]["id"])
+
+    r = H.control(stack, name, "rollback")
+    assert r.status == 202, r
+    p3 = H.wait_project(stack, name, lambda q: q.get("state") == "running"
+                        and H.task_of(q) not in (r1["task"]["id"], r2["task"]["id"])
+                        and H.pid_alive(q.get("pid") or 0), 30, "rolled back and running")
+    assert H.release_of(p3).get("id") == r1["release"]["id"] or \
+        H.release_of(p3).get("seq") == r1["release"]["seq"], p3
+    assert H.wait_gone([p2["pid"]], 20)
+    assert H.procs_with(m1) and not H.procs_with(m2)
+    port = H.ports_of(p3)["http"]
+    assert H.poll(lambda: (_try_http(port) or (0, b""))[1].strip() == b"rb-one", 20)
+
+
+# ---------------------------------------------------------------------------
+# Control
+
+
+def _stdout(stack, name, tail=None):
+    q = "?tail=%d" % tail if tail else ""
+    r = H.get(stack, "/api/v1/projects/%s/logs/stdout%s" % (name, q))
+    assert r.status == 200, r
+    return r.body
+
+
+def test_stop_start_restart_signal(stack, projects):
+    name, marker, res = _deploy_svc(stack, projects, "idle")
+    p = H.wait_running(stack, name, res["task"]["id"])
+    pid1 = p["pid"]
+
+    r = H.control(stack, name, "signal", {"signal": "USR1"})
+    assert r.status == 202, r
+    assert H.poll(lambda: b"got USR1" in _stdout(stack, name), 10), _stdout(stack, name)
+    assert H.pid_alive(pid1) and H.project(stack, name)["pid"] == pid1
+
+    r = H.control(stack, name, "stop")
+    assert r.status == 202, r
+    H.wait_project(stack, name, lambda q: q["state"] == "stopped", 20, "stopped")
+    assert H.wait_gone([pid1], 5)
+    assert not H.procs_with(marker)
+    t1 = H.task_row(stack, res["task"]["id"])
+    assert t1["exit_code"] == 0 or t1["signal"] == 15, t1  # it exits 0 on SIGTERM
+
+    r = H.control(stack, name, "start")
+    assert r.status == 202, r
+    p2 = H.wait_running(stack, name)
+    assert p2["pid"] != pid1 and H.task_of(p2) != res["task"]["id"]
+
+    r = H.control(stack, name, "restart")
+    assert r.status == 202, r
+    p3 = H.wait_project(stack, name, lambda q: q["state"] == "running"
+                        and H.task_of(q) not in (res["task"]["id"], H.task_of(p2))
+                        and H.pid_alive(q.get("pid") or 0), 30, "restarted")
+    assert H.wait_gone([p2["pid"]], 10)
+    assert p3["pid"] != p2["pid"]
+
+
+def test_signal_validation_and_405(stack, projects):
+    name, marker, res = _deploy_svc(stack, projects, "idle")
+    H.wait_running(stack, name, res["task"]["id"])
+    r = H.control(stack, name, "signal", {"signal": "NOTASIGNAL"})
+    assert r.status == 422, r
+    assert "signal" in r.error.get("detail", ""), r
+    r = H.get(stack, "/api/v1/projects/%s/stop" % name)
+    assert r.status == 405, r
+    assert "POST" in r.headers.get("allow", ""), r.headers
+    r = H.control(stack, H.new_name("ghost"), "start")
+    assert r.status == 404, r
+
+
+def test_stop_timeout_then_sigkill(stack, projects):
+    name, marker, res = _deploy_svc(stack, projects, "stubborn", stop_timeout=1)
+    H.wait_running(stack, name, res["task"]["id"])
+    assert H.poll(lambda: len(H.procs_with(marker)) >= 2, 10)
+    t0 = time.monotonic()
+    r = H.control(stack, name, "stop")
+    assert r.status == 202, r
+    assert H.wait_gone(marker, 15), H.procs_with(marker)
+    took = time.monotonic() - t0
+    assert took >= 0.8, "killed after %.2fs: stop_timeout of 1 s not honoured" % took
+    row = H.poll(lambda: (lambda t: t if t and t["completed_at"] else None)(
+        H.task_row(stack, res["task"]["id"])), 10)
+    assert row and row["signal"] == 9, row
+
+
+# ---------------------------------------------------------------------------
+# Restart policies
+
+
+def _starts(stack, name):
+    return [t for t in H.project_tasks(stack, name) if t["started_at"]]
+
+
+def test_restart_on_failure_backoff_grows_then_crashloop(stack, projects):
+    name, marker, res = _deploy_svc(stack, projects, "exit", 1, restart="on-failure")
+    seen = []
+
+    def crashloop():
+        p = H.project(stack, name)
+        seen.append((p["state"], p.get("backoff_until")))
+        return p["state"] == "crashloop"
+
+    assert H.poll(crashloop, 60, 0.01), "no crashloop; states seen: %s" % sorted(set(
+        s for s, _ in seen))
+    backoffs = [b for s, b in seen if s == "backoff"]
+    assert backoffs, "the backoff state was never visible: %s" % sorted(set(s for s, _ in seen))
+    assert all(b is not None for b in backoffs), "state backoff without backoff_until"
+    starts = [t["started_at"] for t in _starts(stack, name)]
+    assert len(starts) >= 3, starts
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    # 100 ms doubling: every gap longer than the one before, the last ≥ 2.5×
+    # the first (each gap is the backoff plus a short run)
+    assert all(g2 > g1 for g1, g2 in zip(gaps, gaps[1:])), gaps
+    assert gaps[-1] >= 2.5 * gaps[0], gaps
+    for t in H.project_tasks(stack, name)[:-1]:
+        assert t["exit_code"] == 1, t
+    # crashloop is final: no start after it
+    n = len(H.project_tasks(stack, name))
+    time.sleep(1.5)
+    assert len(H.project_tasks(stack, name)) == n
+    p = H.project(stack, name)
+    assert p["state"] == "crashloop" and p["restarts"] >= 2, p
+    # a start leaves the crashloop
+    r = H.control(stack, name, "start")
+    assert r.status == 202, r
+    assert H.poll(lambda: len(H.project_tasks(stack, name)) > n, 10)
+
+
+def test_backoff_is_capped(fresh_stack):
+    stack = fresh_stack(config={"restart_backoff_max_ms": 400, "crashloop_after": 100})
+    projects = H.Projects(stack)
+    name, marker, res = _deploy_svc(stack, projects, "exit", 1, restart="on-failure")
+    assert H.poll(lambda: len(_starts(stack, name)) >= 7, 30), _starts(stack, name)
+    starts = [t["started_at"] for t in _starts(stack, name)][:7]
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    # 100, 200, 400, then 400 again and again (plus a short run each time)
+    assert gaps[1] > gaps[0] and gaps[2] > gaps[1], gaps
+    for g in gaps[3:]:
+        assert 300 <= g < 400 + 600, gaps
+    assert H.project(stack, name)["state"] in ("backoff", "running", "starting"), \
+        "not in crashloop with crashloop_after 100"
+
+
+def test_restart_always_restarts_after_success(stack, projects):
+    name, marker, res = _deploy_svc(stack, projects, "exit", 0, "0.3", restart="always")
+    assert H.poll(lambda: len([t for t in H.project_tasks(stack, name)
+                               if t["exit_code"] == 0]) >= 2, 30), H.project_tasks(stack, name)
+    p = H.project(stack, name)
+    assert p["restarts"] >= 1, p
+
+
+def test_restart_no_and_on_failure_after_success_do_not_restart(stack, projects):
+    n1, _, r1 = _deploy_svc(stack, projects, "exit", 3, restart="no")
+    n2, _, r2 = _deploy_svc(stack, projects, "exit", 0, restart="on-failure")
+    for name, task, code in ((n1, r1["task"]["id"], 3), (n2, r2["task"]["id"], 0)):
+        row = H.poll(lambda: (lambda t: t if t and t["completed_at"] else None)(
+            H.task_row(stack, task)), 20)
+        assert row and row["exit_code"] == code, row
+    time.sleep(1.0)  # ten backoff periods of the test configuration
+    for name, code in ((n1, 3), (n2, 0)):
+        assert len(H.project_tasks(stack, name)) == 1, H.project_tasks(stack, name)
+        p = H.project(stack, name)
+        assert p["state"] in (("failed", "stopped") if code else ("stopped",)), p
+        assert p["restarts"] == 0
+
+
+# ---------------------------------------------------------------------------
+# Logs
+
+
+def _wait_task_done(stack, task, timeout=30):
+    row = H.poll(lambda: (lambda t: t if t and t["completed_at"] else None)(
+        H.task_row(stack, task)), timeout)
+    assert row, "task %s did not end: %s" % (task, H.task_row(stack, task))
+    return row
+
+
+@pytest.fixture(scope="module")
+def two_runs(stack):
+    """A project whose two runs printed STDOUT_BIN/STDERR_BIN and exited 3."""
+    reg = H.Projects(stack)
+    sha, _ = _artifact(stack)
+    name = reg.add(H.new_name("logs"))
+    res = H.deploy_ok(stack, H.svc_spec(name, "logs", H.new_marker(), 3, artifact=sha,
+                                        restart="no"))
+    t1 = res["task"]["id"]
+    row1 = _wait_task_done(stack, t1)
+    time.sleep(0.05)  # t1 end < since < t2 start, in milliseconds
+    since = int(time.time() * 1000)
+    time.sleep(0.05)
+    r = H.control(stack, name, "start")
+    assert r.status == 202, r
+    t2 = H.poll(lambda: next((t["id"] for t in H.project_tasks(stack, name) if t["id"] != t1),
+                             None), 20)
+    assert t2, "start created no run"
+    row2 = _wait_task_done(stack, t2)
+    yield {"name": name, "sha": sha, "tasks": [t1, t2], "rows": [row1, row2], "since": since}
+    reg.cleanup()
+
+
+def _expected(task):
+    head = b"task=%s\n" % task.encode()
+    return head + A.STDOUT_BIN, head + A.STDERR_BIN
+
+
+@pytest.mark.parametrize("fmt", ["tar", "tar.gz", "zip"])
+def test_logs_bundle_byte_exact_with_manifest(stack, two_runs, fmt):
+    r = H.logs_archive(stack, two_runs["name"], None if fmt == "tar" else fmt)
+    assert r.status == 200, r
+    magic = {"tar": None, "tar.gz": b"\x1f\x8b", "zip": b"PK\x03\x04"}[fmt]
+    if magic:
+        assert r.body[:len(magic)] == magic, r.body[:16]
+    else:
+        assert r.body[257:262] == b"ustar", "not a tar"
+    assert "x-accel-redirect" not in r.headers
+    members = H.archive_members(r.body, fmt)
+    runs = H.runs_in(members)
+    for task in two_runs["tasks"]:
+        assert task in runs, "run %s missing; members: %s" % (task, sorted(members))
+        out, err = _expected(task)
+        assert runs[task].get("stdout") == out, "stdout of %s differs" % task
+        assert runs[task].get("stderr") == err, "stderr of %s differs" % task
+    man = H.manifest_in(members)
+    assert man, "no manifest.json in %s" % sorted(members)
+    text = json.dumps(man)
+    assert two_runs["sha"] in text, "manifest lacks the artifact digest"
+    assert "command" in text, "manifest lacks the spec"
+    mruns = _manifest_runs(man)
+    for task in two_runs["tasks"]:
+        assert task in mruns, mruns
+        assert mruns[task].get("exit_code") == 3, mruns[task]
+
+
+def _manifest_runs(man):
+    runs = man.get("runs") or []
+    if isinstance(runs, dict):
+        return runs
+    return {r.get("task_id") or r.get("id") or r.get("task"): r for r in runs}
+
+
+def test_logs_bundle_task_and_since_filters(stack, two_runs):
+    t1, t2 = two_runs["tasks"]
+    r = H.logs_archive(stack, two_runs["name"], task=t1)
+    assert r.status == 200, r
+    runs = H.runs_in(H.archive_members(r.body, "tar"))
+    assert set(runs) == {t1}, sorted(runs)
+    assert runs[t1]["stdout"] == _expected(t1)[0]
+    r = H.logs_archive(stack, two_runs["name"], since=_rfc3339(two_runs["since"]))
+    assert r.status == 200, r
+    runs = H.runs_in(H.archive_members(r.body, "tar"))
+    assert set(runs) == {t2}, sorted(runs)
+    r = H.logs_archive(stack, two_runs["name"], task="00000000-0000-4000-8000-000000000000")
+    assert r.status in (404, 422), r
+    r = H.logs_archive(stack, two_runs["name"], "rar")
+    assert r.status == 422, r
+
+
+def test_logs_tail(stack, projects):
+    name, marker, res = _deploy_svc(stack, projects, "lines", 200, restart="no")
+    _wait_task_done(stack, res["task"]["id"])
+    r = H.get(stack, "/api/v1/projects/%s/logs/stdout?tail=10" % name)
+    assert r.status == 200, r
+    assert r.headers.get("content-type", "").startswith("text/plain"), r.headers
+    assert r.body == b"".join(b"line %d\n" % i for i in range(191, 201)), r.body
+    r = H.get(stack, "/api/v1/projects/%s/logs/stdout" % name)
+    assert r.body.endswith(b"line 200\n") and r.body.count(b"\n") >= 200, r.body[-200:]
+    r = H.get(stack, "/api/v1/projects/%s/logs/stderr?tail=5" % name)
+    assert r.status == 200 and r.body == b"", r
+    r = H.get(stack, "/api/v1/projects/%s/logs/stdout?tail=-1" % name)
+    assert r.status in (400, 422), r
+
+
+def test_logs_follow_streams_and_ends_with_the_process(stack, projects):
+    name, marker, res = _deploy_svc(stack, projects, "lines", 30, "0.1", restart="no")
+    H.wait_running(stack, name, res["task"]["id"])
+    first = []
+
+    def on_chunk(body):
+        if not first and b"line " in body:
+            first.append(time.monotonic())
+
+    t0 = time.monotonic()
+    status, headers, body, ended = H.follow(
+        stack, "/api/v1/projects/%s/logs/stdout?follow=true" % name, timeout=40,
+        on_chunk=on_chunk)
+    t_end = time.monotonic()
+    assert status == 200, body
+    assert headers.get("content-type", "").startswith("text/plain"), headers
+    assert ended, "the stream did not end when the process ended"
+    assert body.endswith(b"line 30\n"), body[-200:]
+    nums = [int(x.split()[1]) for x in body.decode().splitlines()]
+    assert nums == list(range(nums[0], 31)), nums
+    # lines came while the process ran (3 s of output), not all at the end
+    assert first and t_end - first[0] >= 1.0, (first, t0, t_end)
+    # and the stream closed soon after the process ended
+    _wait_task_done(stack, res["task"]["id"])
+    assert t_end - t0 < 30
+
+
+def test_log_cap_bounds_disk_and_counts_dropped(fresh_stack):
+    stack = fresh_stack(config={"log_max_bytes": "4m", "log_segment_bytes": "1m"})
+    projects = H.Projects(stack)
+    name, marker, res = _deploy_svc(stack, projects, "flood", restart="no")
+    task = res["task"]["id"]
+    jd = H.job_dir(stack, task)
+    H.wait_running(stack, name, task)
+    js = _job_spec(stack, task)
+    cap, seg = js["log_max_bytes"], js["log_segment_bytes"]
+    state = H.poll(lambda: (lambda s: s if s and s["stdout"]["dropped"] > 0 else None)(
+        H.read_json_file(os.path.join(jd, "logstate.json"))), 180, 0.2)
+    assert state, "nothing dropped: %s" % H.read_json_file(os.path.join(jd, "logstate.json"))
+    # keep writing a little longer: the bound must hold while it goes on
+    t_end = time.monotonic() + 2
+    worst = 0
+    while time.monotonic() < t_end:
+        worst = max(worst, sum(H.list_files(jd).values()))
+        time.sleep(0.1)
+    r = H.control(stack, name, "stop")
+    assert r.status == 202, r
+    assert H.wait_gone(marker, 20)
+    final = H.read_json_file(os.path.join(jd, "logstate.json"))
+    worst = max(worst, sum(H.list_files(jd).values()))
+    assert worst <= cap + 3 * seg + (1 << 20), (worst, cap, seg)
+    st = final["stdout"]
+    assert st["dropped"] > 0 and st["bytes"] + st["dropped"] > cap, final
+    assert any(s.endswith(".gz") for s in st["segments"]), st
+    for s in st["segments"]:
+        assert os.path.exists(os.path.join(jd, s)), s
+
+
+def test_agent_logs_tar(stack):
+    r = H.get(stack, "/api/v1/agent/logs", timeout=150)
+    assert r.status == 200, r
+    members = H.archive_members(r.body, "tar")
+    logs = [m for m in members if m.endswith(".log")]
+    assert logs, sorted(members)
+    assert any(members[m] for m in logs), "every agent log is empty"
+
+
+# ---------------------------------------------------------------------------
+# DELETE
+
+
+def _pids_from(stack, task, names, timeout=10):
+    out = {}
+    d = os.path.join(H.job_dir(stack, task), "output")
+    for n in names:
+        p = os.path.join(d, n + ".pid")
+        assert H.poll(lambda: os.path.exists(p) and open(p).read().strip(), timeout), p
+        out[n] = int(open(p).read())
+    return out
+
+
+def test_delete_kills_the_whole_tree(stack, projects):
+    mode = H.kill_mode(stack)
+    assert mode, "neither GET / nor /health says which kill mode is in use"
+    name, marker, res = _deploy_svc(stack, projects, "tree")
+    task = res["task"]["id"]
+    p = H.wait_running(stack, name, task)
+    kids = _pids_from(stack, task, ("gc1", "gc2", "sid"))
+    for k, pid in kids.items():
+        assert H.pid_alive(pid), k
+    assert H.proc_stat(kids["gc1"])["pgrp"] == p["pid"]
+    assert H.proc_stat(kids["sid"])["session"] == kids["sid"]
+    t0 = time.monotonic()
+    r = H.delete(stack, name)
+    assert r.status == 202, r
+    assert H.wait_gone([p["pid"], kids["gc1"], kids["gc2"]], 15), H.procs_with(marker)
+    if "cgroup" in mode:
+        assert H.wait_gone(marker, 10), "left running: %s" % H.procs_with(marker)
+    else:
+        # process-group mode (documented): a child that left with setsid is
+        # out of reach of a group kill. Nothing else may be left.
+        left = [c for pid, c in H.procs_with(marker) if pid != kids["sid"]]
+        assert not left, left
+    assert time.monotonic() - t0 < 12
+
+
+def test_delete_stubborn_tree_escalates_to_sigkill(stack, projects):
+    name, marker, res = _deploy_svc(stack, projects, "stubborn", stop_timeout=1)
+    H.wait_running(stack, name, res["task"]["id"])
+    assert H.poll(lambda: len(H.procs_with(marker)) >= 2, 10)
+    r = H.delete(stack, name)
+    assert r.status == 202, r
+    assert H.wait_gone(marker, 15), H.procs_with(marker)
+
+
+def test_delete_keeps_files_and_purge_removes_releases_and_logs(stack, projects):
+    n1, m1, r1 = _deploy_svc(stack, projects, "idle")
+    n2, m2, r2 = _deploy_svc(stack, projects, "idle")
+    H.wait_running(stack, n1, r1["task"]["id"])
+    H.wait_running(stack, n2, r2["task"]["id"])
+    rel1 = os.path.join(stack.data_dir, "releases", n1)
+    rel2 = os.path.join(stack.data_dir, "releases", n2)
+    assert os.path.isdir(rel1) and os.path.isdir(rel2)
+    assert H.delete(stack, n1).status == 202
+    assert H.delete(stack, n2, purge=True).status == 202
+    assert H.wait_gone(m1, 15) and H.wait_gone(m2, 15)
+    assert H.poll(lambda: not os.path.exists(rel2), 15), os.listdir(rel2)
+    assert H.poll(lambda: not os.path.exists(H.job_dir(stack, r2["task"]["id"])), 15)
+    assert os.path.isdir(rel1), "DELETE without purge removed the releases"
+    assert os.path.isdir(H.job_dir(stack, r1["task"]["id"]))
+    assert H.poll(lambda: H.project(stack, n2) is None, 10), H.project(stack, n2)
+    assert H.get(stack, "/api/v1/projects/%s/logs" % n2).status == 404
+
+
+# ---------------------------------------------------------------------------
+# Invalid specs: 422 naming the field (409 for a held port), and nothing changes
+
+
+@pytest.fixture(scope="module")
+def good_sha(stack):
+    return _artifact(stack, "invalid-specs")[0]
+
+
+@pytest.mark.parametrize("case,field", [
+    ({"command": []}, "command"),
+    ({"command": [""]}, "command"),
+    ({"command": "./bin/svc.sh"}, "command"),
+    ({"name": "Bad_Name!"}, "name"),
+    ({"name": "-leading-dash"}, "name"),
+    ({"name": "x" * 64}, "name"),
+    ({"comand": ["./x"]}, "comand"),
+    ({"ports": ["http", "http"]}, "ports"),
+    ({"ports": [{"name": "a", "port": 25001}, {"name": "a", "port": 25002}]}, "ports"),
+    ({"restart": "sometimes"}, "restart"),
+    ({"workdir": "../etc"}, "workdir"),
+    ({"env": {"HOSTAGENT_TASK_ID": "x"}}, "env"),
+    ({"stop_signal": "NOPE"}, "stop_signal"),
+    ({"user": "root-but-not-allowed"}, "user"),
+    ({"artifact": "0" * 63}, "artifact"),
+])
+def test_invalid_spec_is_422_naming_the_field(stack, good_sha, case, field):
+    name = H.new_name("bad")
+    spec = {"name": name, "artifact": good_sha, "command": ["./bin/svc.sh", "idle", "x"]}
+    spec.update(case)
+    if "comand" in case:
+        del spec["command"]
+    r = H.deploy(stack, spec)
+    assert r.status == 422, r
+    assert r.error.get("type") == "validation_error", r
+    assert field in r.error.get("detail", ""), r
+    if field != "name":
+        assert H.project(stack, name) is None
+    assert H.db(stack, "SELECT count(*) FROM releases WHERE project = ?", (spec["name"],)) == [(0,)]
+
+
+def test_invalid_multipart_spec_is_422(stack):
+    data = A.project_archive("tar.gz", version=H.new_marker())
+    before = H.storage_snapshot(stack)
+    r = H.deploy(stack, {"name": H.new_name(), "command": [], "ports": ["http"]}, artifact=data)
+    assert r.status == 422, r
+    assert "command" in r.error.get("detail", ""), r
+    # a rejected deploy keeps nothing, not even the artifact it carried
+    assert H.wait_storage_back_to(stack, before) == before
+
+
+def test_malformed_and_unknown_artifact(stack):
+    r = H.post(stack, "/api/v1/projects", b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status == 400, r
+    r = H.deploy(stack, {"name": H.new_name(), "artifact": "ab" * 32, "command": ["./x"]})
+    assert r.status in (404, 422), r
+    assert "artifact" in r.error.get("detail", ""), r
+    r = H.post(stack, "/api/v1/projects", b"x" * ((1 << 20) + 100),
+               headers={"Content-Type": "application/json"})
+    assert r.status == 413, r
+
+
+def test_fixed_port_held_by_another_project_is_409(stack, projects, good_sha):
+    a = projects.add(H.new_name("pa"))
+    ma = H.new_marker()
+    projects.markers.append(ma)
+    ra = H.deploy_ok(stack, H.svc_spec(a, "idle", ma, artifact=good_sha, ports=["http"]))
+    pa = H.wait_running(stack, a, ra["task"]["id"])
+    held = H.ports_of(pa)["http"]
+    b = H.new_name("pb")
+    r = H.deploy(stack, H.svc_spec(b, "idle", H.new_marker(), artifact=good_sha,
+                                   ports=[{"name": "web", "port": held}]))
+    assert r.status == 409, r
+    assert r.error.get("type") == "conflict", r
+    assert "port" in r.error.get("detail", ""), r
+    assert H.project(stack, b) is None
+    # a fixed port held by a fixed port
+    c = projects.add(H.new_name("pc"))
+    fixed = held + 7
+    rc = H.deploy(stack, H.svc_spec(c, "idle", H.new_marker(), artifact=good_sha,
+                                    ports={"admin": fixed}))
+    if rc.status == 202:
+        d = H.new_name("pd")
+        r = H.deploy(stack, H.svc_spec(d, "idle", H.new_marker(), artifact=good_sha,
+                                       ports={"admin": fixed}))
+        assert r.status == 409, r
+        assert H.project(stack, d) is None
+    else:
+        assert rc.status == 409, rc
