@@ -211,15 +211,20 @@ static struct json_object *command_obj(int64_t id, const char *kind)
 int h_command_202(struct request *req, struct response *resp, const char *kind,
 		  const char *project, const char *payload, struct json_object *extra)
 {
+	if (store_begin(req->store) < 0) {
+		json_object_put(extra);
+		return h_db_error(req, resp, "starting a transaction");
+	}
+	return h_command_202_in(req, resp, kind, project, payload, extra);
+}
+
+int h_command_202_in(struct request *req, struct response *resp, const char *kind,
+		     const char *project, const char *payload, struct json_object *extra)
+{
 	struct json_object *res = json_object_new_object();
 	char watch[256];
 	int64_t id;
 
-	if (store_begin(req->store) < 0) {
-		json_object_put(extra);
-		json_object_put(res);
-		return h_db_error(req, resp, "starting a transaction");
-	}
 	if (store_command_add(req->store, kind, project, payload ? payload : "{}", req->request_id,
 			      &id) < 0) {
 		json_object_put(extra);

@@ -35,15 +35,19 @@ int h_artifacts_get(struct request *req, struct response *resp);
 int h_artifacts_delete(struct request *req, struct response *resp);
 int h_artifacts_download(struct request *req, struct response *resp);
 /*
- * Stores the file open on fd (its path is path, on the data filesystem or
- * not) as an artifact: inspects it, links it to <data>/artifacts/<sha256>
- * and inserts the row inside the caller's open transaction. want_sha256 may
- * be NULL. 1 new, 0 already known, -1 with resp filled. *info gets the
- * artifact's digest and figures.
+ * Inspects the archive open on fd (path names the same file) and places it
+ * at <data>/artifacts/<sha256>: link(2), or a copy when path is on another
+ * filesystem; the directory is fsync'd. No database access: the caller
+ * inserts the row (h_artifact_row) in its own transaction. want_sha256 may
+ * be NULL. 0, or -1 with resp filled (415/422/500). *created tells whether
+ * this call made the file (to remove it if the row cannot be written).
  */
 struct arc_info;
 int h_artifact_store(struct request *req, struct response *resp, int fd, const char *path,
-		     const char *want_sha256, struct arc_info *info);
+		     const char *want_sha256, struct arc_info *info, bool *created);
+/* INSERT OR IGNORE of the row inside the open transaction: 1 new, 0 known, -1 (resp 500). */
+int h_artifact_row(struct request *req, struct response *resp, const struct arc_info *info,
+		   bool created);
 /* h_deploy.c */
 int h_deploy(struct request *req, struct response *resp);
 /* h_projects.c */
@@ -99,6 +103,9 @@ int h_project_param(struct request *req, struct response *resp, struct store_pro
  */
 int h_command_202(struct request *req, struct response *resp, const char *kind,
 		  const char *project, const char *payload, struct json_object *extra);
+/* The same inside a transaction the caller has already opened. */
+int h_command_202_in(struct request *req, struct response *resp, const char *kind,
+		     const char *project, const char *payload, struct json_object *extra);
 /*
  * Inserts a command whose result a handler waits for (bundles), wakes the
  * runner and polls the row: 1 ms doubling to 20 ms, at most 120 s.
