@@ -55,7 +55,13 @@ stop_all() {
 	PIDS=()
 }
 cleanup() {
+	local d
 	stop_all
+	# a safety net, by PID: anything still naming our work directory
+	for d in /proc/[0-9]*; do
+		[[ ${d#/proc/} != "$$" ]] && tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF "$WORK" &&
+			kill -KILL "${d#/proc/}" 2>/dev/null || true
+	done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -63,6 +69,7 @@ trap 'exit 130' INT TERM
 
 mkdir -p "$DATA/tmp/upload" "$NGX"/{conf,logs} "$NGX"/tmp/{client_body,proxy,fastcgi,uwsgi,scgi}
 CONF=$WORK/hostagent.conf
+# The daemons get a clean environment (no HOSTAGENT_* of the caller's).
 daemon_env() {
 	env -i PATH="$PATH" HOME="${HOME:-/root}" HOSTAGENT_CONFIG="$CONF" "$@"
 }
@@ -158,7 +165,9 @@ for pool in $POOLS; do
 	for ka in $KEEPALIVES; do
 		printf 'data_dir = %s\nlog_level = warn\nfcgi_workers = %s\n' "$DATA" "$pool" >"$CONF"
 		render_nginx "$pool" "$ka"
-		daemon_env "$FCGI" -c "$CONF" </dev/null >>"$WORK/fcgi.log" 2>&1 &
+		# exec: $! must be the pool master itself, not a subshell around it
+		(exec env -i PATH="$PATH" HOME="${HOME:-/root}" "$FCGI" -c "$CONF" \
+			</dev/null >>"$WORK/fcgi.log" 2>&1) &
 		PIDS+=($!)
 		"$MINIMAL" "$WORK/minimal.sock" "$pool" </dev/null >>"$WORK/minimal.log" 2>&1 &
 		PIDS+=($!)
