@@ -144,6 +144,9 @@ static int validate(struct request *req, struct response *resp, struct deploy *d
 		resp_error(resp, 422, "validation_error", "%s: %s", field, msg);
 		return -1;
 	}
+	/* a validator that knows "start" gets the caller's value back, not its default */
+	if (json_object_object_get_ex(d->norm, "start", NULL))
+		json_object_object_add(d->norm, "start", json_object_new_boolean(d->start));
 	json_object_object_get_ex(d->norm, "name", &v);
 	d->name = json_object_get_string(v);
 	d->artifact = json_object_object_get_ex(d->norm, "artifact", &v) && v ? json_object_get_string(v) : NULL;
