@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writing a run's job directory before its shim starts (docs/architecture.md,
+ * "The job directory"): spec.json, the effective launch spec with the
+ * environment a job gets (SPEC 4), parameters.json and output/. It reads
+ * the normalized project spec the handlers stored; it starts nothing.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "log.h"
+#include "runner.h"
+#include "store_run.h"
+#include "util.h"
+
+/* A limit given as a number or a size string ("512M"); 0 when absent or bad. */
+static uint64_t limit_value(struct json_object *lim, const char *const *names)
+{
+	struct json_object *v;
+	uint64_t n = 0;
+
+	for (; *names != NULL; names++) {
+		if (!json_object_object_get_ex(lim, *names, &v) || json_object_is_type(v, json_type_null))
+			continue;
+		if (json_object_is_type(v, json_type_string))
+			return util_parse_size(json_object_get_string(v), &n) == 0 ? n : 0;
+		return json_object_get_int64(v) > 0 ? (uint64_t)json_object_get_int64(v) : 0;
+	}
+	return 0;
+}
+
+/* The project's limits under the names spec.json uses (the aliases are documented). */
+static struct json_object *limits_json(struct json_object *spec)
+{
+	static const char *const mem[] = {"memory", "memory_bytes", NULL};
+	static const char *const nofile[] = {"open_files", "nofile", NULL};
+	static const char *const nproc[] = {"processes", "nproc", NULL};
+	static const char *const cpu[] = {"cpu_seconds", "cpu", NULL};
+	static const char *const fsize[] = {"file_size", "fsize", NULL};
+	struct json_object *lim = json_object_object_get(spec, "limits"), *o = json_object_new_object();
+
+	if (lim == NULL || !json_object_is_type(lim, json_type_object))
+		return o;
+	json_object_object_add(o, "memory", json_object_new_int64((int64_t)limit_value(lim, mem)));
+	json_object_object_add(o, "nofile", json_object_new_int64((int64_t)limit_value(lim, nofile)));
+	json_object_object_add(o, "nproc", json_object_new_int64((int64_t)limit_value(lim, nproc)));
+	json_object_object_add(o, "cpu", json_object_new_int64((int64_t)limit_value(lim, cpu)));
+	json_object_object_add(o, "fsize", json_object_new_int64((int64_t)limit_value(lim, fsize)));
+	return o;
+}
+
+static void env_set(struct json_object *env, const char *k, const char *v)
+{
+	json_object_object_add(env, k, json_object_new_string(v));
+}
+
+/* The spec's env, then what every job gets; the agent's names win over the spec's. */
+static struct json_object *env_json(struct runner *r, struct json_object *spec,
+				    const struct run_task *t, const struct run_release *rel,
+				    const char *dir)
+{
+	struct json_object *env = json_object_new_object(), *src = json_object_object_get(spec, "env");
+	struct run_port *ports;
+	size_t n;
+	char buf[PATH_MAX + 32];
+
+	if (src != NULL && json_object_is_type(src, json_type_object)) {
+		json_object_object_foreach(src, k, v)
+			if (json_object_is_type(v, json_type_string))
+				env_set(env, k, json_object_get_string(v));
+	}
+	env_set(env, "HOSTAGENT_TASK_ID", t->id);
+	env_set(env, "HOSTAGENT_PROJECT", t->project);
+	snprintf(buf, sizeof(buf), "%d", rel->seq);
+	env_set(env, "HOSTAGENT_RELEASE", buf);
+	snprintf(buf, sizeof(buf), "%s/parameters.json", dir);
+	env_set(env, "HOSTAGENT_PARAMETERS", buf);
+	snprintf(buf, sizeof(buf), "%s/output", dir);
+	env_set(env, "HOSTAGENT_OUTPUT_DIR", buf);
+	snprintf(buf, sizeof(buf), "%d", t->max_steps > 0 ? t->max_steps : r->cfg.default_max_steps);
+	env_set(env, "HOSTAGENT_MAX_STEPS", buf);
+	snprintf(buf, sizeof(buf), "%s/config.json", dir);
+	env_set(env, "HOSTAGENT_CONFIG_FILE", buf);
+	if (store_run_ports(r->store, t->project, &ports, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			char key[64], val[16];
+			size_t k = snprintf(key, sizeof(key), "PORT_%s", ports[i].name);
+			for (size_t c = 5; c < k && c < sizeof(key); c++)
+				key[c] = (char)((key[c] >= 'a' && key[c] <= 'z') ? key[c] - 32 : key[c]);
+			snprintf(val, sizeof(val), "%d", ports[i].port);
+			env_set(env, key, val);
+		}
+		free(ports);
+	}
+	return env;
+}
+
+static int stop_signal_of(struct json_object *spec)
+{
+	struct json_object *v = json_object_object_get(spec, "stop_signal");
+	int sig = SIGTERM;
+
+	if (v != NULL && json_object_is_type(v, json_type_string))
+		sig = util_signal_parse(json_object_get_string(v));
+	else if (v != NULL && json_object_is_type(v, json_type_int))
+		sig = json_object_get_int(v);
+	return sig > 0 && sig < NSIG ? sig : SIGTERM;
+}
+
+static int64_t stop_timeout_ms_of(struct runner *r, struct json_object *spec)
+{
+	struct json_object *v = json_object_object_get(spec, "stop_timeout");
+
+	if (v == NULL || json_object_is_type(v, json_type_null))
+		return (int64_t)r->cfg.stop_timeout_default_s * 1000;
+	return (int64_t)(json_object_get_double(v) * 1000.0);
+}
+
+/* The effective launch spec; NULL when the project spec has no command. */
+static struct json_object *spec_json(struct runner *r, const struct run_task *t,
+				     const struct run_release *rel, const char *dir,
+				     const char *cgroup, struct json_object *spec)
+{
+	struct json_object *o, *argv = json_object_object_get(spec, "command");
+	const char *workdir = json_str(spec, "workdir"), *user = json_str(spec, "user");
+	char cwd[PATH_MAX];
+
+	if (argv == NULL || !json_object_is_type(argv, json_type_array) ||
+	    json_object_array_length(argv) == 0)
+		return NULL;
+	if (util_fmt(cwd, sizeof(cwd), "%s/releases/%s/%d/%s", r->cfg.data_dir, t->project,
+		     rel->seq, workdir && *workdir ? workdir : ".") < 0)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "task_id", json_object_new_string(t->id));
+	json_object_object_add(o, "argv", json_object_get(argv));
+	json_object_object_add(o, "env", env_json(r, spec, t, rel, dir));
+	json_object_object_add(o, "cwd", json_object_new_string(cwd));
+	json_object_object_add(o, "user", json_object_new_string(user && *user ? user : r->cfg.run_user));
+	json_object_object_add(o, "limits", limits_json(spec));
+	json_object_object_add(o, "stop_signal", json_object_new_int(stop_signal_of(spec)));
+	json_object_object_add(o, "stop_timeout_ms", json_object_new_int64(stop_timeout_ms_of(r, spec)));
+	json_object_object_add(o, "control", json_object_new_string(json_str(spec, "control") ?: "signals"));
+	json_object_object_add(o, "cgroup", cgroup && *cgroup ? json_object_new_string(cgroup) : NULL);
+	json_object_object_add(o, "log_max_bytes", json_object_new_int64((int64_t)r->cfg.log_max_bytes));
+	json_object_object_add(o, "log_segment_bytes",
+			       json_object_new_int64((int64_t)r->cfg.log_segment_bytes));
+	return o;
+}
+
+static int write_text(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+
+	if (util_fmt(path, sizeof(path), "%s/%s", dir, name) < 0)
+		return -1;
+	return util_write_atomic(path, text, strlen(text), 0644);
+}
+
+/* output/ belongs to the run user so that the job can write its results. */
+static int make_output(const char *dir, const char *user)
+{
+	char path[PATH_MAX];
+	struct passwd *pw = getpwnam(user);
+
+	if (util_fmt(path, sizeof(path), "%s/output", dir) < 0 || mkdir(path, 0755) < 0)
+		return -1;
+	if (pw != NULL && geteuid() == 0 && chown(path, pw->pw_uid, pw->pw_gid) < 0)
+		return -1;
+	return 0;
+}
+
+int jobdir_prepare(struct runner *r, const struct run_task *t, const struct run_release *rel,
+		   const char *cgroup, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	struct json_object *spec = json_tokener_parse(rel->spec ? rel->spec : ""), *o = NULL;
+	int rc = -1;
+
+	if (job_dir(r, t->id, dir, sizeof(dir)) < 0 || spec == NULL) {
+		snprintf(err, errlen, spec ? "job directory path too long" : "release spec unreadable");
+		goto done;
+	}
+	util_rm_rf(dir); /* a leftover of a spawn that failed before the shim ran */
+	o = spec_json(r, t, rel, dir, cgroup, spec);
+	if (o == NULL) {
+		snprintf(err, errlen, "the spec has no command");
+		goto done;
+	}
+	if (util_mkdir_p(dir, 0755) < 0 ||
+	    make_output(dir, json_object_get_string(json_object_object_get(o, "user"))) < 0 ||
+	    write_text(dir, "parameters.json", t->parameters ? t->parameters : "null") < 0 ||
+	    write_text(dir, "spec.json", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0) {
+		snprintf(err, errlen, "job directory %s: %s", dir, strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	json_object_put(o);
+	json_object_put(spec);
+	return rc;
+}

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hostagent-runner [-c CONFIG]: start-up, signals (read through a
+ * signalfd), the periodic timers (fallback poll, heartbeat, sampling,
+ * bundle expiry) and the wake-up socket. Stopping the runner never stops a
+ * job: the shims keep them, and the next runner finds them again.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "log.h"
+#include "loop.h"
+#include "runner.h"
+#include "store.h"
+#include "wake.h"
+
+#ifndef HOSTAGENT_VERSION
+#define HOSTAGENT_VERSION "unknown"
+#endif
+#ifndef LIBEXECDIR
+#define LIBEXECDIR "/usr/local/libexec"
+#endif
+
+#define SAMPLE_MS 1000
+#define CLEANUP_MS 60000
+
+const char *json_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+int64_t json_int(struct json_object *o, const char *key, int64_t def)
+{
+	struct json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return def;
+	return json_object_get_int64(v);
+}
+
+/* Next to our own executable first (a build tree, a relocated install), then LIBEXECDIR. */
+static int find_shim(char *out, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = '\0';
+		snprintf(out, len, "%s/hostagent-shim", dirname(exe));
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	snprintf(out, len, "%s/hostagent-shim", LIBEXECDIR);
+	return access(out, X_OK);
+}
+
+static void reap_children(void)
+{
+	int status;
+
+	/* signals merge: one SIGCHLD may stand for many exits */
+	while (waitpid(-1, &status, WNOHANG) > 0)
+		;
+}
+
+static void reload(struct runner *r)
+{
+	struct config c;
+	char err[512];
+
+	if (config_load(&c, r->cfg_path, err, sizeof(err)) < 0) {
+		log_error("reload: %s (keeping the old configuration)", err);
+		return;
+	}
+	if (strcmp(c.data_dir, r->cfg.data_dir) || strcmp(c.database, r->cfg.database) ||
+	    strcmp(c.runner_socket, r->cfg.runner_socket))
+		log_warn("reload: data_dir, database and runner_socket change only at a restart");
+	snprintf(c.data_dir, sizeof(c.data_dir), "%s", r->cfg.data_dir);
+	snprintf(c.database, sizeof(c.database), "%s", r->cfg.database);
+	snprintf(c.runner_socket, sizeof(c.runner_socket), "%s", r->cfg.runner_socket);
+	r->cfg = c;
+	log_init("runner", (enum log_level)log_level_parse(c.log_level), NULL);
+	{
+		char path[PATH_MAX];
+		if (config_path(&r->cfg, "log/runner.log", path, sizeof(path)) == 0)
+			log_init("runner", (enum log_level)log_level_parse(c.log_level), path);
+	}
+	log_info("configuration reloaded");
+}
+
+static void on_signal(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct runner *r = arg;
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap_children();
+			break;
+		case SIGHUP:
+			reload(r);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %d: stopping (jobs keep running)", (int)si.ssi_signo);
+			loop_stop(l);
+			break;
+		}
+	}
+}
+
+static void on_wake(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct runner *r = arg;
+
+	wake_drain(fd);
+	r->commands_due = true;
+}
+
+static void before_sleep(struct loop *l, void *arg)
+{
+	struct runner *r = arg;
+
+	if (r->commands_due)
+		commands_apply(r);
+}
+
+static void on_poll(struct loop *l, void *arg)
+{
+	struct runner *r = arg;
+
+	r->commands_due = true;
+	loop_timer_add(l, r->cfg.runner_poll_ms, on_poll, r);
+}
+
+static void on_heartbeat(struct loop *l, void *arg)
+{
+	struct runner *r = arg;
+
+	store_runner_beat(r->store, loop_take_lag(l));
+	loop_timer_add(l, r->cfg.heartbeat_ms, on_heartbeat, r);
+}
+
+static void on_sample(struct loop *l, void *arg)
+{
+	struct runner *r = arg;
+
+	sample_tick(r);
+	loop_timer_add(l, SAMPLE_MS, on_sample, r);
+}
+
+static void on_cleanup(struct loop *l, void *arg)
+{
+	struct runner *r = arg;
+
+	bundle_cleanup(r);
+	loop_timer_add(l, CLEANUP_MS, on_cleanup, r);
+}
+
+static int block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE); /* sends use MSG_NOSIGNAL; a dead peer is an EPIPE */
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	sigdelset(&set, SIGPIPE);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* Start-up: the only place that may exit. */
+static void die(const char *what, const char *why)
+{
+	log_error("%s: %s", what, why);
+	exit(1);
+}
+
+static void start(struct runner *r)
+{
+	char err[512], path[PATH_MAX];
+	int n;
+
+	if (config_load(&r->cfg, r->cfg_path, err, sizeof(err)) < 0)
+		die("configuration", err);
+	if (config_make_dirs(&r->cfg) < 0)
+		die(r->cfg.data_dir, strerror(errno));
+	if (config_path(&r->cfg, "log/runner.log", path, sizeof(path)) < 0)
+		die("log path", "too long");
+	log_init("runner", (enum log_level)log_level_parse(r->cfg.log_level), path);
+	if (find_shim(r->shim_path, sizeof(r->shim_path)) < 0)
+		die(r->shim_path, "hostagent-shim not found");
+	if ((r->sig_fd = block_signals()) < 0)
+		die("signalfd", strerror(errno));
+	if (store_open(r->cfg.database, &r->store, err, sizeof(err)) < 0)
+		die("database", err);
+	if ((r->wake_fd = wake_listen(r->cfg.runner_socket)) < 0)
+		die(r->cfg.runner_socket, strerror(errno));
+	cgroup_detect(r);
+	if (store_runner_start(r->store, (int)getpid(), HOSTAGENT_VERSION, r->kill_mode) < 0)
+		die("database", "cannot write the runner row");
+	n = store_command_requeue(r->store);
+	if (n > 0)
+		log_info("%d command(s) left running by the previous runner are taken up again", n);
+	if (loop_init(&r->loop) < 0)
+		die("epoll", strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	static struct runner r;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:V")) != -1) {
+		if (opt == 'c') {
+			r.cfg_path = optarg;
+		} else if (opt == 'V') {
+			printf("hostagent-runner %s\n", HOSTAGENT_VERSION);
+			return 0;
+		} else {
+			fprintf(stderr, "usage: hostagent-runner [-c CONFIG]\n");
+			return 2;
+		}
+	}
+	start(&r);
+	if (loop_add_fd(r.loop, r.sig_fd, EPOLLIN, on_signal, &r) < 0 ||
+	    loop_add_fd(r.loop, r.wake_fd, EPOLLIN, on_wake, &r) < 0)
+		die("epoll", strerror(errno));
+	project_load_all(&r);
+	jobs_recover(&r);
+	project_settle_all(&r);
+	r.commands_due = true;
+	loop_set_before_sleep(r.loop, before_sleep, &r);
+	loop_timer_add(r.loop, r.cfg.runner_poll_ms, on_poll, &r);
+	loop_timer_add(r.loop, r.cfg.heartbeat_ms, on_heartbeat, &r);
+	loop_timer_add(r.loop, SAMPLE_MS, on_sample, &r);
+	loop_timer_add(r.loop, 0, on_cleanup, &r);
+	log_info("hostagent-runner %s: pid %d, kill mode %s, shim %s", HOSTAGENT_VERSION,
+		 (int)getpid(), r.kill_mode, r.shim_path);
+	if (loop_run(r.loop) < 0)
+		log_error("event loop: %s", strerror(errno));
+	store_runner_stopped(r.store);
+	store_close(r.store);
+	close(r.wake_fd);
+	unlink(r.cfg.runner_socket);
+	loop_release(r.loop);
+	log_info("stopped");
+	return 0;
+}

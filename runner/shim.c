@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hostagent-shim <jobdir>: the per-run parent of one job (the conmon
+ * pattern). It starts the job, captures its output, answers the runner's
+ * ops on SOCK_SEQPACKET (fd 3 first, then <jobdir>/shim.sock), runs the
+ * stop sequence itself, and leaves exit.json behind. It signals only its
+ * own unreaped child's process group or the job's cgroup, so a reused PID
+ * is never hit. It never touches the database.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "log.h"
+#include "loop.h"
+#include "procstat.h"
+#include "shim.h"
+#include "shim_exec.h"
+#include "shim_log.h"
+#include "util.h"
+
+#define DRAIN_MS 2000 /* after the job ended, how long output may still arrive */
+
+static struct shim g;
+
+static void shim_send(struct json_object *o)
+{
+	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
+	if (g.conn_fd >= 0 && send(g.conn_fd, txt, strlen(txt), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_warn("send to runner: %s", strerror(errno));
+	json_object_put(o);
+}
+
+static int write_json_atomic(const char *path, struct json_object *o)
+{
+	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
+	return util_write_atomic(path, txt, strlen(txt), 0644);
+}
+
+/* The common fields of "started" and shim.json. */
+static struct json_object *started_json(const char *ev)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (ev != NULL)
+		json_object_object_add(o, "ev", json_object_new_string(ev));
+	json_object_object_add(o, "shim_pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "pid", json_object_new_int(g.pid));
+	json_object_object_add(o, "start_time", json_object_new_int64((int64_t)g.start_time));
+	json_object_object_add(o, "started_at", json_object_new_int64(g.started_at));
+	return o;
+}
+
+static struct json_object *exit_json(const char *ev)
+{
+	struct json_object *o = json_object_new_object();
+	int st = g.wait_status;
+	bool exited = g.reaped && WIFEXITED(st), sig = g.reaped && WIFSIGNALED(st);
+
+	if (ev != NULL)
+		json_object_object_add(o, "ev", json_object_new_string(ev));
+	json_object_object_add(o, "pid", json_object_new_int(g.pid));
+	json_object_object_add(o, "exit_code", exited ? json_object_new_int(WEXITSTATUS(st)) : NULL);
+	json_object_object_add(o, "signal", sig ? json_object_new_int(WTERMSIG(st)) : NULL);
+	json_object_object_add(o, "core", json_object_new_boolean(sig && WCOREDUMP(st)));
+	json_object_object_add(o, "started_at", json_object_new_int64(g.started_at));
+	json_object_object_add(o, "ended_at", json_object_new_int64(g.ended_at));
+	json_object_object_add(o, "killed", json_object_new_boolean(g.killed));
+	json_object_object_add(o, "timed_out", json_object_new_boolean(g.timed_out));
+	json_object_object_add(o, "oom", json_object_new_boolean(g.oom));
+	json_object_object_add(o, "stopped", json_object_new_boolean(g.stop_requested));
+	json_object_object_add(o, "reason", json_object_new_string(g.reason));
+	return o;
+}
+
+/* Ends the shim: the run is over and every file that says so is written. */
+static void shim_finish(void)
+{
+	struct json_object *o;
+
+	shim_log_wait(&g.out);
+	shim_log_wait(&g.err);
+	shim_log_state_write(&g.out, &g.err);
+	o = exit_json(NULL);
+	if (write_json_atomic("exit.json", o) < 0)
+		log_error("exit.json: %s", strerror(errno));
+	json_object_put(o);
+	/* remove the socket first: a runner that connects now is refused and reads exit.json */
+	unlink("shim.sock");
+	shim_send(exit_json("exited"));
+	shim_cgroup_remove(&g);
+	log_info("job %d ended: %s", (int)g.pid, g.reason);
+	exit(0);
+}
+
+static void maybe_finish(void)
+{
+	if (g.reaped && g.out.pipe_fd < 0 && g.err.pipe_fd < 0)
+		shim_finish();
+}
+
+static void on_drain_timeout(struct loop *l, void *arg)
+{
+	/* a process that escaped the tree still holds a pipe: stop waiting for it */
+	log_warn("output still open %d ms after the job ended; closing it", DRAIN_MS);
+	for (struct shim_stream *s = &g.out; s != NULL; s = s == &g.out ? &g.err : NULL) {
+		if (s->pipe_fd >= 0) {
+			loop_del_fd(l, s->pipe_fd);
+			close(s->pipe_fd);
+			s->pipe_fd = -1;
+		}
+	}
+	shim_finish();
+}
+
+static void on_stream(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct shim_stream *s = arg;
+
+	if (shim_log_read(s) == 1)
+		loop_del_fd(l, fd); /* closed by shim_log_read */
+	if (g.reaped)
+		maybe_finish();
+}
+
+/* What the end looked like, for exit.json's reason. */
+static void describe_end(void)
+{
+	int st = g.wait_status;
+	const char *name;
+
+	if (WIFEXITED(st)) {
+		snprintf(g.reason, sizeof(g.reason), "exited with code %d", WEXITSTATUS(st));
+	} else if (WIFSIGNALED(st)) {
+		name = util_signal_name(WTERMSIG(st));
+		if (name != NULL)
+			snprintf(g.reason, sizeof(g.reason), "killed by signal %s", name);
+		else
+			snprintf(g.reason, sizeof(g.reason), "killed by signal %d", WTERMSIG(st));
+	}
+	if (g.killed)
+		snprintf(g.reason + strlen(g.reason), sizeof(g.reason) - strlen(g.reason),
+			 g.stop_requested ? " (stop timed out: SIGKILL)" : " (killed by request)");
+	g.oom = shim_cgroup_oom(&g) ||
+		(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && !g.killed && g.spec.limits.memory);
+}
+
+/*
+ * The main pid has exited but is not reaped yet: its zombie still holds
+ * the process-group id, so killing the group now cannot hit a reused PID.
+ * A run leaves nothing behind: the rest of its tree is killed here.
+ */
+static void on_main_exit(void)
+{
+	int status;
+
+	shim_tree_kill_all(&g);
+	while (waitpid(g.pid, &status, 0) < 0 && errno == EINTR)
+		;
+	g.reaped = true;
+	g.wait_status = status;
+	g.ended_at = util_now_ms();
+	loop_timer_cancel(g.loop, g.kill_timer);
+	describe_end();
+	loop_timer_add(g.loop, DRAIN_MS, on_drain_timeout, NULL);
+	maybe_finish();
+}
+
+/* SIGCHLD: reap in a loop until nothing is left (signals merge). */
+static void reap(void)
+{
+	siginfo_t si;
+	int status;
+
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+			return;
+		if (si.si_pid == g.pid && !g.reaped) {
+			on_main_exit();
+			continue;
+		}
+		/* an orphan of the job (we are its subreaper) or a log compressor */
+		if (waitpid(si.si_pid, &status, WNOHANG) == si.si_pid &&
+		    !shim_log_reaped(&g.out, si.si_pid, status))
+			shim_log_reaped(&g.err, si.si_pid, status);
+	}
+}
+
+static void on_signal(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			reap();
+		} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			/* someone stops the shim itself: stop the job properly, then leave */
+			shim_op_stop(&g, g.spec.stop_signal, g.spec.stop_timeout_ms);
+		}
+	}
+}
+
+static void on_conn(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	char buf[4096];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		buf[n] = '\0';
+		shim_handle_op(&g, buf);
+	}
+	/* the runner went away: the job goes on, and a new runner will connect */
+	loop_del_fd(l, fd);
+	close(fd);
+	if (g.conn_fd == fd)
+		g.conn_fd = -1;
+}
+
+void shim_set_conn(struct shim *s, int fd)
+{
+	if (s->conn_fd >= 0) {
+		loop_del_fd(s->loop, s->conn_fd);
+		close(s->conn_fd);
+	}
+	s->conn_fd = fd;
+	if (fd >= 0 && loop_add_fd(s->loop, fd, EPOLLIN, on_conn, NULL) < 0) {
+		close(fd);
+		s->conn_fd = -1;
+	}
+}
+
+static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	int c;
+
+	while ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
+		shim_set_conn(&g, c); /* one runner at a time: the newest wins */
+}
+
+static void before_sleep(struct loop *l, void *arg)
+{
+	if (g.out.state_dirty || g.err.state_dirty) {
+		g.out.state_dirty = g.err.state_dirty = false;
+		shim_log_state_write(&g.out, &g.err);
+	}
+}
+
+static int listen_sock(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	mode_t old;
+
+	/* relative: our cwd is the job directory, so its length never matters */
+	strcpy(sa.sun_path, "shim.sock");
+	if (fd < 0)
+		return -1;
+	unlink("shim.sock");
+	old = umask(077);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		umask(old);
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	return fd;
+}
+
+/* The job could not start: exit.json and exec_failed say why, and we leave. */
+static void start_failed(const char *why, int err)
+{
+	struct json_object *o = json_object_new_object();
+
+	snprintf(g.reason, sizeof(g.reason), "start failed: %s", why);
+	log_error("%s", g.reason);
+	g.ended_at = util_now_ms();
+	json_object_object_add(o, "ev", json_object_new_string("exec_failed"));
+	json_object_object_add(o, "errno", json_object_new_int(err));
+	json_object_object_add(o, "message", json_object_new_string(g.reason));
+	shim_log_state_write(&g.out, &g.err);
+	struct json_object *e = exit_json(NULL);
+	write_json_atomic("exit.json", e);
+	json_object_put(e);
+	unlink("shim.sock");
+	shim_send(o);
+	shim_cgroup_remove(&g);
+	exit(1);
+}
+
+/* Signals arrive through the signalfd only; SIGPIPE is blocked (sends use MSG_NOSIGNAL). */
+static int setup_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	sigdelset(&set, SIGHUP);
+	sigdelset(&set, SIGPIPE);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int read_spec(void)
+{
+	char *text = NULL, err[256];
+	int rc;
+
+	if (util_read_file("spec.json", 1 << 20, &text, NULL) < 0) {
+		log_error("spec.json: %s", strerror(errno));
+		return -1;
+	}
+	rc = shim_spec_parse(text, &g.spec, err, sizeof(err));
+	free(text);
+	if (rc < 0)
+		log_error("%s", err);
+	return rc;
+}
+
+static int open_streams(int *out_w, int *err_w)
+{
+	int po[2], pe[2];
+
+	if (pipe2(po, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(pe, O_CLOEXEC) < 0) {
+		close(po[0]);
+		close(po[1]);
+		return -1;
+	}
+	util_set_nonblock(po[0]);
+	util_set_nonblock(pe[0]);
+	*out_w = po[1];
+	*err_w = pe[1];
+	if (shim_log_open(&g.out, "stdout", po[0], g.spec.log_segment_bytes,
+			  g.spec.log_max_bytes) < 0 ||
+	    shim_log_open(&g.err, "stderr", pe[0], g.spec.log_segment_bytes,
+			  g.spec.log_max_bytes) < 0)
+		return -1;
+	return 0;
+}
+
+static void started(void)
+{
+	struct procstat_proc p;
+	struct json_object *o;
+
+	g.started_at = util_now_ms();
+	if (procstat_read(g.pid, &p) == 0)
+		g.start_time = p.start_time;
+	o = started_json(NULL);
+	write_json_atomic("shim.json", o);
+	json_object_put(o);
+	shim_send(started_json("started"));
+	log_info("job started: pid %d, shim rss %llu KiB", (int)g.pid,
+		 (unsigned long long)(procstat_self_rss() >> 10));
+}
+
+static int run(void)
+{
+	char err[512];
+	int out_w = -1, err_w = -1, sfd;
+
+	if ((sfd = setup_signals()) < 0 || read_spec() < 0 || open_streams(&out_w, &err_w) < 0 ||
+	    (g.listen_fd = listen_sock()) < 0) {
+		snprintf(err, sizeof(err), "shim setup: %s", strerror(errno));
+		start_failed(err, errno);
+	}
+	if (shim_exec_start(&g.spec, out_w, err_w, &g.pid, err, sizeof(err)) < 0) {
+		close(out_w);
+		close(err_w);
+		start_failed(err, 0);
+	}
+	close(out_w);
+	close(err_w);
+	started();
+	if (loop_add_fd(g.loop, sfd, EPOLLIN, on_signal, NULL) < 0 ||
+	    loop_add_fd(g.loop, g.listen_fd, EPOLLIN, on_accept, NULL) < 0 ||
+	    loop_add_fd(g.loop, g.out.pipe_fd, EPOLLIN, on_stream, &g.out) < 0 ||
+	    loop_add_fd(g.loop, g.err.pipe_fd, EPOLLIN, on_stream, &g.err) < 0)
+		return -1;
+	if (g.conn_fd >= 0 && loop_add_fd(g.loop, g.conn_fd, EPOLLIN, on_conn, NULL) < 0)
+		return -1;
+	loop_set_before_sleep(g.loop, before_sleep, NULL);
+	reap(); /* a job that exited before the signalfd was polled */
+	return loop_run(g.loop);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: hostagent-shim <jobdir>\n");
+		return 2;
+	}
+	g.conn_fd = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
+	if (g.conn_fd >= 0)
+		util_set_cloexec(3), util_set_nonblock(3);
+	g.listen_fd = -1;
+	g.out.pipe_fd = g.out.seg_fd = g.out.idx_fd = -1;
+	g.err.pipe_fd = g.err.seg_fd = g.err.idx_fd = -1;
+	/* our own session: a signal to the runner's group never reaches us or the job */
+	setsid();
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (chdir(argv[1]) < 0) {
+		fprintf(stderr, "hostagent-shim: %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	log_init("shim", LOG_LVL_INFO, "shim.log");
+	if (loop_init(&g.loop) < 0)
+		return 1;
+	if (run() < 0) {
+		log_error("event loop failed: %s", strerror(errno));
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shim's reading of spec.json and the start of the job: everything the
+ * child needs (argv, environment, exec candidates, user and groups, limits,
+ * the cgroup.procs fd) is prepared before fork, so that after fork the
+ * child makes only async-signal-safe calls. An exec failure comes back
+ * through a CLOEXEC pipe; success is known when that pipe reads EOF.
+ */
+#ifndef HOSTAGENT_SHIM_EXEC_H
+#define HOSTAGENT_SHIM_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct shim_limits {
+	uint64_t memory, nofile, nproc, cpu, fsize; /* 0: not set */
+};
+
+/* spec.json as the shim needs it; every pointer is owned by the struct. */
+struct shim_spec {
+	char **argv;		/* NULL-terminated */
+	char **env;		/* "K=V", NULL-terminated, PATH always present */
+	char *cwd;
+	char *user;
+	char *cgroup;		/* absolute cgroup directory, or NULL */
+	struct shim_limits limits;
+	int stop_signal;
+	int64_t stop_timeout_ms;
+	uint64_t log_max_bytes, log_segment_bytes;
+};
+
+/* Parses spec.json text. 0, or -1 with a reason in err (struct cleared). */
+int shim_spec_parse(const char *text, struct shim_spec *out, char *err, size_t errlen);
+void shim_spec_clear(struct shim_spec *s);
+
+/*
+ * Forks and execs the job in its own session, in the cgroup, with the
+ * limits and the user of spec, stdout/stderr on out_w/err_w (borrowed; the
+ * caller closes them after the call). Returns 0 once exec has succeeded
+ * (*pid set), or -1 with a reason in err (*pid set when a child was
+ * forked and has already exited: the caller reaps it; else 0).
+ */
+int shim_exec_start(const struct shim_spec *spec, int out_w, int err_w, pid_t *pid, char *err,
+		    size_t errlen);
+
+#endif

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Starting a program from the runner (see struct spawn in runner.h): the
+ * shape of git's run-command. The parent learns of an exec failure through
+ * a CLOEXEC pipe, so "started" is never claimed for a program that did not
+ * start. It does not wait for the child: the SIGCHLD loop reaps it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runner.h"
+
+/* After fork: async-signal-safe calls only. */
+static void spawn_child(const struct spawn *sp, int report)
+{
+	static char *const no_env[] = {NULL};
+	struct sigaction sa = {.sa_handler = SIG_DFL};
+	sigset_t none;
+	int err, nul;
+
+	/* the runner blocks everything for its signalfd: the child must not inherit that */
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	nul = open("/dev/null", O_RDWR);
+	if (nul < 0)
+		goto fail;
+	if (sp->fd3 >= 0 && sp->fd3 != 3 && dup2(sp->fd3, 3) < 0)
+		goto fail;
+	if (sp->fd3 == 3)
+		fcntl(3, F_SETFD, 0);
+	if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0)
+		goto fail;
+	execve(sp->argv[0], (char *const *)sp->argv, no_env);
+fail:
+	err = errno;
+	if (write(report, &err, sizeof(err)) < 0)
+		_exit(126);
+	_exit(127);
+}
+
+int spawn_start(struct spawn *sp, char *err, size_t errlen)
+{
+	int rp[2], e = 0;
+	ssize_t n;
+
+	sp->pid = 0;
+	if (pipe2(rp, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	sp->pid = fork();
+	if (sp->pid == 0)
+		spawn_child(sp, rp[1]);
+	close(rp[1]);
+	if (sp->pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(rp[0]);
+		sp->pid = 0;
+		return -1;
+	}
+	do
+		n = read(rp[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(rp[0]);
+	if (n == 0)
+		return 0;
+	snprintf(err, errlen, "exec %s: %s", sp->argv[0], n == sizeof(e) ? strerror(e) : "failed");
+	waitpid(sp->pid, NULL, 0);
+	sp->pid = 0;
+	return -1;
+}
