@@ -63,6 +63,8 @@ int h_projects_rollback(struct request *req, struct response *resp);
 int h_projects_logs(struct request *req, struct response *resp);
 int h_projects_log_stream(struct request *req, struct response *resp);
 int h_agent_logs(struct request *req, struct response *resp);
+/* ?task= must name a run of project: 0 (out = the id, or "" without ?task=), -1 (422). */
+int h_task_param(struct request *req, struct response *resp, const char *project, char out[37]);
 
 /* ---- h_util.c ---- */
 
