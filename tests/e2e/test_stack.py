@@ -389,6 +389,7 @@ def test_sigterm_to_the_pool_lets_the_request_in_flight_finish(fresh_stack):
                 time.sleep(0.001)
         if caught:
             os.kill(s.fcgi_master_pid(), signal.SIGTERM)
+            print(f"SIGTERM sent while worker {w} handled a {size >> 20} MB upload")
         t.join(300)
         assert not t.is_alive(), "the upload never finished"
         assert "exc" not in result, f"upload failed: {result.get('exc')!r}"
@@ -400,6 +401,7 @@ def test_sigterm_to_the_pool_lets_the_request_in_flight_finish(fresh_stack):
         assert status < 500, result["resp"]
     assert caught, "could not catch an upload inside a handler worker"
     status, headers, body = result["resp"]
+    print(f"the upload was answered {status}")
     assert status == 201 or 400 <= status < 500, (status, body)
     assert_envelope(status, headers, body)
     if status == 201:
