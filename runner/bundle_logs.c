@@ -61,8 +61,19 @@ static void add_stream(struct bundle_entry *e, size_t *n, char (*paths)[PATH_MAX
 		e[*n].name = strdup(name);
 		(*n)++;
 	}
-	json_object_object_add(info, "bytes", json_object_get(json_object_object_get(st, "bytes")));
-	json_object_object_add(info, "dropped", json_object_get(json_object_object_get(st, "dropped")));
+	if (st != NULL) {
+		json_object_object_add(info, "bytes", json_object_get(json_object_object_get(st, "bytes")));
+		json_object_object_add(info, "dropped",
+				       json_object_get(json_object_object_get(st, "dropped")));
+	} else {
+		/* a run that never rotated has no logstate.json yet: its one segment says it all */
+		struct stat sb;
+		char p[PATH_MAX];
+		util_fmt(p, sizeof(p), "%s/%s", dir, def);
+		json_object_object_add(info, "bytes",
+				       json_object_new_int64(stat(p, &sb) == 0 ? sb.st_size : 0));
+		json_object_object_add(info, "dropped", json_object_new_int64(0));
+	}
 	json_object_object_add(logs, stream, info);
 }
 

@@ -376,6 +376,9 @@ static void recover_one(struct runner *r, const struct run_task *t)
 		job_send(j, "{\"op\":\"status\"}");
 		return;
 	}
+	/* the project owns the run again, so that its end goes through the restart policy */
+	if (j->project[0] != '\0')
+		project_job_adopted(r, j);
 	if (job_read_exit(dir, &e) == 1) {
 		log_info("task %s: ended while the runner was away", t->id);
 		job_end(r, j, &e);

@@ -24,6 +24,7 @@
 
 #include <json-c/json.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "loop.h"
 #include "procstat.h"
@@ -45,11 +46,12 @@ static void shim_send(struct json_object *o)
 	json_object_put(o);
 }
 
+/* exit.json must survive a power loss; shim.json is only a convenience. */
 static int write_json_atomic(const char *path, struct json_object *o)
 {
 	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 
-	return util_write_atomic(path, txt, strlen(txt), 0644);
+	return fileio_replace(path, txt, strlen(txt), 0644, strcmp(path, "exit.json") == 0);
 }
 
 /* The common fields of "started" and shim.json. */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -297,6 +298,8 @@ static void child(const struct shim_spec *spec, const struct plan *pl, int out_w
 	if ((nul < 0 || dup2(nul, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0) &&
 	    (e[0] = ST_FDS))
 		goto fail;
+	/* nothing of the shim's but 0-2 reaches the job; the report pipe closes at exec */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	for (int i = 0; i < pl->nrl; i++) {
 		struct rlimit r = {pl->rl[i].v, pl->rl[i].v};
 		if (setrlimit(pl->rl[i].res, &r) < 0 && (e[0] = ST_RLIMIT))

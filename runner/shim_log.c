@@ -21,6 +21,7 @@
 #include <archive_entry.h>
 #include <json-c/json.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 
@@ -29,7 +30,7 @@
 
 static int open_new(const char *path)
 {
-	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
 }
 
 int shim_log_open(struct shim_stream *s, const char *name, int pipe_fd, uint64_t seg_max,
@@ -343,7 +344,7 @@ int shim_log_state_write(const struct shim_stream *out, const struct shim_stream
 	json_object_object_add(o, "stdout", stream_json(out));
 	json_object_object_add(o, "stderr", stream_json(err));
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	rc = util_write_atomic("logstate.json", txt, strlen(txt), 0644);
+	rc = fileio_replace("logstate.json", txt, strlen(txt), 0644, false);
 	json_object_put(o);
 	return rc;
 }

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,8 @@ static void spawn_child(const struct spawn *sp, int report)
 		fcntl(3, F_SETFD, 0);
 	if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0)
 		goto fail;
+	/* fds the runner inherited without CLOEXEC (from whoever started it) stop here */
+	close_range(sp->fd3 >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	execve(sp->argv[0], (char *const *)sp->argv, no_env);
 fail:
 	err = errno;
