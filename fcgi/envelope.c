@@ -235,6 +235,7 @@ char *resp_serialize(const struct response *r, const char *request_id, int64_t d
 	}
 	if (body != NULL)
 		memcpy(out + n, body, blen);
+	out[(size_t)n + blen] = '\0'; /* cap has room: the header line is far below 256 */
 	*len = (size_t)n + blen;
 done:
 	free(body);

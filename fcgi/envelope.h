@@ -66,7 +66,7 @@ int resp_from_stored(struct response *r, int status, const char *text);
 
 /*
  * The "Status:" line, headers and body as one buffer for the FastCGI
- * stdout stream (malloc'd, caller frees). Content-Type is application/json
+ * stdout stream (malloc'd and NUL-terminated, caller frees; *len excludes the NUL). Content-Type is application/json
  * unless no_body.
  */
 char *resp_serialize(const struct response *r, const char *request_id, int64_t duration_ms,
