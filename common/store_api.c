@@ -80,9 +80,8 @@ int store_api_ping(struct store *s)
 
 /* ---- tokens ---- */
 
-static const char sql_token_get[] =
-	"SELECT id, name, scopes, created_at, last_used_at FROM tokens"
-	" WHERE id = ? AND revoked_at IS NULL";
+static const char sql_token_get[] = "SELECT id, name, scopes, created_at, last_used_at FROM tokens"
+                                    " WHERE id = ? AND revoked_at IS NULL";
 
 int store_api_token_get(struct store *s, const char *id, struct json_object **out)
 {
@@ -115,11 +114,11 @@ int store_api_token_get(struct store *s, const char *id, struct json_object **ou
 /* ---- Idempotency-Key ---- */
 
 static const char sql_idem_get[] =
-	"SELECT method, path, body_sha256, status, response FROM idempotency_keys"
-	" WHERE token_id = ? AND key = ?";
+    "SELECT method, path, body_sha256, status, response FROM idempotency_keys"
+    " WHERE token_id = ? AND key = ?";
 static const char sql_idem_put[] =
-	"INSERT INTO idempotency_keys (token_id, key, method, path, body_sha256, status, response,"
-	" created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO idempotency_keys (token_id, key, method, path, body_sha256, status, response,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
 int store_idem_get(struct store *s, const char *token_id, const char *key, struct store_idem *out)
 {
@@ -146,7 +145,7 @@ int store_idem_get(struct store *s, const char *token_id, const char *key, struc
 }
 
 int store_idem_put(struct store *s, const char *token_id, const char *key, const char *method,
-		   const char *path, const char *body_sha256, int status, const char *response)
+                   const char *path, const char *body_sha256, int status, const char *response)
 {
 	sqlite3_stmt *st = store_prep(s, sql_idem_put);
 	int rc;
@@ -171,24 +170,23 @@ int store_idem_put(struct store *s, const char *token_id, const char *key, const
 /* ---- artifacts ---- */
 
 static const char sql_art_insert[] =
-	"INSERT OR IGNORE INTO artifacts (sha256, size, format, entries, unpacked, created_at)"
-	" VALUES (?, ?, ?, ?, ?, ?)";
+    "INSERT OR IGNORE INTO artifacts (sha256, size, format, entries, unpacked, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)";
 static const char sql_art_exists[] = "SELECT count(*) FROM artifacts WHERE sha256 = ?";
 static const char sql_art_get[] =
-	"SELECT sha256, size, format, entries, unpacked, created_at FROM artifacts"
-	" WHERE sha256 = ?";
+    "SELECT sha256, size, format, entries, unpacked, created_at FROM artifacts"
+    " WHERE sha256 = ?";
 static const char sql_art_list[] =
-	"SELECT sha256, size, format, entries, unpacked, created_at FROM artifacts"
-	" ORDER BY created_at DESC, sha256 LIMIT ? OFFSET ?";
+    "SELECT sha256, size, format, entries, unpacked, created_at FROM artifacts"
+    " ORDER BY created_at DESC, sha256 LIMIT ? OFFSET ?";
 static const char sql_art_count[] = "SELECT count(*) FROM artifacts";
 static const char sql_art_projects[] =
-	"SELECT p.name FROM projects p JOIN releases r ON r.id = p.release_id"
-	" WHERE p.deleted_at IS NULL AND r.artifact = ? ORDER BY p.name";
+    "SELECT p.name FROM projects p JOIN releases r ON r.id = p.release_id"
+    " WHERE p.deleted_at IS NULL AND r.artifact = ? ORDER BY p.name";
 static const char sql_art_tasks[] =
-	"SELECT id FROM tasks WHERE artifact = ? AND state IN ('pending', 'running', 'paused')"
-	" ORDER BY created_at";
-static const char sql_art_releases[] =
-	"SELECT count(*) FROM releases WHERE artifact = ?";
+    "SELECT id FROM tasks WHERE artifact = ? AND state IN ('pending', 'running', 'paused')"
+    " ORDER BY created_at";
+static const char sql_art_releases[] = "SELECT count(*) FROM releases WHERE artifact = ?";
 static const char sql_art_delete[] = "DELETE FROM artifacts WHERE sha256 = ?";
 
 int store_artifact_insert(struct store *s, const struct store_artifact *a)
@@ -295,7 +293,7 @@ int store_artifact_get(struct store *s, const char *sha256, struct json_object *
 }
 
 int store_artifact_list(struct store *s, int limit, int offset, struct json_object **arr,
-			int64_t *total)
+                        int64_t *total)
 {
 	sqlite3_stmt *st = store_prep(s, sql_art_list);
 	int rc;
@@ -334,10 +332,10 @@ int store_artifact_usage(struct store *s, const char *sha256, struct store_artif
 	u->tasks = (int64_t)json_object_array_length(t);
 	if (u->projects > 0)
 		snprintf(u->project, sizeof(u->project), "%s",
-			 json_object_get_string(json_object_array_get_idx(p, 0)));
+		         json_object_get_string(json_object_array_get_idx(p, 0)));
 	if (u->tasks > 0)
 		snprintf(u->task, sizeof(u->task), "%s",
-			 json_object_get_string(json_object_array_get_idx(t, 0)));
+		         json_object_get_string(json_object_array_get_idx(t, 0)));
 	rc = count_by_text(s, sql_art_releases, sha256, &u->releases);
 done:
 	json_object_put(p);
@@ -360,45 +358,45 @@ int store_artifact_delete(struct store *s, const char *sha256)
 /* ---- projects and releases ---- */
 
 static const char sql_proj_row[] =
-	"SELECT p.name, coalesce(p.release_id, 0), coalesce(r.seq, 0), p.state, p.desired,"
-	" coalesce(p.task_id, ''), coalesce(t.state, ''), p.deleted_at IS NOT NULL"
-	" FROM projects p LEFT JOIN releases r ON r.id = p.release_id"
-	" LEFT JOIN tasks t ON t.id = p.task_id WHERE p.name = ?";
-#define PROJ_COLS                                                                          \
-	"SELECT p.name, p.spec, p.release_id, r.seq, r.artifact, r.state, p.state,"         \
-	" p.state_reason, p.desired, p.task_id, t.pid, t.started_at, t.state, p.restarts,"  \
-	" p.backoff_until, u.cpu_pct, u.rss_bytes, p.created_at, p.updated_at"              \
-	" FROM projects p LEFT JOIN releases r ON r.id = p.release_id"                      \
-	" LEFT JOIN tasks t ON t.id = p.task_id LEFT JOIN task_usage u ON u.task_id = p.task_id" \
+    "SELECT p.name, coalesce(p.release_id, 0), coalesce(r.seq, 0), p.state, p.desired,"
+    " coalesce(p.task_id, ''), coalesce(t.state, ''), p.deleted_at IS NOT NULL"
+    " FROM projects p LEFT JOIN releases r ON r.id = p.release_id"
+    " LEFT JOIN tasks t ON t.id = p.task_id WHERE p.name = ?";
+#define PROJ_COLS                                                                                  \
+	"SELECT p.name, p.spec, p.release_id, r.seq, r.artifact, r.state, p.state,"                \
+	" p.state_reason, p.desired, p.task_id, t.pid, t.started_at, t.state, p.restarts,"         \
+	" p.backoff_until, u.cpu_pct, u.rss_bytes, p.created_at, p.updated_at"                     \
+	" FROM projects p LEFT JOIN releases r ON r.id = p.release_id"                             \
+	" LEFT JOIN tasks t ON t.id = p.task_id LEFT JOIN task_usage u ON u.task_id = p.task_id"   \
 	" WHERE p.deleted_at IS NULL"
 static const char sql_proj_get[] = PROJ_COLS " AND p.name = ?";
 static const char sql_proj_list[] = PROJ_COLS " ORDER BY p.name LIMIT ? OFFSET ?";
 static const char sql_proj_count[] = "SELECT count(*) FROM projects WHERE deleted_at IS NULL";
 static const char sql_proj_ports[] = "SELECT name, port, fixed FROM ports WHERE project = ?"
-				     " ORDER BY name";
+                                     " ORDER BY name";
 static const char sql_rel_add[] =
-	"INSERT INTO releases (project, seq, artifact, spec, created_at) VALUES (?1,"
-	" (SELECT coalesce(max(seq), 0) + 1 FROM releases WHERE project = ?1), ?2, ?3, ?4)"
-	" RETURNING id, seq";
+    "INSERT INTO releases (project, seq, artifact, spec, created_at) VALUES (?1,"
+    " (SELECT coalesce(max(seq), 0) + 1 FROM releases WHERE project = ?1), ?2, ?3, ?4)"
+    " RETURNING id, seq";
 static const char sql_proj_upsert[] =
-	"INSERT INTO projects (name, spec, release_id, desired, state, created_at, updated_at)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (name) DO UPDATE SET"
-	" spec = ?2, release_id = ?3, desired = ?4, updated_at = ?6,"
-	" state = CASE WHEN deleted_at IS NOT NULL THEN ?5 ELSE state END,"
-	" state_reason = CASE WHEN deleted_at IS NOT NULL THEN NULL ELSE state_reason END,"
-	" restarts = CASE WHEN deleted_at IS NOT NULL THEN 0 ELSE restarts END,"
-	" fast_failures = CASE WHEN deleted_at IS NOT NULL THEN 0 ELSE fast_failures END,"
-	" task_id = CASE WHEN deleted_at IS NOT NULL THEN NULL ELSE task_id END,"
-	" backoff_until = CASE WHEN deleted_at IS NOT NULL THEN NULL ELSE backoff_until END,"
-	" deleted_at = NULL";
+    "INSERT INTO projects (name, spec, release_id, desired, state, created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (name) DO UPDATE SET"
+    " spec = ?2, release_id = ?3, desired = ?4, updated_at = ?6,"
+    " state = CASE WHEN deleted_at IS NOT NULL THEN ?5 ELSE state END,"
+    " state_reason = CASE WHEN deleted_at IS NOT NULL THEN NULL ELSE state_reason END,"
+    " restarts = CASE WHEN deleted_at IS NOT NULL THEN 0 ELSE restarts END,"
+    " fast_failures = CASE WHEN deleted_at IS NOT NULL THEN 0 ELSE fast_failures END,"
+    " task_id = CASE WHEN deleted_at IS NOT NULL THEN NULL ELSE task_id END,"
+    " backoff_until = CASE WHEN deleted_at IS NOT NULL THEN NULL ELSE backoff_until END,"
+    " deleted_at = NULL";
 static const char sql_rel_prev[] =
-	"SELECT r.id, r.seq, r.artifact, r.spec FROM releases r"
-	" WHERE r.project = ?1 AND r.state = 'ready' AND r.seq < (SELECT r2.seq FROM projects p"
-	" JOIN releases r2 ON r2.id = p.release_id WHERE p.name = ?1)"
-	" ORDER BY r.seq DESC LIMIT 1";
+    "SELECT r.id, r.seq, r.artifact, r.spec FROM releases r"
+    " WHERE r.project = ?1 AND r.state = 'ready' AND r.seq < (SELECT r2.seq FROM projects p"
+    " JOIN releases r2 ON r2.id = p.release_id WHERE p.name = ?1)"
+    " ORDER BY r.seq DESC LIMIT 1";
 static const char sql_task_add[] =
-	"INSERT INTO tasks (id, kind, project, release_id, artifact, spec, state, created_at,"
-	" updated_at) VALUES (?1, 'service', ?2, ?3, ?4, ?5, 'pending', ?6, ?6)";
+    "INSERT INTO tasks (id, kind, project, release_id, artifact, spec, state, created_at,"
+    " updated_at) VALUES (?1, 'service', ?2, ?3, ?4, ?5, 'pending', ?6, ?6)";
 static const char sql_task_of[] = "SELECT count(*) FROM tasks WHERE id = ?1 AND project = ?2";
 
 int store_project_row(struct store *s, const char *name, struct store_project *out)
@@ -443,16 +441,16 @@ static void project_run(sqlite3_stmt *st, struct json_object *o)
 	json_object_object_add(o, "task_id", col_str(st, 9));
 	json_object_object_add(o, "pid", live ? col_int(st, 10) : NULL);
 	json_object_object_add(
-		o, "uptime_s",
-		live && sqlite3_column_type(st, 11) != SQLITE_NULL
-			? json_object_new_int64((util_now_ms() - sqlite3_column_int64(st, 11)) / 1000)
-			: NULL);
+	    o, "uptime_s",
+	    live && sqlite3_column_type(st, 11) != SQLITE_NULL
+	        ? json_object_new_int64((util_now_ms() - sqlite3_column_int64(st, 11)) / 1000)
+	        : NULL);
 	json_object_object_add(o, "restarts", col_int(st, 13));
 	json_object_object_add(o, "backoff_until", col_time(st, 14));
 	json_object_object_add(o, "cpu_pct",
-			       live && sqlite3_column_type(st, 15) != SQLITE_NULL
-				       ? json_object_new_double(sqlite3_column_double(st, 15))
-				       : NULL);
+	                       live && sqlite3_column_type(st, 15) != SQLITE_NULL
+	                           ? json_object_new_double(sqlite3_column_double(st, 15))
+	                           : NULL);
 	json_object_object_add(o, "rss_bytes", live ? col_int(st, 16) : NULL);
 }
 
@@ -513,7 +511,7 @@ int store_project_get(struct store *s, const char *name, struct json_object **ou
 }
 
 int store_project_list(struct store *s, int limit, int offset, struct json_object **arr,
-		       int64_t *total)
+                       int64_t *total)
 {
 	sqlite3_stmt *st = store_prep(s, sql_proj_list);
 	int rc;
@@ -538,8 +536,8 @@ fail:
 	return -1;
 }
 
-int store_release_add(struct store *s, const char *project, const char *artifact,
-		      const char *spec, int64_t *id, int64_t *seq)
+int store_release_add(struct store *s, const char *project, const char *artifact, const char *spec,
+                      int64_t *id, int64_t *seq)
 {
 	sqlite3_stmt *st = store_prep(s, sql_rel_add);
 	int rc;
@@ -562,7 +560,7 @@ int store_release_add(struct store *s, const char *project, const char *artifact
 }
 
 int store_project_upsert(struct store *s, const char *name, const char *spec, int64_t release_id,
-			 bool start)
+                         bool start)
 {
 	sqlite3_stmt *st = store_prep(s, sql_proj_upsert);
 
@@ -578,7 +576,7 @@ int store_project_upsert(struct store *s, const char *name, const char *spec, in
 }
 
 int store_release_previous(struct store *s, const char *project, int64_t *id, int64_t *seq,
-			   char artifact[65], char **spec)
+                           char artifact[65], char **spec)
 {
 	sqlite3_stmt *st = store_prep(s, sql_rel_prev);
 	int rc;
@@ -599,8 +597,8 @@ int store_release_previous(struct store *s, const char *project, int64_t *id, in
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_task_add_service(struct store *s, const char *id, const char *project,
-			   int64_t release_id, const char *artifact, const char *spec)
+int store_task_add_service(struct store *s, const char *id, const char *project, int64_t release_id,
+                           const char *artifact, const char *spec)
 {
 	sqlite3_stmt *st = store_prep(s, sql_task_add);
 
@@ -635,13 +633,13 @@ int store_task_of_project(struct store *s, const char *task_id, const char *proj
 
 static const char sql_port_holder[] = "SELECT project FROM ports WHERE port = ?";
 static const char sql_ports_range[] =
-	"SELECT port FROM ports WHERE port BETWEEN ? AND ? ORDER BY port";
+    "SELECT port FROM ports WHERE port BETWEEN ? AND ? ORDER BY port";
 static const char sql_ports_clear[] = "DELETE FROM ports WHERE project = ?";
 static const char sql_port_add[] =
-	"INSERT INTO ports (port, project, name, fixed) VALUES (?, ?, ?, ?)";
+    "INSERT INTO ports (port, project, name, fixed) VALUES (?, ?, ?, ?)";
 
 int store_ports_of(struct store *s, const char *project, struct store_port *out, size_t max,
-		   size_t *n)
+                   size_t *n)
 {
 	sqlite3_stmt *st = store_prep(s, sql_proj_ports);
 	int rc;
@@ -691,7 +689,7 @@ int store_ports_in_range(struct store *s, int lo, int hi, int *out, size_t max, 
 }
 
 int store_ports_replace(struct store *s, const char *project, const struct store_port *ports,
-			size_t n)
+                        size_t n)
 {
 	sqlite3_stmt *st = store_prep(s, sql_ports_clear);
 

@@ -35,7 +35,7 @@ struct store_idem {
 int store_idem_get(struct store *s, const char *token_id, const char *key, struct store_idem *out);
 /* Records the first response. 0, 1 when the key was taken meanwhile, -1 error. */
 int store_idem_put(struct store *s, const char *token_id, const char *key, const char *method,
-		   const char *path, const char *body_sha256, int status, const char *response);
+                   const char *path, const char *body_sha256, int status, const char *response);
 
 /* ---- artifacts ---- */
 struct store_artifact {
@@ -50,11 +50,11 @@ int store_artifact_exists(struct store *s, const char *sha256);
 /* Metadata with used_by {projects, tasks, releases}; *out owned by the caller. 1/0/-1. */
 int store_artifact_get(struct store *s, const char *sha256, struct json_object **out);
 int store_artifact_list(struct store *s, int limit, int offset, struct json_object **arr,
-			int64_t *total);
+                        int64_t *total);
 struct store_artifact_use {
 	int64_t projects, tasks, releases;
 	char project[128]; /* one project using it, for the message */
-	char task[40];	   /* one live task using it */
+	char task[40];     /* one live task using it */
 };
 int store_artifact_usage(struct store *s, const char *sha256, struct store_artifact_use *u);
 /* 1 deleted, 0 no such row, -1 error. */
@@ -74,25 +74,25 @@ int store_project_row(struct store *s, const char *name, struct store_project *o
 /* A live (not deleted) project as API JSON: 1/0/-1. */
 int store_project_get(struct store *s, const char *name, struct json_object **out);
 int store_project_list(struct store *s, int limit, int offset, struct json_object **arr,
-		       int64_t *total);
+                       int64_t *total);
 /* Adds a release with seq = max + 1. */
-int store_release_add(struct store *s, const char *project, const char *artifact,
-		      const char *spec, int64_t *id, int64_t *seq);
+int store_release_add(struct store *s, const char *project, const char *artifact, const char *spec,
+                      int64_t *id, int64_t *seq);
 /*
  * Creates the project ('starting' when start, else 'stopped') or points an
  * existing one at the release; clears deleted_at.
  */
 int store_project_upsert(struct store *s, const char *name, const char *spec, int64_t release_id,
-			 bool start);
+                         bool start);
 /*
  * The newest 'ready' release older than the current one: 1 found (spec is
  * malloc'd, caller frees), 0 none, -1 error.
  */
 int store_release_previous(struct store *s, const char *project, int64_t *id, int64_t *seq,
-			   char artifact[65], char **spec);
+                           char artifact[65], char **spec);
 /* A pending service task. */
-int store_task_add_service(struct store *s, const char *id, const char *project,
-			   int64_t release_id, const char *artifact, const char *spec);
+int store_task_add_service(struct store *s, const char *id, const char *project, int64_t release_id,
+                           const char *artifact, const char *spec);
 /* 1 when task id is a run of project, 0 not, -1 error. */
 int store_task_of_project(struct store *s, const char *task_id, const char *project);
 
@@ -104,13 +104,13 @@ struct store_port {
 	bool fixed;
 };
 int store_ports_of(struct store *s, const char *project, struct store_port *out, size_t max,
-		   size_t *n);
+                   size_t *n);
 /* The project holding port: 1 (name in project), 0 free, -1 error. */
 int store_port_holder(struct store *s, int port, char *project, size_t len);
 /* Ports held in [lo, hi], ascending, at most max. */
 int store_ports_in_range(struct store *s, int lo, int hi, int *out, size_t max, size_t *n);
 /* Replaces every port row of project by ports[0..n). */
 int store_ports_replace(struct store *s, const char *project, const struct store_port *ports,
-			size_t n);
+                        size_t n);
 
 #endif

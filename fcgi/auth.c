@@ -21,10 +21,14 @@
 static const char *scope_name(enum token_scope s)
 {
 	switch (s) {
-	case SCOPE_READ: return "read";
-	case SCOPE_OPERATE: return "operate";
-	case SCOPE_ADMIN: return "admin";
-	default: return "none";
+	case SCOPE_READ:
+		return "read";
+	case SCOPE_OPERATE:
+		return "operate";
+	case SCOPE_ADMIN:
+		return "admin";
+	default:
+		return "none";
 	}
 }
 
@@ -52,7 +56,8 @@ int auth_check(struct request *req, struct response *resp)
 	if (tok == NULL || !token_well_formed(tok))
 		return unauthorized(resp, "malformed bearer token");
 	if (req->store == NULL) {
-		resp_error(resp, 503, "unavailable", "database unavailable: cannot check the token");
+		resp_error(resp, 503, "unavailable",
+		           "database unavailable: cannot check the token");
 		return -1;
 	}
 	token_hash(tok, hash);
@@ -71,7 +76,7 @@ int auth_check(struct request *req, struct response *resp)
 		log_warn("token %s: cannot record its use", req->token.id);
 	if (!token_scope_allows(req->scopes, need)) {
 		resp_error(resp, 403, "forbidden", "this token lacks the '%s' scope (it has: %s)",
-			   scope_name(need), req->token.scopes);
+		           scope_name(need), req->token.scopes);
 		return -1;
 	}
 	return 0;
@@ -86,7 +91,7 @@ int auth_idempotency(struct request *req, struct response *resp)
 		return 0;
 	if (strlen(req->idem_key) > IDEM_KEY_MAX) {
 		resp_error(resp, 400, "bad_request", "Idempotency-Key is longer than %d characters",
-			   IDEM_KEY_MAX);
+		           IDEM_KEY_MAX);
 		return -1;
 	}
 	rc = store_idem_get(req->store, req->token.id, req->idem_key, &row);
@@ -97,12 +102,12 @@ int auth_idempotency(struct request *req, struct response *resp)
 	if (rc == 0)
 		return 0;
 	if (strcmp(row.method, req->method) != 0 || strcmp(row.path, req->path) != 0) {
-		resp_error(resp, 409, "conflict",
-			   "Idempotency-Key was already used for %s %s", row.method, row.path);
+		resp_error(resp, 409, "conflict", "Idempotency-Key was already used for %s %s",
+		           row.method, row.path);
 		rc = -1;
 	} else if (strcmp(row.body_sha256, req->body_sha256) != 0) {
 		resp_error(resp, 409, "conflict",
-			   "Idempotency-Key was already used with a different request body");
+		           "Idempotency-Key was already used with a different request body");
 		rc = -1;
 	} else if (resp_from_stored(resp, row.status, row.response) < 0) {
 		resp_error(resp, 500, "internal", "stored idempotent response is unreadable");

@@ -67,7 +67,7 @@ void resp_list(struct response *r, struct json_object *arr, int64_t total, int l
 	json_object_put(r->meta);
 	r->meta = json_object_new_object();
 	json_object_object_add(r->meta, "count",
-			       json_object_new_int64((int64_t)json_object_array_length(arr)));
+	                       json_object_new_int64((int64_t)json_object_array_length(arr)));
 	json_object_object_add(r->meta, "total", json_object_new_int64(total));
 	json_object_object_add(r->meta, "limit", json_object_new_int(limit));
 	json_object_object_add(r->meta, "offset", json_object_new_int(offset));
@@ -89,7 +89,7 @@ void resp_error(struct response *r, int status, const char *type, const char *fm
 	r->no_body = false;
 	r->error = json_object_new_object();
 	json_object_object_add(r->error, "type",
-			       json_object_new_string(type ? type : http_error_type(status)));
+	                       json_object_new_string(type ? type : http_error_type(status)));
 	json_object_object_add(r->error, "detail", json_object_new_string(detail));
 	r->status = status;
 }
@@ -107,22 +107,22 @@ static const struct {
 	int status;
 	const char *reason, *type;
 } statuses[] = {
-	{200, "OK", NULL},
-	{201, "Created", NULL},
-	{202, "Accepted", NULL},
-	{204, "No Content", NULL},
-	{400, "Bad Request", "bad_request"},
-	{401, "Unauthorized", "unauthorized"},
-	{403, "Forbidden", "forbidden"},
-	{404, "Not Found", "not_found"},
-	{405, "Method Not Allowed", "method_not_allowed"},
-	{409, "Conflict", "conflict"},
-	{413, "Payload Too Large", "payload_too_large"},
-	{415, "Unsupported Media Type", "unsupported_media_type"},
-	{422, "Unprocessable Entity", "validation_error"},
-	{429, "Too Many Requests", "rate_limited"},
-	{500, "Internal Server Error", "internal"},
-	{503, "Service Unavailable", "unavailable"},
+    {200, "OK", NULL},
+    {201, "Created", NULL},
+    {202, "Accepted", NULL},
+    {204, "No Content", NULL},
+    {400, "Bad Request", "bad_request"},
+    {401, "Unauthorized", "unauthorized"},
+    {403, "Forbidden", "forbidden"},
+    {404, "Not Found", "not_found"},
+    {405, "Method Not Allowed", "method_not_allowed"},
+    {409, "Conflict", "conflict"},
+    {413, "Payload Too Large", "payload_too_large"},
+    {415, "Unsupported Media Type", "unsupported_media_type"},
+    {422, "Unprocessable Entity", "validation_error"},
+    {429, "Too Many Requests", "rate_limited"},
+    {500, "Internal Server Error", "internal"},
+    {503, "Service Unavailable", "unavailable"},
 };
 
 const char *http_reason(int status)
@@ -149,8 +149,7 @@ static void merge_into(struct json_object *dst, struct json_object *src)
 	json_object_object_foreach(src, k, v) json_object_object_add(dst, k, json_object_get(v));
 }
 
-char *env_render(const struct response *r, const char *request_id, int64_t duration_ms,
-		 size_t *len)
+char *env_render(const struct response *r, const char *request_id, int64_t duration_ms, size_t *len)
 {
 	struct json_object *root = json_object_new_object(), *meta = json_object_new_object();
 	const char *txt;
@@ -164,7 +163,7 @@ char *env_render(const struct response *r, const char *request_id, int64_t durat
 	else
 		json_object_object_add(root, "result", json_object_get(r->result));
 	json_object_object_add(meta, "request_id",
-			       request_id ? json_object_new_string(request_id) : NULL);
+	                       request_id ? json_object_new_string(request_id) : NULL);
 	json_object_object_add(meta, "duration_ms", json_object_new_int64(duration_ms));
 	merge_into(meta, r->meta);
 	json_object_object_add(root, "meta", meta);
@@ -194,7 +193,8 @@ int resp_from_stored(struct response *r, int status, const char *text)
 		r->error = json_object_get(x);
 	else if (json_object_object_get_ex(root, "result", &x))
 		r->result = json_object_get(x);
-	if (json_object_object_get_ex(root, "meta", &x) && json_object_is_type(x, json_type_object)) {
+	if (json_object_object_get_ex(root, "meta", &x) &&
+	    json_object_is_type(x, json_type_object)) {
 		r->meta = json_object_new_object();
 		json_object_object_foreach(x, k, v)
 		{
@@ -210,7 +210,7 @@ fail:
 }
 
 char *resp_serialize(const struct response *r, const char *request_id, int64_t duration_ms,
-		     size_t *len)
+                     size_t *len)
 {
 	char *body = NULL, *out = NULL;
 	size_t blen = 0, cap;
@@ -226,8 +226,7 @@ char *resp_serialize(const struct response *r, const char *request_id, int64_t d
 	if (out == NULL)
 		goto done;
 	n = snprintf(out, cap, "Status: %d %s\r\n%s%s\r\n", r->status, http_reason(r->status),
-		     r->headers,
-		     body ? "Content-Type: application/json\r\n" : "");
+	             r->headers, body ? "Content-Type: application/json\r\n" : "");
 	if (n < 0 || (size_t)n >= cap) {
 		free(out);
 		out = NULL;

@@ -18,14 +18,14 @@ struct json_object;
 #define RESP_HEADERS_MAX 2048
 
 struct response {
-	int status;			/* 0 until a handler decides */
-	char headers[RESP_HEADERS_MAX];	/* extra "Name: value\r\n" lines */
+	int status;                     /* 0 until a handler decides */
+	char headers[RESP_HEADERS_MAX]; /* extra "Name: value\r\n" lines */
 	size_t hlen;
-	struct json_object *result;	/* owned: the "result" member */
-	struct json_object *error;	/* owned: {"type", "detail", ...} */
-	struct json_object *meta;	/* owned: extra meta members (lists) */
-	bool no_body;			/* X-Accel-Redirect answers: headers only */
-	bool sent;			/* the handler wrote everything itself */
+	struct json_object *result; /* owned: the "result" member */
+	struct json_object *error;  /* owned: {"type", "detail", ...} */
+	struct json_object *meta;   /* owned: extra meta members (lists) */
+	bool no_body;               /* X-Accel-Redirect answers: headers only */
+	bool sent;                  /* the handler wrote everything itself */
 };
 
 void resp_init(struct response *r);
@@ -34,7 +34,7 @@ void resp_clear(struct response *r);
 
 /* Appends a header line; -1 (and the header dropped, logged) if it does not fit. */
 int resp_header(struct response *r, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Success with a result; takes ownership of result (NULL = JSON null). */
 void resp_ok(struct response *r, int status, struct json_object *result);
@@ -42,7 +42,7 @@ void resp_ok(struct response *r, int status, struct json_object *result);
 void resp_list(struct response *r, struct json_object *arr, int64_t total, int limit, int offset);
 /* Error envelope; type from SPEC 3.1; detail says what is wrong. Replaces any result. */
 void resp_error(struct response *r, int status, const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Adds a member (owned) to the error object, e.g. "checks" for /ready. */
 void resp_error_add(struct response *r, const char *key, struct json_object *val);
 
@@ -56,7 +56,7 @@ const char *http_error_type(int status);
  * Returns a malloc'd NUL-terminated string the caller frees, NULL on OOM.
  */
 char *env_render(const struct response *r, const char *request_id, int64_t duration_ms,
-		 size_t *len);
+                 size_t *len);
 /*
  * Re-creates a stored response (Idempotency-Key replay) from its status and
  * rendered body: result/error/list meta are kept, meta request_id and
@@ -66,10 +66,10 @@ int resp_from_stored(struct response *r, int status, const char *text);
 
 /*
  * The "Status:" line, headers and body as one buffer for the FastCGI
- * stdout stream (malloc'd and NUL-terminated, caller frees; *len excludes the NUL). Content-Type is application/json
- * unless no_body.
+ * stdout stream (malloc'd and NUL-terminated, caller frees; *len excludes the NUL). Content-Type is
+ * application/json unless no_body.
  */
 char *resp_serialize(const struct response *r, const char *request_id, int64_t duration_ms,
-		     size_t *len);
+                     size_t *len);
 
 #endif

@@ -39,9 +39,9 @@ int h_root(struct request *req, struct response *resp)
 	json_object_object_add(o, "api", json_object_new_string("/api/v1"));
 	/* the runner decides cgroup or process-group when it starts */
 	json_object_object_add(o, "kill_mode",
-			       req->store && store_runner_get(req->store, &run) == 1
-				       ? str_or_null(run.kill_mode)
-				       : NULL);
+	                       req->store && store_runner_get(req->store, &run) == 1
+	                           ? str_or_null(run.kill_mode)
+	                           : NULL);
 	resp_ok(resp, 200, o);
 	return 0;
 }
@@ -64,11 +64,10 @@ static bool db_check(struct request *req, struct json_object *o)
 	ok = req->store != NULL && store_api_ping(req->store) == 0;
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	json_object_object_add(db, "connected", json_object_new_boolean(ok));
-	json_object_object_add(
-		db, "latency_ms",
-		ok ? json_object_new_double((double)(b.tv_sec - a.tv_sec) * 1e3 +
-					    (double)(b.tv_nsec - a.tv_nsec) / 1e6)
-		   : NULL);
+	json_object_object_add(db, "latency_ms",
+	                       ok ? json_object_new_double((double)(b.tv_sec - a.tv_sec) * 1e3 +
+	                                                   (double)(b.tv_nsec - a.tv_nsec) / 1e6)
+	                          : NULL);
 	json_object_object_add(o, "database", db);
 	return ok;
 }
@@ -84,8 +83,8 @@ static bool runner_check(struct request *req, struct json_object *o)
 	json_object_object_add(r, "alive", json_object_new_boolean(rc == 1));
 	json_object_object_add(r, "pid", seen ? json_object_new_int(run.pid) : NULL);
 	json_object_object_add(r, "last_loop",
-			       seen ? json_object_new_string(util_time_fmt(run.heartbeat_at, ts))
-				    : NULL);
+	                       seen ? json_object_new_string(util_time_fmt(run.heartbeat_at, ts))
+	                            : NULL);
 	json_object_object_add(r, "lag_ms", seen ? json_object_new_double(run.loop_lag_ms) : NULL);
 	json_object_object_add(r, "kill_mode", seen ? str_or_null(run.kill_mode) : NULL);
 	json_object_object_add(o, "runner", r);
@@ -121,7 +120,8 @@ int h_health(struct request *req, struct response *resp)
 
 	json_object_object_add(o, "status", NULL);
 	json_object_object_add(o, "version", json_object_new_string(HOSTAGENT_VERSION));
-	json_object_object_add(o, "timestamp", json_object_new_string(util_time_fmt(util_now_ms(), ts)));
+	json_object_object_add(o, "timestamp",
+	                       json_object_new_string(util_time_fmt(util_now_ms(), ts)));
 	db = db_check(req, o);
 	runner = runner_check(req, o);
 	counts_add(req, o);
@@ -149,16 +149,15 @@ static int64_t mem_available(void)
 }
 
 /* accepting: not draining, and above both watermarks. Reasons appended to why. */
-static bool accepting_check(struct request *req, struct json_object *checks, char *why,
-			    size_t len)
+static bool accepting_check(struct request *req, struct json_object *checks, char *why, size_t len)
 {
 	struct statvfs vfs;
 	char v[16] = "";
 	bool draining = req->store && store_agent_get(req->store, "draining", v, sizeof(v)) == 1 &&
-			strcmp(v, "1") == 0;
+	                strcmp(v, "1") == 0;
 	int64_t disk = statvfs(req->cfg->data_dir, &vfs) == 0
-			       ? (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize
-			       : -1;
+	                   ? (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize
+	                   : -1;
 	int64_t mem = mem_available();
 	bool disk_ok = disk < 0 || (uint64_t)disk >= req->cfg->min_free_disk;
 	bool mem_ok = mem < 0 || (uint64_t)mem >= req->cfg->min_free_memory;
@@ -168,14 +167,16 @@ static bool accepting_check(struct request *req, struct json_object *checks, cha
 		o += (size_t)snprintf(why + o, len - o, "%sdraining", o ? ", " : "");
 	if (!disk_ok && o < len)
 		o += (size_t)snprintf(why + o, len - o, "%sfree disk %lld below min_free_disk %llu",
-				      o ? ", " : "", (long long)disk,
-				      (unsigned long long)req->cfg->min_free_disk);
+		                      o ? ", " : "", (long long)disk,
+		                      (unsigned long long)req->cfg->min_free_disk);
 	if (!mem_ok && o < len)
 		snprintf(why + o, len - o, "%sMemAvailable %lld below min_free_memory %llu",
-			 o ? ", " : "", (long long)mem, (unsigned long long)req->cfg->min_free_memory);
+		         o ? ", " : "", (long long)mem,
+		         (unsigned long long)req->cfg->min_free_memory);
 	json_object_object_add(checks, "draining", json_object_new_boolean(draining));
 	json_object_object_add(checks, "disk_free", disk < 0 ? NULL : json_object_new_int64(disk));
-	json_object_object_add(checks, "memory_available", mem < 0 ? NULL : json_object_new_int64(mem));
+	json_object_object_add(checks, "memory_available",
+	                       mem < 0 ? NULL : json_object_new_int64(mem));
 	return !draining && disk_ok && mem_ok;
 }
 

@@ -41,9 +41,10 @@ static int inspect(struct request *req, struct response *resp, int fd, struct ar
 	case ARC_OK:
 		return 0;
 	case ARC_E_FORMAT:
-		resp_error(resp, 415, "unsupported_media_type",
-			   "artifact: not a supported archive (tar, tar.gz, tar.xz, tar.zst, zip): %s",
-			   err);
+		resp_error(
+		    resp, 415, "unsupported_media_type",
+		    "artifact: not a supported archive (tar, tar.gz, tar.xz, tar.zst, zip): %s",
+		    err);
 		return -1;
 	case ARC_E_CORRUPT:
 	case ARC_E_POLICY:
@@ -53,7 +54,8 @@ static int inspect(struct request *req, struct response *resp, int fd, struct ar
 		break;
 	}
 io:
-	resp_error(resp, 500, "internal", "cannot read the upload: %s", err[0] ? err : strerror(errno));
+	resp_error(resp, 500, "internal", "cannot read the upload: %s",
+	           err[0] ? err : strerror(errno));
 	return -1;
 }
 
@@ -112,7 +114,7 @@ static int place_by_copy(int fd, const char *dest)
 }
 
 static int place(struct request *req, struct response *resp, int fd, const char *path,
-		 const char *sha, bool *created)
+                 const char *sha, bool *created)
 {
 	char dir[PATH_MAX], dest[PATH_MAX];
 
@@ -140,7 +142,7 @@ static int place(struct request *req, struct response *resp, int fd, const char 
 	return 0;
 fail:
 	resp_error(resp, 500, "internal", "cannot store the artifact under %s/artifacts: %s",
-		   req->cfg->data_dir, strerror(errno));
+	           req->cfg->data_dir, strerror(errno));
 	if (*created)
 		unlink(dest);
 	*created = false;
@@ -148,21 +150,21 @@ fail:
 }
 
 int h_artifact_store(struct request *req, struct response *resp, int fd, const char *path,
-		     const char *want_sha256, struct arc_info *info, bool *created)
+                     const char *want_sha256, struct arc_info *info, bool *created)
 {
 	*created = false;
 	if (inspect(req, resp, fd, info) < 0)
 		return -1;
 	if (want_sha256 != NULL && strcmp(want_sha256, info->sha256) != 0) {
 		resp_error(resp, 422, "validation_error",
-			   "sha256: the upload's digest is %s, not %s", info->sha256, want_sha256);
+		           "sha256: the upload's digest is %s, not %s", info->sha256, want_sha256);
 		return -1;
 	}
 	return place(req, resp, fd, path, info->sha256, created);
 }
 
 int h_artifact_row(struct request *req, struct response *resp, const struct arc_info *info,
-		   bool created)
+                   bool created)
 {
 	struct store_artifact a;
 	char dest[PATH_MAX];
@@ -178,8 +180,8 @@ int h_artifact_row(struct request *req, struct response *resp, const struct arc_
 	if (rc >= 0)
 		return rc;
 	/* a file we just made has no row: do not leave it behind */
-	if (created && util_fmt(dest, sizeof(dest), "%s/artifacts/%s", req->cfg->data_dir,
-				info->sha256) >= 0)
+	if (created &&
+	    util_fmt(dest, sizeof(dest), "%s/artifacts/%s", req->cfg->data_dir, info->sha256) >= 0)
 		unlink(dest);
 	return h_db_error(req, resp, "recording the artifact");
 }
@@ -195,7 +197,8 @@ int h_artifacts_upload(struct request *req, struct response *resp)
 	if (h_need_store(req, resp) < 0)
 		return -1;
 	if (want != NULL && validate_sha256_hex(want) < 0) {
-		resp_error(resp, 422, "validation_error", "sha256: must be 64 lower-case hex characters");
+		resp_error(resp, 422, "validation_error",
+		           "sha256: must be 64 lower-case hex characters");
 		return -1;
 	}
 	if (req->body_size == 0) {
@@ -215,7 +218,7 @@ int h_artifacts_upload(struct request *req, struct response *resp)
 	if (h_commit(req, resp) < 0)
 		return -1;
 	log_info("artifact %s (%s, %llu bytes) %s", info.sha256, arc_format_name(info.format),
-		 (unsigned long long)info.size, rc == 1 ? "stored" : "already known");
+	         (unsigned long long)info.size, rc == 1 ? "stored" : "already known");
 	return 0;
 }
 
@@ -293,15 +296,15 @@ static int artifact_in_use(struct request *req, struct response *resp, const cha
 		return h_db_error(req, resp, "checking the artifact's users");
 	if (u.projects > 0)
 		resp_error(resp, 409, "conflict", "artifact is used by project '%s'%s", u.project,
-			   u.projects > 1 ? " and others" : "");
+		           u.projects > 1 ? " and others" : "");
 	else if (u.tasks > 0)
 		resp_error(resp, 409, "conflict", "artifact is used by task %s%s", u.task,
-			   u.tasks > 1 ? " and others" : "");
+		           u.tasks > 1 ? " and others" : "");
 	else if (u.releases > 0)
 		resp_error(resp, 409, "conflict",
-			   "artifact is kept by %lld release(s) for rollback; delete their project "
-			   "with ?purge=true first",
-			   (long long)u.releases);
+		           "artifact is kept by %lld release(s) for rollback; delete their project "
+		           "with ?purge=true first",
+		           (long long)u.releases);
 	else
 		return 0;
 	store_rollback(req->store);

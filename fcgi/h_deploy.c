@@ -27,20 +27,20 @@
 #include "validate.h"
 
 struct deploy {
-	struct json_object *spec;	/* owned: the body minus "start" */
-	struct json_object *norm;	/* owned: validated, defaults applied */
+	struct json_object *spec; /* owned: the body minus "start" */
+	struct json_object *norm; /* owned: validated, defaults applied */
 	bool start;
 	bool multipart;
-	struct arc_info info;		/* the multipart artifact */
+	struct arc_info info; /* the multipart artifact */
 	bool created;
-	const char *name, *artifact;	/* borrowed from norm */
+	const char *name, *artifact; /* borrowed from norm */
 	struct store_port ports[STORE_PORTS_MAX];
 	size_t nports;
 };
 
 /* Copies the multipart artifact part to a file so it takes the upload path. */
 static int part_store(struct request *req, struct response *resp, const struct mp_part *p,
-		      struct deploy *d)
+                      struct deploy *d)
 {
 	char path[PATH_MAX];
 	unsigned char r[8];
@@ -82,10 +82,12 @@ static int input_multipart(struct request *req, struct response *resp, struct de
 
 	d->multipart = true;
 	if (mp_boundary(req->content_type, bnd, sizeof(bnd)) < 0) {
-		resp_error(resp, 400, "bad_request", "multipart/form-data without a valid boundary");
+		resp_error(resp, 400, "bad_request",
+		           "multipart/form-data without a valid boundary");
 		return -1;
 	}
-	if (mp_parse(req->body, req->body_len, bnd, parts, MP_MAX_PARTS, &n, err, sizeof(err)) < 0) {
+	if (mp_parse(req->body, req->body_len, bnd, parts, MP_MAX_PARTS, &n, err, sizeof(err)) <
+	    0) {
 		resp_error(resp, 400, "bad_request", "malformed multipart body: %s", err);
 		return -1;
 	}
@@ -93,7 +95,7 @@ static int input_multipart(struct request *req, struct response *resp, struct de
 	ap = mp_find(parts, n, "artifact");
 	if (sp == NULL || ap == NULL) {
 		resp_error(resp, 422, "validation_error", "%s: the multipart body has no '%s' part",
-			   sp ? "artifact" : "spec", sp ? "artifact" : "spec");
+		           sp ? "artifact" : "spec", sp ? "artifact" : "spec");
 		return -1;
 	}
 	if (req_json_parse((const char *)sp->data, sp->len, &d->spec, err, sizeof(err)) < 0) {
@@ -115,7 +117,8 @@ static int take_start(struct response *resp, struct deploy *d)
 	d->start = true;
 	if (json_object_object_get_ex(d->spec, "start", &v)) {
 		if (!json_object_is_type(v, json_type_boolean)) {
-			resp_error(resp, 422, "validation_error", "spec.start: must be true or false");
+			resp_error(resp, 422, "validation_error",
+			           "spec.start: must be true or false");
 			return -1;
 		}
 		d->start = json_object_get_boolean(v);
@@ -140,7 +143,8 @@ static int validate(struct request *req, struct response *resp, struct deploy *d
 
 	for (size_t i = 0; i < req->cfg->n_allowed_users; i++)
 		users[i] = req->cfg->allowed_users[i];
-	if (validate_project_spec(d->spec, &o, &d->norm, field, sizeof(field), msg, sizeof(msg)) < 0) {
+	if (validate_project_spec(d->spec, &o, &d->norm, field, sizeof(field), msg, sizeof(msg)) <
+	    0) {
 		resp_error(resp, 422, "validation_error", "%s: %s", field, msg);
 		return -1;
 	}
@@ -149,20 +153,23 @@ static int validate(struct request *req, struct response *resp, struct deploy *d
 		json_object_object_add(d->norm, "start", json_object_new_boolean(d->start));
 	json_object_object_get_ex(d->norm, "name", &v);
 	d->name = json_object_get_string(v);
-	d->artifact = json_object_object_get_ex(d->norm, "artifact", &v) && v ? json_object_get_string(v) : NULL;
+	d->artifact = json_object_object_get_ex(d->norm, "artifact", &v) && v
+	                  ? json_object_get_string(v)
+	                  : NULL;
 	if (d->multipart) {
 		if (d->artifact != NULL && strcmp(d->artifact, d->info.sha256) != 0) {
 			resp_error(resp, 422, "validation_error",
-				   "spec.artifact: does not match the uploaded artifact part (%s)",
-				   d->info.sha256);
+			           "spec.artifact: does not match the uploaded artifact part (%s)",
+			           d->info.sha256);
 			return -1;
 		}
 		json_object_object_add(d->norm, "artifact", json_object_new_string(d->info.sha256));
 		json_object_object_get_ex(d->norm, "artifact", &v);
 		d->artifact = json_object_get_string(v);
 	} else if (d->artifact == NULL) {
-		resp_error(resp, 422, "validation_error",
-			   "spec.artifact: is required (or deploy with a multipart 'artifact' part)");
+		resp_error(
+		    resp, 422, "validation_error",
+		    "spec.artifact: is required (or deploy with a multipart 'artifact' part)");
 		return -1;
 	}
 	return 0;
@@ -171,8 +178,9 @@ static int validate(struct request *req, struct response *resp, struct deploy *d
 /* bind(2) on 0.0.0.0:port succeeds: nothing outside the agent holds it. */
 static bool port_bindable(int port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_ANY)};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)port),
+	                         .sin_addr.s_addr = htonl(INADDR_ANY)};
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	bool ok;
 
@@ -199,8 +207,8 @@ static int port_alloc(struct request *req, struct response *resp, struct deploy 
 	size_t nused = 0, u = 0;
 
 	used = malloc(sizeof(int) * (size_t)(hi - lo + 1));
-	if (used == NULL || store_ports_in_range(req->store, lo, hi, used, (size_t)(hi - lo + 1),
-						 &nused) < 0) {
+	if (used == NULL ||
+	    store_ports_in_range(req->store, lo, hi, used, (size_t)(hi - lo + 1), &nused) < 0) {
 		free(used);
 		return h_db_error(req, resp, "reading the allocated ports");
 	}
@@ -215,7 +223,8 @@ static int port_alloc(struct request *req, struct response *resp, struct deploy 
 	}
 	free(used);
 	store_rollback(req->store);
-	resp_error(resp, 409, "conflict", "spec.ports[%zu]: no free port left in %d-%d", idx, lo, hi);
+	resp_error(resp, 409, "conflict", "spec.ports[%zu]: no free port left in %d-%d", idx, lo,
+	           hi);
 	return -1;
 }
 
@@ -229,8 +238,9 @@ static int port_fixed(struct request *req, struct response *resp, struct deploy 
 		return h_db_error(req, resp, "reading the allocated ports");
 	if (rc == 1 && strcmp(holder, d->name) != 0) {
 		store_rollback(req->store);
-		resp_error(resp, 409, "conflict", "spec.ports[%zu]: port %d is held by project '%s'",
-			   idx, d->ports[idx].port, holder);
+		resp_error(resp, 409, "conflict",
+		           "spec.ports[%zu]: port %d is held by project '%s'", idx,
+		           d->ports[idx].port, holder);
 		return -1;
 	}
 	d->ports[idx].fixed = true;
@@ -249,15 +259,19 @@ static int ports_resolve(struct request *req, struct response *resp, struct depl
 	size_t nold = 0, n;
 
 	if (!json_object_object_get_ex(d->norm, "ports", &arr) || arr == NULL)
-		return store_ports_replace(req->store, d->name, NULL, 0) < 0 ? h_db_error(req, resp, "clearing ports") : 0;
+		return store_ports_replace(req->store, d->name, NULL, 0) < 0
+		           ? h_db_error(req, resp, "clearing ports")
+		           : 0;
 	n = json_object_array_length(arr);
-	if (n > STORE_PORTS_MAX || store_ports_of(req->store, d->name, old, STORE_PORTS_MAX, &nold) < 0)
+	if (n > STORE_PORTS_MAX ||
+	    store_ports_of(req->store, d->name, old, STORE_PORTS_MAX, &nold) < 0)
 		return h_db_error(req, resp, "reading the project's ports");
 	d->nports = n;
 	for (size_t i = 0; i < n; i++) {
 		e = json_object_array_get_idx(arr, i);
 		json_object_object_get_ex(e, "name", &x);
-		snprintf(d->ports[i].name, sizeof(d->ports[i].name), "%s", json_object_get_string(x));
+		snprintf(d->ports[i].name, sizeof(d->ports[i].name), "%s",
+		         json_object_get_string(x));
 		json_object_object_get_ex(e, "port", &x);
 		d->ports[i].port = json_object_get_int(x);
 		if (d->ports[i].port > 0 && port_fixed(req, resp, d, i) < 0)
@@ -267,12 +281,13 @@ static int ports_resolve(struct request *req, struct response *resp, struct depl
 		if (d->ports[i].port > 0)
 			continue;
 		for (size_t j = 0; j < nold && d->ports[i].port == 0; j++)
-			if (strcmp(old[j].name, d->ports[i].name) == 0 && !port_taken(d, old[j].port))
+			if (strcmp(old[j].name, d->ports[i].name) == 0 &&
+			    !port_taken(d, old[j].port))
 				d->ports[i].port = old[j].port;
 		if (d->ports[i].port == 0 && port_alloc(req, resp, d, i) < 0)
 			return -1;
 		json_object_object_add(json_object_array_get_idx(arr, i), "port",
-				       json_object_new_int(d->ports[i].port));
+		                       json_object_new_int(d->ports[i].port));
 	}
 	if (store_ports_replace(req->store, d->name, d->ports, n) < 0)
 		return h_db_error(req, resp, "recording the ports");
@@ -290,9 +305,10 @@ static int artifact_known(struct request *req, struct response *resp, struct dep
 		return h_db_error(req, resp, "looking up the artifact");
 	if (rc == 0) {
 		store_rollback(req->store);
-		resp_error(resp, 422, "validation_error",
-			   "spec.artifact: unknown artifact %s (upload it with POST /api/v1/artifacts)",
-			   d->artifact);
+		resp_error(
+		    resp, 422, "validation_error",
+		    "spec.artifact: unknown artifact %s (upload it with POST /api/v1/artifacts)",
+		    d->artifact);
 		return -1;
 	}
 	return 0;
@@ -315,14 +331,15 @@ static int deploy_txn(struct request *req, struct response *resp, struct deploy 
 		h_db_error(req, resp, "recording the release");
 		goto fail;
 	}
-	if (d->start && (util_uuid4(task) < 0 ||
-			 store_task_add_service(req->store, task, d->name, rid, d->artifact, spec) < 0)) {
+	if (d->start &&
+	    (util_uuid4(task) < 0 ||
+	     store_task_add_service(req->store, task, d->name, rid, d->artifact, spec) < 0)) {
 		h_db_error(req, resp, "adding the service task");
 		goto fail;
 	}
 	snprintf(payload, sizeof(payload), "{\"release_id\":%lld,\"task_id\":%s%s%s,\"start\":%s}",
-		 (long long)rid, d->start ? "\"" : "", d->start ? task : "null", d->start ? "\"" : "",
-		 d->start ? "true" : "false");
+	         (long long)rid, d->start ? "\"" : "", d->start ? task : "null",
+	         d->start ? "\"" : "", d->start ? "true" : "false");
 	json_object_object_add(rel, "id", json_object_new_int64(rid));
 	json_object_object_add(rel, "seq", json_object_new_int64(seq));
 	json_object_object_add(extra, "release", rel);

@@ -18,9 +18,9 @@
 static const struct {
 	const char *name, *ext, *type;
 } formats[] = {
-	{"tar", "tar", "application/x-tar"},
-	{"tar.gz", "tar.gz", "application/gzip"},
-	{"zip", "zip", "application/zip"},
+    {"tar", "tar", "application/x-tar"},
+    {"tar.gz", "tar.gz", "application/gzip"},
+    {"zip", "zip", "application/zip"},
 };
 
 /* ?format= → index into formats (tar by default); 422 otherwise. */
@@ -56,8 +56,8 @@ int h_task_param(struct request *req, struct response *resp, const char *project
 	if (rc < 0)
 		return h_db_error(req, resp, "reading the task");
 	if (rc == 0) {
-		resp_error(resp, 422, "validation_error", "task: '%.40s' is not a run of project '%s'",
-			   t, project);
+		resp_error(resp, 422, "validation_error",
+		           "task: '%.40s' is not a run of project '%s'", t, project);
 		return -1;
 	}
 	memcpy(out, t, 37);
@@ -66,14 +66,16 @@ int h_task_param(struct request *req, struct response *resp, const char *project
 
 /* The runner's answer {"file": name} → X-Accel-Redirect to the bundle. */
 static int bundle_answer(struct request *req, struct response *resp, struct store_command *c,
-			 const char *base, int fmt)
+                         const char *base, int fmt)
 {
 	struct json_object *res = c->result ? json_tokener_parse(c->result) : NULL, *f;
-	const char *file = res && json_object_object_get_ex(res, "file", &f) ? json_object_get_string(f) : NULL;
+	const char *file =
+	    res && json_object_object_get_ex(res, "file", &f) ? json_object_get_string(f) : NULL;
 	int rc = -1;
 
 	if (strcmp(c->state, "failed") == 0) {
-		resp_error(resp, 500, "internal", "log bundle failed: %s", c->reason[0] ? c->reason : "no reason given");
+		resp_error(resp, 500, "internal", "log bundle failed: %s",
+		           c->reason[0] ? c->reason : "no reason given");
 	} else if (file == NULL || file[0] == '.' || strchr(file, '/') != NULL) {
 		resp_error(resp, 500, "internal", "the runner reported no usable bundle file");
 	} else {
@@ -81,8 +83,8 @@ static int bundle_answer(struct request *req, struct response *resp, struct stor
 		resp->no_body = true;
 		resp_header(resp, "X-Accel-Redirect", "/_hostagent/bundles/%s", file);
 		resp_header(resp, "Content-Type", "%s", formats[fmt].type);
-		resp_header(resp, "Content-Disposition", "attachment; filename=\"%s-logs.%s\"", base,
-			    formats[fmt].ext);
+		resp_header(resp, "Content-Disposition", "attachment; filename=\"%s-logs.%s\"",
+		            base, formats[fmt].ext);
 		rc = 0;
 	}
 	json_object_put(res);
@@ -105,7 +107,7 @@ static int since_param(struct request *req, struct response *resp, int64_t *ms)
 	if (*s != '\0' && *end == '\0' && *ms >= 0)
 		return 0;
 	resp_error(resp, 422, "validation_error",
-		   "since: must be an RFC 3339 time (2026-01-02T03:04:05Z) or epoch milliseconds");
+	           "since: must be an RFC 3339 time (2026-01-02T03:04:05Z) or epoch milliseconds");
 	return -1;
 }
 
@@ -123,8 +125,8 @@ int h_projects_logs(struct request *req, struct response *resp)
 	if (ms >= 0)
 		snprintf(since, sizeof(since), "%lld", (long long)ms);
 	snprintf(payload, sizeof(payload), "{\"task\":%s%s%s,\"since\":%s,\"format\":\"%s\"}",
-		 task[0] ? "\"" : "", task[0] ? task : "null", task[0] ? "\"" : "", since,
-		 formats[fmt].name);
+	         task[0] ? "\"" : "", task[0] ? task : "null", task[0] ? "\"" : "", since,
+	         formats[fmt].name);
 	if (h_command_wait(req, resp, "logs.bundle", row.name, payload, &c) < 0)
 		return -1;
 	return bundle_answer(req, resp, &c, row.name, fmt);

@@ -25,18 +25,18 @@
 #include "log.h"
 #include "util.h"
 
-#define TAIL_MAX 1000000
+#define TAIL_MAX       1000000
 #define FOLLOW_POLL_MS 100
-#define CHUNK 65536
+#define CHUNK          65536
 
 struct lstream {
 	struct request *req;
 	char dir[PATH_MAX];
-	const char *name;	/* "stdout" or "stderr" */
-	int fd;			/* current segment, -1 when not open */
+	const char *name; /* "stdout" or "stderr" */
+	int fd;           /* current segment, -1 when not open */
 	ino_t ino;
 	off_t off;
-	char *buf;		/* tail: collected bytes (owned) */
+	char *buf; /* tail: collected bytes (owned) */
 	size_t len;
 };
 
@@ -96,7 +96,8 @@ static int gz_each(const char *path, int (*fn)(void *ctx, const char *p, size_t 
 	rc = n < 0 ? -1 : 0;
 done:
 	if (rc < 0)
-		log_warn("log segment %s: %s", path, archive_error_string(a) ? archive_error_string(a) : "unreadable");
+		log_warn("log segment %s: %s", path,
+		         archive_error_string(a) ? archive_error_string(a) : "unreadable");
 	archive_read_free(a);
 	return rc;
 }
@@ -108,8 +109,9 @@ static int seg_filter(const struct dirent *d)
 {
 	size_t pl = strlen(seg_prefix), n = strlen(d->d_name);
 
-	return n == pl + 1 + 6 + 7 && strncmp(d->d_name, seg_prefix, pl) == 0 && d->d_name[pl] == '.' &&
-	       strspn(d->d_name + pl + 1, "0123456789") == 6 && strcmp(d->d_name + pl + 7, ".log.gz") == 0;
+	return n == pl + 1 + 6 + 7 && strncmp(d->d_name, seg_prefix, pl) == 0 &&
+	       d->d_name[pl] == '.' && strspn(d->d_name + pl + 1, "0123456789") == 6 &&
+	       strcmp(d->d_name + pl + 7, ".log.gz") == 0;
 }
 
 /* The rotated segments, oldest first. Caller frees each and the array. */
@@ -302,8 +304,8 @@ static int stream_params(struct request *req, struct response *resp, long *tail,
 	if (t != NULL) {
 		*tail = strtol(t, &end, 10);
 		if (*t < '0' || *t > '9' || *end != '\0' || *tail > TAIL_MAX) {
-			resp_error(resp, 422, "validation_error", "tail: must be an integer from 0 to %d",
-				   TAIL_MAX);
+			resp_error(resp, 422, "validation_error",
+			           "tail: must be an integer from 0 to %d", TAIL_MAX);
 			return -1;
 		}
 	}
@@ -349,7 +351,8 @@ int h_projects_log_stream(struct request *req, struct response *resp)
 	long tail;
 
 	if (strcmp(name, "stdout") != 0 && strcmp(name, "stderr") != 0) {
-		resp_error(resp, 404, "not_found", "no such log stream '%.32s' (stdout or stderr)", name);
+		resp_error(resp, 404, "not_found", "no such log stream '%.32s' (stdout or stderr)",
+		           name);
 		return -1;
 	}
 	ls.name = name;
@@ -359,9 +362,9 @@ int h_projects_log_stream(struct request *req, struct response *resp)
 	resp->status = 200;
 	resp->sent = true;
 	FCGX_FPrintF(req->fx->out,
-		     "Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
-		     "Cache-Control: no-cache\r\n%s\r\n",
-		     follow ? "X-Accel-Buffering: no\r\n" : "");
+	             "Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	             "Cache-Control: no-cache\r\n%s\r\n",
+	             follow ? "X-Accel-Buffering: no\r\n" : "");
 	if (tail >= 0)
 		send_tail(&ls, tail);
 	else

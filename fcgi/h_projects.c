@@ -98,7 +98,7 @@ static int signal_from_body(struct request *req, struct response *resp, int *sig
 	}
 	if (*sig < 0) {
 		resp_error(resp, 422, "validation_error",
-			   "signal: unknown signal (a name like \"HUP\" or a number from 1 to 64)");
+		           "signal: unknown signal (a name like \"HUP\" or a number from 1 to 64)");
 		return -1;
 	}
 	return 0;
@@ -115,14 +115,15 @@ int h_projects_signal(struct request *req, struct response *resp)
 	if (h_project_param(req, resp, &row) < 0 || signal_from_body(req, resp, &sig) < 0)
 		return -1;
 	if (strcmp(row.state, "running") != 0) {
-		resp_error(resp, 409, "conflict", "project '%s' is not running (state: %s)", row.name,
-			   row.state);
+		resp_error(resp, 409, "conflict", "project '%s' is not running (state: %s)",
+		           row.name, row.state);
 		return -1;
 	}
 	snprintf(payload, sizeof(payload), "{\"signal\":%d}", sig);
 	extra = json_object_new_object();
 	name = util_signal_name(sig);
-	json_object_object_add(extra, "signal", name ? json_object_new_string(name) : json_object_new_int(sig));
+	json_object_object_add(extra, "signal",
+	                       name ? json_object_new_string(name) : json_object_new_int(sig));
 	return h_command_202(req, resp, "project.signal", row.name, payload, extra);
 }
 
@@ -145,7 +146,7 @@ int h_projects_rollback(struct request *req, struct response *resp)
 	if (rc == 0) {
 		store_rollback(req->store);
 		resp_error(resp, 409, "conflict",
-			   "project '%s' has no previous ready release to roll back to", row.name);
+		           "project '%s' has no previous ready release to roll back to", row.name);
 		return -1;
 	}
 	if (util_uuid4(id) < 0 ||
@@ -154,7 +155,8 @@ int h_projects_rollback(struct request *req, struct response *resp)
 		return h_db_error(req, resp, "adding the service task");
 	}
 	free(spec);
-	snprintf(payload, sizeof(payload), "{\"release_id\":%lld,\"task_id\":\"%s\"}", (long long)rid, id);
+	snprintf(payload, sizeof(payload), "{\"release_id\":%lld,\"task_id\":\"%s\"}",
+	         (long long)rid, id);
 	extra = json_object_new_object();
 	rel = json_object_new_object();
 	task = json_object_new_object();
@@ -183,5 +185,5 @@ int h_projects_delete(struct request *req, struct response *resp)
 	if (h_project_param(req, resp, &row) < 0)
 		return -1;
 	return h_command_202(req, resp, "project.delete", row.name,
-			     p ? "{\"purge\":true}" : "{\"purge\":false}", NULL);
+	                     p ? "{\"purge\":true}" : "{\"purge\":false}", NULL);
 }

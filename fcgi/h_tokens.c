@@ -32,8 +32,7 @@ int h_tokens_list(struct request *req, struct response *resp)
 }
 
 /* {"scopes": ["read", ...]} → canonical "read,operate" text; 422 naming the bad item. */
-static int scopes_from_json(struct response *resp, struct json_object *arr, char *canon,
-			    size_t len)
+static int scopes_from_json(struct response *resp, struct json_object *arr, char *canon, size_t len)
 {
 	char joined[256] = "";
 	unsigned mask;
@@ -42,7 +41,7 @@ static int scopes_from_json(struct response *resp, struct json_object *arr, char
 	if (arr == NULL || !json_object_is_type(arr, json_type_array) ||
 	    (n = json_object_array_length(arr)) == 0) {
 		resp_error(resp, 422, "validation_error",
-			   "scopes: must be a non-empty array of \"read\", \"operate\", \"admin\"");
+		           "scopes: must be a non-empty array of \"read\", \"operate\", \"admin\"");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -51,7 +50,7 @@ static int scopes_from_json(struct response *resp, struct json_object *arr, char
 		if (!json_object_is_type(s, json_type_string) ||
 		    token_scopes_parse(v, &mask, NULL, 0) < 0 || strchr(v, ',') || strchr(v, ' ')) {
 			resp_error(resp, 422, "validation_error",
-				   "scopes[%zu]: must be \"read\", \"operate\" or \"admin\"", i);
+			           "scopes[%zu]: must be \"read\", \"operate\" or \"admin\"", i);
 			return -1;
 		}
 		o += (size_t)snprintf(joined + o, sizeof(joined) - o, "%s%s", o ? "," : "", v);
@@ -67,8 +66,8 @@ static int token_name(struct response *resp, struct json_object *v, const char *
 
 	if (v == NULL || !json_object_is_type(v, json_type_string) ||
 	    (n = strlen(json_object_get_string(v))) == 0 || n > TOKEN_NAME_MAX) {
-		resp_error(resp, 422, "validation_error", "name: must be a string of 1 to %d characters",
-			   TOKEN_NAME_MAX);
+		resp_error(resp, 422, "validation_error",
+		           "name: must be a string of 1 to %d characters", TOKEN_NAME_MAX);
 		return -1;
 	}
 	*name = json_object_get_string(v);
@@ -96,28 +95,32 @@ int h_tokens_create(struct request *req, struct response *resp)
 	if (h_need_store(req, resp) < 0 || h_body_object(req, resp, false) < 0 ||
 	    h_no_unknown(resp, req->json, allowed) < 0)
 		return -1;
-	if (token_name(resp, json_object_object_get_ex(req->json, "name", &v) ? v : NULL, &name) < 0)
+	if (token_name(resp, json_object_object_get_ex(req->json, "name", &v) ? v : NULL, &name) <
+	    0)
 		return -1;
 	if (scopes_from_json(resp, json_object_object_get_ex(req->json, "scopes", &v) ? v : NULL,
-			     canon, sizeof(canon)) < 0)
+	                     canon, sizeof(canon)) < 0)
 		return -1;
 	if (token_generate(tok, id) < 0) {
 		resp_error(resp, 500, "internal", "cannot generate a token (no randomness)");
 		return -1;
 	}
 	token_hash(tok, hash);
-	if (store_begin(req->store) < 0 || store_token_insert(req->store, id, name, hash, canon) < 0)
+	if (store_begin(req->store) < 0 ||
+	    store_token_insert(req->store, id, name, hash, canon) < 0)
 		return h_db_error(req, resp, "creating the token");
 	o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "scopes", scopes_array(canon));
-	json_object_object_add(o, "created_at", json_object_new_string(util_time_fmt(util_now_ms(), ts)));
+	json_object_object_add(o, "created_at",
+	                       json_object_new_string(util_time_fmt(util_now_ms(), ts)));
 	resp_ok(resp, 201, o);
 	/* the replayed copy says the secret was shown once and is gone */
 	json_object_object_add(o, "token", json_object_new_string(tok));
 	stored = json_object_new_object();
-	json_object_object_foreach(o, k, val) json_object_object_add(stored, k, json_object_get(val));
+	json_object_object_foreach(o, k, val)
+	    json_object_object_add(stored, k, json_object_get(val));
 	json_object_object_add(stored, "token", NULL);
 	json_object_object_add(stored, "token_shown_once", json_object_new_boolean(1));
 	if (h_commit_as(req, resp, stored) < 0) {
@@ -132,7 +135,8 @@ int h_tokens_create(struct request *req, struct response *resp)
 /* tok_ + 12 lower-case hex: anything else cannot exist. */
 static int token_id_ok(const char *id)
 {
-	return strncmp(id, "tok_", 4) == 0 && strlen(id) == 16 && strspn(id + 4, "0123456789abcdef") == 12;
+	return strncmp(id, "tok_", 4) == 0 && strlen(id) == 16 &&
+	       strspn(id + 4, "0123456789abcdef") == 12;
 }
 
 int h_tokens_get(struct request *req, struct response *resp)

@@ -22,7 +22,7 @@
 #include "validate.h"
 #include "wake.h"
 
-#define WAIT_MAX_MS 120000
+#define WAIT_MAX_MS      120000
 #define WAIT_STEP_MAX_MS 20
 
 int h_need_store(struct request *req, struct response *resp)
@@ -36,7 +36,7 @@ int h_need_store(struct request *req, struct response *resp)
 int h_db_error(struct request *req, struct response *resp, const char *what)
 {
 	log_error("%s %s: %s failed: %s", req->method, req->path, what,
-		  req->store ? sqlite3_errmsg(store_db(req->store)) : "no database");
+	          req->store ? sqlite3_errmsg(store_db(req->store)) : "no database");
 	if (req->store != NULL)
 		store_rollback(req->store);
 	resp_error(resp, 500, "internal", "database error while %s", what);
@@ -68,14 +68,16 @@ int h_paging(struct request *req, struct response *resp, int *limit, int *offset
 	*offset = 0;
 	if (l != NULL) {
 		if (parse_uint(l, 1000, &v) < 0 || v < 1) {
-			resp_error(resp, 422, "validation_error", "limit: must be an integer from 1 to 1000");
+			resp_error(resp, 422, "validation_error",
+			           "limit: must be an integer from 1 to 1000");
 			return -1;
 		}
 		*limit = (int)v;
 	}
 	if (o != NULL) {
 		if (parse_uint(o, 1000000000L, &v) < 0) {
-			resp_error(resp, 422, "validation_error", "offset: must be a non-negative integer");
+			resp_error(resp, 422, "validation_error",
+			           "offset: must be a non-negative integer");
 			return -1;
 		}
 		*offset = (int)v;
@@ -130,13 +132,13 @@ static int idem_record(struct request *req, struct response *resp, struct json_o
 	if (text == NULL)
 		return -1;
 	rc = store_idem_put(req->store, req->token.id, req->idem_key, req->method, req->path,
-			    req->body_sha256, resp->status, text);
+	                    req->body_sha256, resp->status, text);
 	free(text);
 	if (rc == 1) {
 		store_rollback(req->store);
 		resp_error(resp, 409, "conflict",
-			   "a concurrent request with the same Idempotency-Key was accepted first;"
-			   " retry to get its response");
+		           "a concurrent request with the same Idempotency-Key was accepted first;"
+		           " retry to get its response");
 		return 1;
 	}
 	return rc;
@@ -186,7 +188,8 @@ int h_project_param(struct request *req, struct response *resp, struct store_pro
 	if (h_need_store(req, resp) < 0)
 		return -1;
 	if (validate_project_name(name) < 0) {
-		resp_error(resp, 404, "not_found", "project '%.64s' not found (invalid name)", name);
+		resp_error(resp, 404, "not_found", "project '%.64s' not found (invalid name)",
+		           name);
 		return -1;
 	}
 	rc = store_project_row(req->store, name, row);
@@ -208,8 +211,8 @@ static struct json_object *command_obj(int64_t id, const char *kind)
 	return c;
 }
 
-int h_command_202(struct request *req, struct response *resp, const char *kind,
-		  const char *project, const char *payload, struct json_object *extra)
+int h_command_202(struct request *req, struct response *resp, const char *kind, const char *project,
+                  const char *payload, struct json_object *extra)
 {
 	if (store_begin(req->store) < 0) {
 		json_object_put(extra);
@@ -219,14 +222,14 @@ int h_command_202(struct request *req, struct response *resp, const char *kind,
 }
 
 int h_command_202_in(struct request *req, struct response *resp, const char *kind,
-		     const char *project, const char *payload, struct json_object *extra)
+                     const char *project, const char *payload, struct json_object *extra)
 {
 	struct json_object *res = json_object_new_object();
 	char watch[256];
 	int64_t id;
 
 	if (store_command_add(req->store, kind, project, payload ? payload : "{}", req->request_id,
-			      &id) < 0) {
+	                      &id) < 0) {
 		json_object_put(extra);
 		json_object_put(res);
 		return h_db_error(req, resp, "queueing the command");
@@ -235,7 +238,8 @@ int h_command_202_in(struct request *req, struct response *resp, const char *kin
 	json_object_object_add(res, "project", json_object_new_string(project));
 	json_object_object_add(res, "command", command_obj(id, kind));
 	if (extra != NULL) {
-		json_object_object_foreach(extra, k, v) json_object_object_add(res, k, json_object_get(v));
+		json_object_object_foreach(extra, k, v)
+		    json_object_object_add(res, k, json_object_get(v));
 		json_object_put(extra);
 	}
 	json_object_object_add(res, "watch", json_object_new_string(watch));
@@ -263,7 +267,7 @@ static void sleep_ms(int ms)
 
 /* Polls the command row until the runner has applied or failed it. */
 static int command_poll(struct request *req, struct response *resp, int64_t id,
-			struct store_command *out)
+                        struct store_command *out)
 {
 	int64_t deadline = util_mono_ms() + WAIT_MAX_MS;
 	int step = 1, rc;
@@ -277,7 +281,7 @@ static int command_poll(struct request *req, struct response *resp, int64_t id,
 		store_command_clear(out);
 		if (util_mono_ms() >= deadline || h_stopping()) {
 			resp_error(resp, 503, "unavailable",
-				   "the runner did not finish command %lld in time", (long long)id);
+			           "the runner did not finish command %lld in time", (long long)id);
 			return -1;
 		}
 		sleep_ms(step);
@@ -285,8 +289,8 @@ static int command_poll(struct request *req, struct response *resp, int64_t id,
 	}
 }
 
-int h_command_wait(struct request *req, struct response *resp, const char *kind,
-		   const char *target, const char *payload, struct store_command *out)
+int h_command_wait(struct request *req, struct response *resp, const char *kind, const char *target,
+                   const char *payload, struct store_command *out)
 {
 	struct store_runner run;
 	int64_t id;
@@ -295,7 +299,8 @@ int h_command_wait(struct request *req, struct response *resp, const char *kind,
 	if (rc < 0)
 		return h_db_error(req, resp, "reading the runner's liveness");
 	if (rc == 0) {
-		resp_error(resp, 503, "unavailable", "the runner is not running: cannot build the bundle");
+		resp_error(resp, 503, "unavailable",
+		           "the runner is not running: cannot build the bundle");
 		return -1;
 	}
 	if (store_begin(req->store) < 0)

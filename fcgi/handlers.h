@@ -44,10 +44,10 @@ int h_artifacts_download(struct request *req, struct response *resp);
  */
 struct arc_info;
 int h_artifact_store(struct request *req, struct response *resp, int fd, const char *path,
-		     const char *want_sha256, struct arc_info *info, bool *created);
+                     const char *want_sha256, struct arc_info *info, bool *created);
 /* INSERT OR IGNORE of the row inside the open transaction: 1 new, 0 known, -1 (resp 500). */
 int h_artifact_row(struct request *req, struct response *resp, const struct arc_info *info,
-		   bool created);
+                   bool created);
 /* h_deploy.c */
 int h_deploy(struct request *req, struct response *resp);
 /* h_projects.c */
@@ -103,19 +103,19 @@ int h_project_param(struct request *req, struct response *resp, struct store_pro
  * Opens, commits (with the idempotency row) and wakes. payload may be NULL
  * ("{}"). 0 or -1.
  */
-int h_command_202(struct request *req, struct response *resp, const char *kind,
-		  const char *project, const char *payload, struct json_object *extra);
+int h_command_202(struct request *req, struct response *resp, const char *kind, const char *project,
+                  const char *payload, struct json_object *extra);
 /* The same inside a transaction the caller has already opened. */
 int h_command_202_in(struct request *req, struct response *resp, const char *kind,
-		     const char *project, const char *payload, struct json_object *extra);
+                     const char *project, const char *payload, struct json_object *extra);
 /*
  * Inserts a command whose result a handler waits for (bundles), wakes the
  * runner and polls the row: 1 ms doubling to 20 ms, at most 120 s.
  * 0 with *out filled ('applied' or 'failed'), -1 with resp filled (503
  * when the runner is down or too slow, 500 on a database error).
  */
-int h_command_wait(struct request *req, struct response *resp, const char *kind,
-		   const char *target, const char *payload, struct store_command *out);
+int h_command_wait(struct request *req, struct response *resp, const char *kind, const char *target,
+                   const char *payload, struct store_command *out);
 /* 1 when the master asked this worker to stop (SIGTERM pending), else 0. */
 int h_stopping(void);
 

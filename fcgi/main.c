@@ -61,10 +61,12 @@ static int clear_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
 	int fd, rc;
 
 	if (lstat(sa->sun_path, &st) < 0)
-		return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", sa->sun_path, strerror(errno)), -1);
+		return errno == ENOENT
+		           ? 0
+		           : (snprintf(err, errlen, "%s: %s", sa->sun_path, strerror(errno)), -1);
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen, "%s exists and is not a socket: refusing to replace it",
-			 sa->sun_path);
+		         sa->sun_path);
 		return -1;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -80,7 +82,7 @@ static int clear_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
 	}
 	if (errno != ECONNREFUSED || unlink(sa->sun_path) < 0) {
 		snprintf(err, errlen, "%s: cannot replace the stale socket: %s", sa->sun_path,
-			 strerror(errno));
+		         strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -88,7 +90,7 @@ static int clear_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
 
 /* Mode 0660 from birth (umask during bind), then the configured group. */
 static int bind_socket(int fd, const struct sockaddr_un *sa, const char *group, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	mode_t old = umask(0117);
 	int rc = bind(fd, (const struct sockaddr *)sa, sizeof(*sa));
@@ -104,7 +106,7 @@ static int bind_socket(int fd, const struct sockaddr_un *sa, const char *group, 
 	gr = getgrnam(group);
 	if (gr == NULL || chown(sa->sun_path, (uid_t)-1, gr->gr_gid) < 0) {
 		snprintf(err, errlen, "%s: cannot give it to group '%s': %s", sa->sun_path, group,
-			 gr ? strerror(errno) : "no such group");
+		         gr ? strerror(errno) : "no such group");
 		unlink(sa->sun_path);
 		return -1;
 	}
@@ -119,9 +121,9 @@ static int create_socket(const struct config *cfg, char *err, size_t errlen)
 
 	if (len >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen,
-			 "fcgi_socket %s is %zu bytes; unix socket paths must be shorter than %zu: "
-			 "choose a shorter fcgi_socket",
-			 cfg->fcgi_socket, len, sizeof(sa.sun_path));
+		         "fcgi_socket %s is %zu bytes; unix socket paths must be shorter than %zu: "
+		         "choose a shorter fcgi_socket",
+		         cfg->fcgi_socket, len, sizeof(sa.sun_path));
 		return -1;
 	}
 	memcpy(sa.sun_path, cfg->fcgi_socket, len + 1);
@@ -148,9 +150,9 @@ fail:
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hostagent-fcgi [-c CONFIG]\n"
-		   "  FastCGI handler pool of hostagent. Listens on fcgi_socket, or on a\n"
-		   "  listening unix socket passed as fd 0 (spawn-fcgi) or by systemd.\n"
-		   "  SIGHUP reloads the configuration, SIGTERM stops gracefully.\n");
+	           "  FastCGI handler pool of hostagent. Listens on fcgi_socket, or on a\n"
+	           "  listening unix socket passed as fd 0 (spawn-fcgi) or by systemd.\n"
+	           "  SIGHUP reloads the configuration, SIGTERM stops gracefully.\n");
 }
 
 int main(int argc, char **argv)
@@ -163,10 +165,18 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "c:hV")) != -1) {
 		switch (opt) {
-		case 'c': config_file = optarg; break;
-		case 'V': printf("hostagent-fcgi %s\n", HOSTAGENT_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c':
+			config_file = optarg;
+			break;
+		case 'V':
+			printf("hostagent-fcgi %s\n", HOSTAGENT_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (config_load(&cfg, config_file, err, sizeof(err)) < 0) {
@@ -174,7 +184,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (config_make_dirs(&cfg) < 0) {
-		fprintf(stderr, "hostagent-fcgi: cannot create %s: %s\n", cfg.data_dir, strerror(errno));
+		fprintf(stderr, "hostagent-fcgi: cannot create %s: %s\n", cfg.data_dir,
+		        strerror(errno));
 		return 1;
 	}
 	lvl = log_level_parse(cfg.log_level);
@@ -198,7 +209,7 @@ int main(int argc, char **argv)
 	/* shared by every worker: a lost accept race must come back as EAGAIN */
 	util_set_nonblock(fd);
 	log_info("hostagent-fcgi %s: %d workers on %s%s", HOSTAGENT_VERSION, cfg.fcgi_workers,
-		 owned ? cfg.fcgi_socket : "an inherited socket", owned ? "" : " (fd passed in)");
+	         owned ? cfg.fcgi_socket : "an inherited socket", owned ? "" : " (fd passed in)");
 	rc = pool_run(&cfg, config_file, fd);
 	if (owned)
 		unlink(cfg.fcgi_socket);

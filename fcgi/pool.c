@@ -24,17 +24,17 @@
 #include "log.h"
 #include "util.h"
 
-#define POOL_MAX 256		/* the config's upper bound for fcgi_workers */
-#define RETIRED_MAX 1024
+#define POOL_MAX       256 /* the config's upper bound for fcgi_workers */
+#define RETIRED_MAX    1024
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define FAST_DEATH_MS 1000
-#define HEALTHY_MS 10000
-#define STOP_GRACE_MS 30000
+#define FAST_DEATH_MS  1000
+#define HEALTHY_MS     10000
+#define STOP_GRACE_MS  30000
 
 struct slot {
-	pid_t pid;		/* 0: waiting for respawn_at */
-	int64_t started;	/* monotonic ms */
+	pid_t pid;       /* 0: waiting for respawn_at */
+	int64_t started; /* monotonic ms */
 	int64_t respawn_at;
 	int delay_ms;
 };
@@ -45,7 +45,7 @@ struct pool {
 	int listen_fd, sfd;
 	struct slot slots[POOL_MAX];
 	int nslots;
-	pid_t retired[RETIRED_MAX];	/* older generations finishing their requests */
+	pid_t retired[RETIRED_MAX]; /* older generations finishing their requests */
 	size_t nretired;
 	bool stopping;
 	int64_t kill_at;
@@ -158,7 +158,8 @@ static void reload(struct pool *p)
 	if (config_make_dirs(&nc) < 0)
 		log_warn("reload: cannot create the data directories under %s", nc.data_dir);
 	if (strcmp(nc.fcgi_socket, p->cfg.fcgi_socket) != 0) {
-		log_warn("reload: fcgi_socket changed to %s; it takes effect at restart", nc.fcgi_socket);
+		log_warn("reload: fcgi_socket changed to %s; it takes effect at restart",
+		         nc.fcgi_socket);
 		memcpy(nc.fcgi_socket, p->cfg.fcgi_socket, sizeof(nc.fcgi_socket));
 	}
 	lvl = log_level_parse(nc.log_level);
@@ -216,7 +217,8 @@ static int tick(struct pool *p)
 
 	if (p->stopping) {
 		if (now >= p->kill_at) {
-			log_warn("workers still busy after %d s: killing them", STOP_GRACE_MS / 1000);
+			log_warn("workers still busy after %d s: killing them",
+			         STOP_GRACE_MS / 1000);
 			signal_all(p, SIGKILL);
 			p->kill_at = now + 1000;
 		}

@@ -23,7 +23,6 @@ int pool_run(const struct config *cfg, const char *config_path, int listen_fd);
  * A worker's whole life: serves requests from listen_fd until SIGTERM, then
  * exits the process. master is the parent's pid (the worker dies with it).
  */
-void worker_run(const struct config *cfg, int listen_fd, int master)
-	__attribute__((noreturn));
+void worker_run(const struct config *cfg, int listen_fd, int master) __attribute__((noreturn));
 
 #endif

@@ -55,7 +55,8 @@ int url_decode(char *s, bool plus_space)
 
 	for (const char *p = s; *p; p++) {
 		if (*p == '%') {
-			int hi = hexval((unsigned char)p[1]), lo = hi < 0 ? -1 : hexval((unsigned char)p[2]);
+			int hi = hexval((unsigned char)p[1]),
+			    lo = hi < 0 ? -1 : hexval((unsigned char)p[2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			*w++ = (char)(hi << 4 | lo);
@@ -157,7 +158,7 @@ static void init_headers(struct request *r)
 }
 
 int req_init(struct request *r, FCGX_Request *fx, const struct config *cfg, struct store *st,
-	     struct response *resp)
+             struct response *resp)
 {
 	const char *m;
 
@@ -176,9 +177,9 @@ int req_init(struct request *r, FCGX_Request *fx, const struct config *cfg, stru
 	}
 	if (req_query_parse(r, req_param(r, "QUERY_STRING")) < 0) {
 		resp_error(resp, 400, "bad_request",
-			   "malformed query string (bad %%-escape, NUL byte or more than %d "
-			   "parameters)",
-			   REQ_MAX_QUERY);
+		           "malformed query string (bad %%-escape, NUL byte or more than %d "
+		           "parameters)",
+		           REQ_MAX_QUERY);
 		return -1;
 	}
 	if (r->content_length == -2) {
@@ -223,8 +224,7 @@ int req_content_type_is(const char *ct, const char *type)
 	return *ct == '\0' || *ct == ';';
 }
 
-int req_json_parse(const char *text, size_t len, struct json_object **out, char *err,
-		   size_t errlen)
+int req_json_parse(const char *text, size_t len, struct json_object **out, char *err, size_t errlen)
 {
 	struct json_tokener *tok = json_tokener_new();
 	enum json_tokener_error jerr;
@@ -245,7 +245,8 @@ int req_json_parse(const char *text, size_t len, struct json_object **out, char 
 		while (i < len && isspace((unsigned char)text[i]))
 			i++;
 		if (i < len) {
-			snprintf(err, errlen, "trailing data after the JSON value at offset %zu", i);
+			snprintf(err, errlen, "trailing data after the JSON value at offset %zu",
+			         i);
 			goto fail;
 		}
 	} else if (jerr == json_tokener_continue) {
@@ -253,7 +254,7 @@ int req_json_parse(const char *text, size_t len, struct json_object **out, char 
 		goto fail;
 	} else if (jerr != json_tokener_success) {
 		snprintf(err, errlen, "%s at offset %zu", json_tokener_error_desc(jerr),
-			 json_tokener_get_parse_end(tok));
+		         json_tokener_get_parse_end(tok));
 		goto fail;
 	}
 	json_tokener_free(tok);
@@ -273,17 +274,17 @@ static int body_open_file(struct request *r, struct response *resp, uint64_t max
 
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		resp_error(resp, 500, "internal", "cannot open the request body file: %s",
-			   fd < 0 ? strerror(errno) : "not a regular file");
+		           fd < 0 ? strerror(errno) : "not a regular file");
 		goto fail;
 	}
 	if ((uint64_t)st.st_size > max) {
 		resp_error(resp, 413, "payload_too_large", "body is %lld bytes, the limit is %llu",
-			   (long long)st.st_size, (unsigned long long)max);
+		           (long long)st.st_size, (unsigned long long)max);
 		goto fail;
 	}
 	if (r->content_length >= 0 && st.st_size != r->content_length) {
 		resp_error(resp, 400, "bad_request", "upload cut off: %lld of %lld bytes received",
-			   (long long)st.st_size, (long long)r->content_length);
+		           (long long)st.st_size, (long long)r->content_length);
 		goto fail;
 	}
 	r->body_fd = fd;
@@ -305,14 +306,14 @@ static int body_create_spool(struct request *r, struct response *resp)
 		goto fail;
 	util_hex(b, sizeof(b), hex);
 	if (util_fmt(r->body_path, sizeof(r->body_path), "%s/tmp/upload/body-%s", r->cfg->data_dir,
-		     hex) < 0)
+	             hex) < 0)
 		goto fail;
 	r->body_fd = open(r->body_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (r->body_fd >= 0)
 		return 0;
 fail:
 	resp_error(resp, 500, "internal", "cannot create an upload file in %s/tmp/upload: %s",
-		   r->cfg->data_dir, strerror(errno));
+	           r->cfg->data_dir, strerror(errno));
 	r->body_path[0] = '\0';
 	return -1;
 }
@@ -347,7 +348,7 @@ static int body_spool(struct request *r, struct response *resp, uint64_t max)
 	}
 	if (want > max) {
 		resp_error(resp, 413, "payload_too_large", "body is %llu bytes, the limit is %llu",
-			   (unsigned long long)want, (unsigned long long)max);
+		           (unsigned long long)want, (unsigned long long)max);
 		return -1;
 	}
 	if (body_create_spool(r, resp) < 0)
@@ -358,14 +359,14 @@ static int body_spool(struct request *r, struct response *resp, uint64_t max)
 			break;
 		if (write_all(r->body_fd, buf, (size_t)n) < 0) {
 			resp_error(resp, 500, "internal", "cannot write the upload: %s",
-				   strerror(errno));
+			           strerror(errno));
 			return -1;
 		}
 		total += (uint64_t)n;
 	}
 	if (FCGX_GetError(r->fx->in) != 0 || total != want) {
 		resp_error(resp, 400, "bad_request", "upload cut off: %llu of %llu bytes received",
-			   (unsigned long long)total, (unsigned long long)want);
+		           (unsigned long long)total, (unsigned long long)want);
 		return -1;
 	}
 	r->body_size = total;
@@ -379,7 +380,7 @@ static int body_to_file(struct request *r, struct response *resp)
 
 	if (r->content_length > 0 && (uint64_t)r->content_length > max) {
 		resp_error(resp, 413, "payload_too_large", "body is %lld bytes, the limit is %llu",
-			   (long long)r->content_length, (unsigned long long)max);
+		           (long long)r->content_length, (unsigned long long)max);
 		return -1;
 	}
 	if (r->body_file != NULL)
@@ -402,7 +403,8 @@ static int body_map(struct request *r, struct response *resp)
 	}
 	p = mmap(NULL, r->body_size, PROT_READ, MAP_PRIVATE, r->body_fd, 0);
 	if (p == MAP_FAILED) {
-		resp_error(resp, 500, "internal", "cannot map the request body: %s", strerror(errno));
+		resp_error(resp, 500, "internal", "cannot map the request body: %s",
+		           strerror(errno));
 		return -1;
 	}
 	r->body = p;
@@ -435,7 +437,7 @@ static int body_read_mem(struct request *r, struct response *resp)
 	}
 	while (len < (size_t)r->content_length) {
 		n = FCGX_GetStr((char *)r->body + len, (int)((size_t)r->content_length - len),
-				r->fx->in);
+		                r->fx->in);
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -443,20 +445,20 @@ static int body_read_mem(struct request *r, struct response *resp)
 	r->body[len] = '\0';
 	r->body_len = len;
 	if (FCGX_GetError(r->fx->in) != 0 || len != (size_t)r->content_length) {
-		resp_error(resp, 400, "bad_request", "body cut off: %zu of %lld bytes received", len,
-			   (long long)r->content_length);
+		resp_error(resp, 400, "bad_request", "body cut off: %zu of %lld bytes received",
+		           len, (long long)r->content_length);
 		return -1;
 	}
 	return 0;
 fail_file:
 	if (errno != EFBIG) {
 		resp_error(resp, 500, "internal", "cannot read the request body: %s",
-			   strerror(errno));
+		           strerror(errno));
 		return -1;
 	}
 too_large:
 	resp_error(resp, 413, "payload_too_large", "JSON bodies are limited to %llu bytes",
-		   (unsigned long long)max);
+	           (unsigned long long)max);
 	return -1;
 }
 
@@ -467,9 +469,9 @@ static int body_json(struct request *r, struct response *resp)
 
 	if (r->content_type != NULL && !req_content_type_is(r->content_type, "application/json")) {
 		resp_error(resp, 415, "unsupported_media_type",
-			   "Content-Type must be application/json%s (got '%.100s')",
-			   (r->route->flags & RF_MULTIPART) ? " or multipart/form-data" : "",
-			   r->content_type);
+		           "Content-Type must be application/json%s (got '%.100s')",
+		           (r->route->flags & RF_MULTIPART) ? " or multipart/form-data" : "",
+		           r->content_type);
 		return -1;
 	}
 	if (body_read_mem(r, resp) < 0)
@@ -519,7 +521,7 @@ int req_body_load(struct request *r, struct response *resp, bool hash)
 	if (flags & RF_RAW) {
 		rc = body_to_file(r, resp);
 	} else if ((flags & RF_MULTIPART) &&
-		   req_content_type_is(r->content_type, "multipart/form-data")) {
+	           req_content_type_is(r->content_type, "multipart/form-data")) {
 		rc = body_to_file(r, resp);
 		if (rc == 0)
 			rc = body_map(r, resp);
@@ -531,7 +533,7 @@ int req_body_load(struct request *r, struct response *resp, bool hash)
 	if (r->body_fd >= 0 && !r->body_mapped) {
 		if (hash_fd(r->body_fd, r->body_sha256) < 0) {
 			resp_error(resp, 500, "internal", "cannot hash the request body: %s",
-				   strerror(errno));
+			           strerror(errno));
 			return -1;
 		}
 	} else {

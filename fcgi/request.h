@@ -30,19 +30,19 @@ struct req_kv {
 };
 
 struct request {
-	FCGX_Request *fx;	    /* borrowed; NULL in unit tests */
-	const struct config *cfg;   /* borrowed */
-	struct store *store;	    /* borrowed; NULL when the database cannot be opened */
-	int64_t start_mono;	    /* util_mono_ms() at arrival */
+	FCGX_Request *fx;         /* borrowed; NULL in unit tests */
+	const struct config *cfg; /* borrowed */
+	struct store *store;      /* borrowed; NULL when the database cannot be opened */
+	int64_t start_mono;       /* util_mono_ms() at arrival */
 	char method[16];
-	const char *path;	    /* DOCUMENT_URI, or REQUEST_URI without its query */
-	char *path_buf;		    /* owned when path had to be copied */
+	const char *path; /* DOCUMENT_URI, or REQUEST_URI without its query */
+	char *path_buf;   /* owned when path had to be copied */
 	struct req_kv query[REQ_MAX_QUERY];
 	size_t n_query;
-	char *query_buf;	    /* owned: decoded copy of QUERY_STRING */
+	char *query_buf; /* owned: decoded copy of QUERY_STRING */
 	const char *authorization, *idem_key, *content_type, *body_file, *last_event_id;
-	char request_id[64];	    /* REQUEST_ID, or a generated one */
-	int64_t content_length;	    /* -1 when absent */
+	char request_id[64];    /* REQUEST_ID, or a generated one */
+	int64_t content_length; /* -1 when absent */
 	/* filled by the router */
 	const struct route *route;
 	char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_LEN];
@@ -52,14 +52,14 @@ struct request {
 	struct store_token token;
 	unsigned scopes;
 	/* body: at most one of body (memory) and body_fd (file) is set */
-	unsigned char *body;	    /* owned, NUL-terminated, malloc'd or mmap'd */
+	unsigned char *body; /* owned, NUL-terminated, malloc'd or mmap'd */
 	size_t body_len;
-	bool body_mapped;	    /* body came from mmap(2) */
-	int body_fd;		    /* owned, -1 when none */
-	uint64_t body_size;	    /* size of the body file */
-	char body_path[PATH_MAX];   /* the file to unlink when the request ends, "" none */
-	char body_sha256[65];	    /* of the body, computed for Idempotency-Key */
-	struct json_object *json;   /* owned: the parsed JSON body, NULL when empty */
+	bool body_mapped;         /* body came from mmap(2) */
+	int body_fd;              /* owned, -1 when none */
+	uint64_t body_size;       /* size of the body file */
+	char body_path[PATH_MAX]; /* the file to unlink when the request ends, "" none */
+	char body_sha256[65];     /* of the body, computed for Idempotency-Key */
+	struct json_object *json; /* owned: the parsed JSON body, NULL when empty */
 };
 
 /*
@@ -67,7 +67,7 @@ struct request {
  * -1 when the query string cannot be parsed (resp gets a 400).
  */
 int req_init(struct request *r, FCGX_Request *fx, const struct config *cfg, struct store *st,
-	     struct response *resp);
+             struct response *resp);
 /* Frees what r owns, closes the body fd and unlinks the body file. */
 void req_clear(struct request *r);
 
@@ -104,6 +104,6 @@ int req_content_type_is(const char *content_type, const char *type);
  * caller, may be any JSON type), or -1 with a reason in err.
  */
 int req_json_parse(const char *text, size_t len, struct json_object **out, char *err,
-		   size_t errlen);
+                   size_t errlen);
 
 #endif

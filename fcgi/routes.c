@@ -14,46 +14,44 @@
 #define P "/api/v1"
 
 const struct route route_table[] = {
-	{"GET", "/", SCOPE_NONE, 0, h_root, "root"},
-	{"GET", "/ping", SCOPE_NONE, 0, h_ping, "ping"},
-	{"POST", "/ping", SCOPE_NONE, 0, h_ping, "ping"},
-	{"GET", "/health", SCOPE_NONE, 0, h_health, "health"},
-	{"GET", "/ready", SCOPE_NONE, 0, h_ready, "ready"},
+    {"GET", "/", SCOPE_NONE, 0, h_root, "root"},
+    {"GET", "/ping", SCOPE_NONE, 0, h_ping, "ping"},
+    {"POST", "/ping", SCOPE_NONE, 0, h_ping, "ping"},
+    {"GET", "/health", SCOPE_NONE, 0, h_health, "health"},
+    {"GET", "/ready", SCOPE_NONE, 0, h_ready, "ready"},
 
-	{"GET", P "/tokens", SCOPE_ADMIN, 0, h_tokens_list, "tokens.list"},
-	{"POST", P "/tokens", SCOPE_ADMIN, RF_JSON | RF_IDEMPOTENT, h_tokens_create,
-	 "tokens.create"},
-	{"GET", P "/tokens/{id}", SCOPE_ADMIN, 0, h_tokens_get, "tokens.get"},
-	{"DELETE", P "/tokens/{id}", SCOPE_ADMIN, 0, h_tokens_revoke, "tokens.revoke"},
-	{"GET", P "/agent/logs", SCOPE_ADMIN, 0, h_agent_logs, "agent.logs"},
+    {"GET", P "/tokens", SCOPE_ADMIN, 0, h_tokens_list, "tokens.list"},
+    {"POST", P "/tokens", SCOPE_ADMIN, RF_JSON | RF_IDEMPOTENT, h_tokens_create, "tokens.create"},
+    {"GET", P "/tokens/{id}", SCOPE_ADMIN, 0, h_tokens_get, "tokens.get"},
+    {"DELETE", P "/tokens/{id}", SCOPE_ADMIN, 0, h_tokens_revoke, "tokens.revoke"},
+    {"GET", P "/agent/logs", SCOPE_ADMIN, 0, h_agent_logs, "agent.logs"},
 
-	{"GET", P "/artifacts", SCOPE_READ, 0, h_artifacts_list, "artifacts.list"},
-	{"POST", P "/artifacts", SCOPE_OPERATE, RF_RAW | RF_IDEMPOTENT, h_artifacts_upload,
-	 "artifacts.upload"},
-	{"GET", P "/artifacts/{sha256}", SCOPE_READ, 0, h_artifacts_get, "artifacts.get"},
-	{"DELETE", P "/artifacts/{sha256}", SCOPE_OPERATE, 0, h_artifacts_delete,
-	 "artifacts.delete"},
-	{"GET", P "/artifacts/{sha256}/download", SCOPE_READ, 0, h_artifacts_download,
-	 "artifacts.download"},
+    {"GET", P "/artifacts", SCOPE_READ, 0, h_artifacts_list, "artifacts.list"},
+    {"POST", P "/artifacts", SCOPE_OPERATE, RF_RAW | RF_IDEMPOTENT, h_artifacts_upload,
+     "artifacts.upload"},
+    {"GET", P "/artifacts/{sha256}", SCOPE_READ, 0, h_artifacts_get, "artifacts.get"},
+    {"DELETE", P "/artifacts/{sha256}", SCOPE_OPERATE, 0, h_artifacts_delete, "artifacts.delete"},
+    {"GET", P "/artifacts/{sha256}/download", SCOPE_READ, 0, h_artifacts_download,
+     "artifacts.download"},
 
-	{"GET", P "/projects", SCOPE_READ, 0, h_projects_list, "projects.list"},
-	{"POST", P "/projects", SCOPE_OPERATE, RF_JSON | RF_MULTIPART | RF_IDEMPOTENT, h_deploy,
-	 "projects.deploy"},
-	{"GET", P "/projects/{name}", SCOPE_READ, 0, h_projects_get, "projects.get"},
-	{"DELETE", P "/projects/{name}", SCOPE_OPERATE, 0, h_projects_delete, "projects.delete"},
-	{"POST", P "/projects/{name}/start", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT,
-	 h_projects_start, "projects.start"},
-	{"POST", P "/projects/{name}/stop", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT,
-	 h_projects_stop, "projects.stop"},
-	{"POST", P "/projects/{name}/restart", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT,
-	 h_projects_restart, "projects.restart"},
-	{"POST", P "/projects/{name}/signal", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT,
-	 h_projects_signal, "projects.signal"},
-	{"POST", P "/projects/{name}/rollback", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT,
-	 h_projects_rollback, "projects.rollback"},
-	{"GET", P "/projects/{name}/logs", SCOPE_READ, 0, h_projects_logs, "projects.logs"},
-	{"GET", P "/projects/{name}/logs/{stream}", SCOPE_READ, 0, h_projects_log_stream,
-	 "projects.log_stream"},
+    {"GET", P "/projects", SCOPE_READ, 0, h_projects_list, "projects.list"},
+    {"POST", P "/projects", SCOPE_OPERATE, RF_JSON | RF_MULTIPART | RF_IDEMPOTENT, h_deploy,
+     "projects.deploy"},
+    {"GET", P "/projects/{name}", SCOPE_READ, 0, h_projects_get, "projects.get"},
+    {"DELETE", P "/projects/{name}", SCOPE_OPERATE, 0, h_projects_delete, "projects.delete"},
+    {"POST", P "/projects/{name}/start", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT, h_projects_start,
+     "projects.start"},
+    {"POST", P "/projects/{name}/stop", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT, h_projects_stop,
+     "projects.stop"},
+    {"POST", P "/projects/{name}/restart", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT,
+     h_projects_restart, "projects.restart"},
+    {"POST", P "/projects/{name}/signal", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT, h_projects_signal,
+     "projects.signal"},
+    {"POST", P "/projects/{name}/rollback", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT,
+     h_projects_rollback, "projects.rollback"},
+    {"GET", P "/projects/{name}/logs", SCOPE_READ, 0, h_projects_logs, "projects.logs"},
+    {"GET", P "/projects/{name}/logs/{stream}", SCOPE_READ, 0, h_projects_log_stream,
+     "projects.log_stream"},
 };
 
 const size_t route_table_len = sizeof(route_table) / sizeof(route_table[0]);
@@ -81,7 +79,7 @@ static int next_segment(const char **p, const char **seg)
  * segments (the specificity); params are filled on a match.
  */
 static int pattern_match(const char *pattern, const char *path,
-			 char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_LEN], size_t *np)
+                         char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_LEN], size_t *np)
 {
 	const char *pp = pattern, *xp = path, *ps = NULL, *xs = NULL;
 	int pl, xl, literal = 0;
@@ -117,9 +115,9 @@ static void allow_add(char *allow, size_t len, const char *m)
 }
 
 enum route_result route_match(const struct route *table, size_t n, const char *method,
-			      const char *path, const struct route **out,
-			      char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_LEN], size_t *nparams,
-			      char *allow, size_t allowlen)
+                              const char *path, const struct route **out,
+                              char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_LEN], size_t *nparams,
+                              char *allow, size_t allowlen)
 {
 	char tmp[ROUTE_MAX_PARAMS][ROUTE_PARAM_LEN];
 	const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;

@@ -16,15 +16,15 @@ struct request;
 struct response;
 
 #define ROUTE_MAX_PARAMS 4
-#define ROUTE_PARAM_LEN	 256
+#define ROUTE_PARAM_LEN  256
 
 /* What the worker prepares before calling the handler. */
 enum route_flags {
-	RF_JSON = 1,	    /* body is JSON (Content-Type checked, size <= json_max_bytes) */
-	RF_MULTIPART = 2,   /* multipart/form-data is accepted too (a file body) */
-	RF_RAW = 4,	    /* body is raw bytes kept in a file (uploads) */
-	RF_IDEMPOTENT = 8,  /* honours Idempotency-Key */
-	RF_METRICS = 16,    /* scope per metrics_auth */
+	RF_JSON = 1,       /* body is JSON (Content-Type checked, size <= json_max_bytes) */
+	RF_MULTIPART = 2,  /* multipart/form-data is accepted too (a file body) */
+	RF_RAW = 4,        /* body is raw bytes kept in a file (uploads) */
+	RF_IDEMPOTENT = 8, /* honours Idempotency-Key */
+	RF_METRICS = 16,   /* scope per metrics_auth */
 };
 
 struct route {
@@ -47,9 +47,9 @@ enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_BAD_METHOD };
  * matches a parameter.
  */
 enum route_result route_match(const struct route *table, size_t n, const char *method,
-			      const char *path, const struct route **out,
-			      char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_LEN], size_t *nparams,
-			      char *allow, size_t allowlen);
+                              const char *path, const struct route **out,
+                              char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_LEN], size_t *nparams,
+                              char *allow, size_t allowlen);
 
 /* The API's table (routes.c). */
 extern const struct route route_table[];

@@ -80,9 +80,10 @@ static void send_response(struct request *req, struct response *resp)
 	char *buf = resp_serialize(resp, req->request_id, dur, &len);
 
 	if (buf == NULL) {
-		static const char oom[] = "Status: 500 Internal Server Error\r\n"
-					  "Content-Type: application/json\r\n\r\n"
-					  "{\"error\":{\"type\":\"internal\",\"detail\":\"out of memory\"}}";
+		static const char oom[] =
+		    "Status: 500 Internal Server Error\r\n"
+		    "Content-Type: application/json\r\n\r\n"
+		    "{\"error\":{\"type\":\"internal\",\"detail\":\"out of memory\"}}";
 		FCGX_PutStr(oom, (int)sizeof(oom) - 1, req->fx->out);
 		return;
 	}
@@ -99,13 +100,14 @@ static int dispatch_prepare(struct request *req, struct response *resp)
 	bool hash;
 
 	switch (route_match(route_table, route_table_len, req->method, req->path, &rt, req->params,
-			    &req->n_params, allow, sizeof(allow))) {
+	                    &req->n_params, allow, sizeof(allow))) {
 	case ROUTE_NOT_FOUND:
 		resp_error(resp, 404, "not_found", "no such endpoint: %.200s", req->path);
 		return -1;
 	case ROUTE_BAD_METHOD:
-		resp_error(resp, 405, "method_not_allowed", "%s is not allowed on %.200s (allowed: %s)",
-			   req->method, req->path, allow);
+		resp_error(resp, 405, "method_not_allowed",
+		           "%s is not allowed on %.200s (allowed: %s)", req->method, req->path,
+		           allow);
 		resp_header(resp, "Allow", "%s", allow);
 		return -1;
 	case ROUTE_FOUND:
@@ -141,8 +143,8 @@ static void serve_one(FCGX_Request *fx, const struct config *cfg)
 		store_rollback(worker_store);
 	if (!resp.sent)
 		send_response(&req, &resp);
-	log_debug("%s %s → %d (%lld ms) id=%s", req.method, req.path ? req.path : "?",
-		  resp.status, (long long)(util_mono_ms() - req.start_mono), req.request_id);
+	log_debug("%s %s → %d (%lld ms) id=%s", req.method, req.path ? req.path : "?", resp.status,
+	          (long long)(util_mono_ms() - req.start_mono), req.request_id);
 	req_clear(&req);
 	resp_clear(&resp);
 }

@@ -15,14 +15,14 @@
 
 static int passed, failed;
 
-#define CHECK(cond)                                                                       \
-	do {                                                                              \
-		if (cond) {                                                               \
-			passed++;                                                         \
-		} else {                                                                  \
-			failed++;                                                         \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-		}                                                                         \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			passed++;                                                                  \
+		} else {                                                                           \
+			failed++;                                                                  \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
+		}                                                                                  \
 	} while (0)
 
 /* Renders r and returns the parsed body (caller puts). */
@@ -119,7 +119,8 @@ static void test_serialize(void)
 	CHECK(resp_header(&r, "X-Bad", "a\r\nSet-Cookie: evil") < 0);
 	s = resp_serialize(&r, "id", 0, &len);
 	CHECK(s != NULL && strncmp(s, "Status: 201 Created\r\nLocation: /api/v1/x\r\n", 42) == 0);
-	CHECK(s != NULL && strstr(s, "Content-Type: application/json\r\n\r\n{\"result\":null") != NULL);
+	CHECK(s != NULL &&
+	      strstr(s, "Content-Type: application/json\r\n\r\n{\"result\":null") != NULL);
 	CHECK(s != NULL && strstr(s, "evil") == NULL);
 	CHECK(s != NULL && len == strlen(s));
 	free(s);
@@ -129,7 +130,9 @@ static void test_serialize(void)
 	r.no_body = true;
 	resp_header(&r, "X-Accel-Redirect", "/_hostagent/artifacts/abc");
 	s = resp_serialize(&r, "id", 0, &len);
-	CHECK(s != NULL && strcmp(s, "Status: 200 OK\r\nX-Accel-Redirect: /_hostagent/artifacts/abc\r\n\r\n") == 0);
+	CHECK(s != NULL &&
+	      strcmp(s, "Status: 200 OK\r\nX-Accel-Redirect: /_hostagent/artifacts/abc\r\n\r\n") ==
+	          0);
 	free(s);
 	resp_clear(&r);
 }
@@ -147,7 +150,8 @@ static void test_replay(void)
 	CHECK(resp_from_stored(&back, 202, txt) == 0 && back.status == 202);
 	o = render(&back, "second");
 	CHECK(strcmp(path_str(o, "meta", "request_id"), "second") == 0);
-	CHECK(strstr(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), "\"id\":5") != NULL);
+	CHECK(strstr(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), "\"id\":5") !=
+	      NULL);
 	CHECK(resp_from_stored(&back, 200, "not json") < 0);
 	json_object_put(o);
 	free(txt);

@@ -11,14 +11,14 @@
 
 static int passed, failed;
 
-#define CHECK(cond)                                                                       \
-	do {                                                                              \
-		if (cond) {                                                               \
-			passed++;                                                         \
-		} else {                                                                  \
-			failed++;                                                         \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-		}                                                                         \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			passed++;                                                                  \
+		} else {                                                                           \
+			failed++;                                                                  \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
+		}                                                                                  \
 	} while (0)
 
 static const struct route *rt;
@@ -32,7 +32,7 @@ static enum route_result m(const char *method, const char *path)
 	np = 0;
 	allow[0] = '\0';
 	return route_match(route_table, route_table_len, method, path, &rt, params, &np, allow,
-			   sizeof(allow));
+	                   sizeof(allow));
 }
 
 static void test_table(void)
@@ -53,7 +53,8 @@ static void test_table(void)
 	      strcmp(params[0], "web") == 0 && rt->scope == SCOPE_READ);
 	CHECK(m("DELETE", "/api/v1/projects/web") == ROUTE_FOUND && rt->scope == SCOPE_OPERATE);
 	/* state changes are POST only: a GET on them is 405, not a silent action */
-	CHECK(m("GET", "/api/v1/projects/web/start") == ROUTE_BAD_METHOD && strcmp(allow, "POST") == 0);
+	CHECK(m("GET", "/api/v1/projects/web/start") == ROUTE_BAD_METHOD &&
+	      strcmp(allow, "POST") == 0);
 	CHECK(m("GET", "/api/v1/projects/web/logs/stdout") == ROUTE_FOUND && np == 2 &&
 	      strcmp(params[0], "web") == 0 && strcmp(params[1], "stdout") == 0);
 	CHECK(m("GET", "/api/v1/projects/web/logs") == ROUTE_FOUND &&
@@ -76,22 +77,22 @@ static int dummy(struct request *req, struct response *resp)
 static void test_specificity(void)
 {
 	static const struct route t[] = {
-		{"GET", "/x/{id}", SCOPE_READ, 0, dummy, "by-id"},
-		{"POST", "/x/special", SCOPE_READ, 0, dummy, "special"},
-		{"GET", "/x/{id}/y/{z}", SCOPE_READ, 0, dummy, "two"},
+	    {"GET", "/x/{id}", SCOPE_READ, 0, dummy, "by-id"},
+	    {"POST", "/x/special", SCOPE_READ, 0, dummy, "special"},
+	    {"GET", "/x/{id}/y/{z}", SCOPE_READ, 0, dummy, "two"},
 	};
 	char longseg[400];
 
 	rt = NULL;
 	/* a literal segment wins over a parameter, so GET /x/special is 405, not by-id */
 	CHECK(route_match(t, 3, "GET", "/x/special", &rt, params, &np, allow, sizeof(allow)) ==
-		      ROUTE_BAD_METHOD &&
+	          ROUTE_BAD_METHOD &&
 	      strcmp(allow, "POST") == 0);
 	CHECK(route_match(t, 3, "GET", "/x/other", &rt, params, &np, allow, sizeof(allow)) ==
-		      ROUTE_FOUND &&
+	          ROUTE_FOUND &&
 	      strcmp(rt->name, "by-id") == 0 && strcmp(params[0], "other") == 0);
 	CHECK(route_match(t, 3, "GET", "/x/a/y/b", &rt, params, &np, allow, sizeof(allow)) ==
-		      ROUTE_FOUND &&
+	          ROUTE_FOUND &&
 	      np == 2 && strcmp(params[1], "b") == 0);
 	memset(longseg, 'a', sizeof(longseg));
 	memcpy(longseg, "/x/", 3);

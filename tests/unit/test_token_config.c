@@ -13,14 +13,14 @@
 
 static int passed, failed;
 
-#define CHECK(cond)                                                                       \
-	do {                                                                              \
-		if (cond) {                                                               \
-			passed++;                                                         \
-		} else {                                                                  \
-			failed++;                                                         \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-		}                                                                         \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			passed++;                                                                  \
+		} else {                                                                           \
+			failed++;                                                                  \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
+		}                                                                                  \
 	} while (0)
 
 static void test_tokens(void)
@@ -37,7 +37,8 @@ static void test_tokens(void)
 	tok2[10] = '!';
 	CHECK(!token_well_formed(tok2));
 	token_hash("abc", hash);
-	CHECK(strcmp(hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
+	CHECK(strcmp(hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") ==
+	      0);
 	CHECK(token_scopes_parse("admin read", &mask, canon, sizeof(canon)) == 0 &&
 	      strcmp(canon, "read,admin") == 0 && mask == (SCOPE_READ | SCOPE_ADMIN));
 	CHECK(token_scopes_parse("read,bogus", &mask, canon, sizeof(canon)) < 0);
@@ -48,8 +49,10 @@ static void test_tokens(void)
 	CHECK(!token_scope_allows(SCOPE_OPERATE, SCOPE_ADMIN));
 	CHECK(!token_scope_allows(SCOPE_READ, SCOPE_OPERATE));
 	CHECK(token_scope_allows(0, SCOPE_NONE));
-	CHECK(token_from_header("Bearer abc") && strcmp(token_from_header("Bearer abc"), "abc") == 0);
-	CHECK(token_from_header("bearer  xyz") && strcmp(token_from_header("bearer  xyz"), "xyz") == 0);
+	CHECK(token_from_header("Bearer abc") &&
+	      strcmp(token_from_header("Bearer abc"), "abc") == 0);
+	CHECK(token_from_header("bearer  xyz") &&
+	      strcmp(token_from_header("bearer  xyz"), "xyz") == 0);
 	CHECK(token_from_header("Basic abc") == NULL);
 	CHECK(token_from_header("Bearer ") == NULL);
 	CHECK(token_from_header(NULL) == NULL);
@@ -67,13 +70,16 @@ static void test_config_lines(void)
 	CHECK(c.json_max_bytes == 1ULL << 20 && c.upload_max_bytes == 1ULL << 30);
 	CHECK(config_apply_line(&c, "  # comment", err, sizeof(err)) == 0);
 	CHECK(config_apply_line(&c, "", err, sizeof(err)) == 0);
-	CHECK(config_apply_line(&c, "fcgi_workers = 4", err, sizeof(err)) == 0 && c.fcgi_workers == 4);
-	CHECK(config_apply_line(&c, "fcgi_workers = 0", err, sizeof(err)) < 0 && strstr(err, "fcgi_workers"));
+	CHECK(config_apply_line(&c, "fcgi_workers = 4", err, sizeof(err)) == 0 &&
+	      c.fcgi_workers == 4);
+	CHECK(config_apply_line(&c, "fcgi_workers = 0", err, sizeof(err)) < 0 &&
+	      strstr(err, "fcgi_workers"));
 	CHECK(config_apply_line(&c, "fcgi_workers = 4x", err, sizeof(err)) < 0);
 	CHECK(config_apply_line(&c, "upload_max_bytes = 512m", err, sizeof(err)) == 0 &&
 	      c.upload_max_bytes == 512ULL << 20);
 	CHECK(config_apply_line(&c, "metrics_auth = yes", err, sizeof(err)) == 0 && c.metrics_auth);
-	CHECK(config_apply_line(&c, "nosuchkey = 1", err, sizeof(err)) < 0 && strstr(err, "unknown key"));
+	CHECK(config_apply_line(&c, "nosuchkey = 1", err, sizeof(err)) < 0 &&
+	      strstr(err, "unknown key"));
 	CHECK(config_apply_line(&c, "no equals sign", err, sizeof(err)) < 0);
 	CHECK(config_apply_line(&c, "log_level = loud", err, sizeof(err)) < 0);
 	CHECK(config_apply_line(&c, "data_dir = \"/x/y\"", err, sizeof(err)) == 0 &&
@@ -95,7 +101,8 @@ static void test_config_load(void)
 	CHECK(f != NULL);
 	if (f == NULL)
 		return;
-	fprintf(f, "data_dir = /tmp/ha-test\nfcgi_workers = 2\nport_min = 30000\nport_max = 30010\n");
+	fprintf(f,
+	        "data_dir = /tmp/ha-test\nfcgi_workers = 2\nport_min = 30000\nport_max = 30010\n");
 	fclose(f);
 	setenv("HOSTAGENT_FCGI_WORKERS", "5", 1);
 	setenv("NUM_INTERNAL_WORKERS", "7", 1);
