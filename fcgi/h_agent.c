@@ -53,6 +53,15 @@ int h_ping(struct request *req, struct response *resp)
 	return 0;
 }
 
+/* A double printed with 3 decimals, not json-c's 17 significant digits. */
+static struct json_object *ms3(double v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%.3f", v);
+	return json_object_new_double_s(v, buf);
+}
+
 /* The database block of /health: connected and a real round trip's latency. */
 static bool db_check(struct request *req, struct json_object *o)
 {
@@ -64,10 +73,10 @@ static bool db_check(struct request *req, struct json_object *o)
 	ok = req->store != NULL && store_api_ping(req->store) == 0;
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	json_object_object_add(db, "connected", json_object_new_boolean(ok));
-	json_object_object_add(db, "latency_ms",
-	                       ok ? json_object_new_double((double)(b.tv_sec - a.tv_sec) * 1e3 +
-	                                                   (double)(b.tv_nsec - a.tv_nsec) / 1e6)
-	                          : NULL);
+	json_object_object_add(
+	    db, "latency_ms",
+	    ok ? ms3((double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6)
+	       : NULL);
 	json_object_object_add(o, "database", db);
 	return ok;
 }
@@ -85,7 +94,7 @@ static bool runner_check(struct request *req, struct json_object *o)
 	json_object_object_add(r, "last_loop",
 	                       seen ? json_object_new_string(util_time_fmt(run.heartbeat_at, ts))
 	                            : NULL);
-	json_object_object_add(r, "lag_ms", seen ? json_object_new_double(run.loop_lag_ms) : NULL);
+	json_object_object_add(r, "lag_ms", seen ? ms3(run.loop_lag_ms) : NULL);
 	json_object_object_add(r, "kill_mode", seen ? str_or_null(run.kill_mode) : NULL);
 	json_object_object_add(o, "runner", r);
 	return rc == 1;
