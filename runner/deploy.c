@@ -85,6 +85,24 @@ static void prune(struct runner *r, struct project *p, int64_t keep_id)
 	free(seqs);
 }
 
+/*
+ * The handler made the new release current when it accepted the deploy; a
+ * failed one gives that back to the release of the run the project keeps.
+ */
+static void restore_release(struct runner *r, const char *name, int64_t failed)
+{
+	struct project *p = project_find(r, name, true);
+	struct run_task t;
+
+	if (p == NULL || p->task_id[0] == '\0' || store_run_task_get(r->store, p->task_id, &t) != 1)
+		return;
+	if (t.release_id != 0 && t.release_id != failed) {
+		p->release_id = t.release_id;
+		store_run_project_release(r->store, name, t.release_id);
+	}
+	run_task_clear(&t);
+}
+
 static void deploy_failed(struct runner *r, struct deploy *d, const char *err)
 {
 	char why[700];
@@ -95,6 +113,7 @@ static void deploy_failed(struct runner *r, struct deploy *d, const char *err)
 	store_event_add(r->store, "project.deploy_failed", d->task_id[0] ? d->task_id : NULL,
 			d->name, "warn", why, NULL);
 	log_warn("project %s: %s", d->name, why);
+	restore_release(r, d->name, d->release_id);
 	commands_done(r, d->cmd_id, false, NULL, why);
 }
 
