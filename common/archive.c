@@ -71,6 +71,7 @@ struct arc_src {
 	uint64_t hashed;   /* bytes hashed so far */
 	uint64_t consumed; /* bytes read so far */
 	int seekable;      /* a regular file or memory: size is known */
+	int zip_seek;      /* a zip read through its central directory */
 	uint64_t base;     /* the fd's offset where the archive starts */
 	uint64_t size;     /* bytes from base to EOF, when seekable */
 	uint64_t pos;      /* read position, relative to base */
@@ -629,7 +630,8 @@ static int arc_src_drain(struct arc_src *s, struct arc_sig *g)
 
 /*
  * Before a seeking zip read: hashes and scans everything now, then goes
- * back to just after the detection head, which libarchive is given first.
+ * back to the start. The head shares the buffer the scan reused, so
+ * libarchive reads it again from the fd.
  */
 static int arc_src_prescan(struct arc_src *s, struct arc_sig *g)
 {
@@ -639,11 +641,12 @@ static int arc_src_prescan(struct arc_src *s, struct arc_sig *g)
 	if (arc_src_drain(s, g) < 0)
 		return -1;
 	s->hashing = 0;
-	if (lseek(s->fd, (off_t)(s->base + s->head_len), SEEK_SET) < 0) {
+	if (lseek(s->fd, (off_t)s->base, SEEK_SET) < 0) {
 		s->io_errno = errno;
 		return -1;
 	}
-	s->pos = s->head_len;
+	s->pos = 0;
+	s->head_given = 1;
 	return 0;
 }
 
@@ -706,10 +709,10 @@ static int arc_zip_seekable(const struct arc_src *s, enum arc_format f)
  * seek: only there are modes and symlinks (the streaming reader sees every
  * entry as a plain 0644 file).
  */
-static struct archive *arc_reader_new(struct arc_src *s, enum arc_format f)
+static struct archive *arc_reader_new(struct arc_src *s)
 {
 	struct archive *a = archive_read_new();
-	int zip_seek = arc_zip_seekable(s, f);
+	int zip_seek = s->zip_seek;
 
 	if (a == NULL)
 		return NULL;
@@ -1127,6 +1130,94 @@ static void arc_ctx_release(struct arc_ctx *c)
 	c->norm = c->ppath = c->scratch = NULL;
 }
 
+/* Random access to the archive (seekable sources only): 0, or -1 if out of range or on error. */
+static int arc_src_pread(struct arc_src *s, uint64_t off, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+
+	if (off > s->size || len > s->size - off)
+		return -1;
+	if (s->fd < 0) {
+		memcpy(buf, s->mem + off, len);
+		return 0;
+	}
+	while (len > 0) {
+		ssize_t n = pread(s->fd, p, len, (off_t)(s->base + off));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static uint64_t arc_le(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | p[n];
+	return v;
+}
+
+/*
+ * Where the central directory starts, found as libarchive does: the last end
+ * record in the last 16 KiB, and its zip64 twin when a locator precedes it.
+ * 0, or -1 if there is none.
+ */
+static int arc_zip_cd_offset(struct arc_ctx *c, uint64_t *cd)
+{
+	struct arc_src *s = c->src;
+	size_t tail = s->size < 16384 ? (size_t)s->size : 16384, i;
+	unsigned char *t = c->data, z[56];
+
+	if (tail < 22 || arc_src_pread(s, s->size - tail, t, tail) < 0)
+		return -1;
+	for (i = tail - 22; i > 0 && memcmp(t + i, "PK\5\6", 4) != 0; i--)
+		;
+	if (i == 0)
+		return -1;
+	*cd = arc_le(t + i + 16, 4);
+	if (i >= 20 && memcmp(t + i - 20, "PK\6\7", 4) == 0 &&
+	    arc_src_pread(s, arc_le(t + i - 20 + 8, 8), z, sizeof(z)) == 0 &&
+	    memcmp(z, "PK\6\6", 4) == 0)
+		*cd = arc_le(z + 48, 8);
+	return 0;
+}
+
+/*
+ * libarchive turns backslashes into '/' in a zip name that has no '/' (a
+ * Windows separator), after which the policy cannot see them: names are
+ * checked raw in the central directory. A crafted zip whose local names
+ * differ from its directory's gets the conversion, and the result is still
+ * checked like any name: only the refusal of the backslash is lost there,
+ * not the containment.
+ */
+static enum arc_err arc_zip_names(struct arc_ctx *c, uint64_t cap)
+{
+	unsigned char h[46];
+	char *name = (char *)c->data; /* ARC_BUF > 65535 */
+	uint64_t pos, n;
+
+	if (arc_zip_cd_offset(c, &pos) < 0)
+		return ARC_OK; /* libarchive will say what is wrong */
+	for (uint64_t k = 0; k <= cap; k++) {
+		if (arc_src_pread(c->src, pos, h, sizeof(h)) < 0 || memcmp(h, "PK\1\2", 4) != 0)
+			break;
+		n = arc_le(h + 28, 2);
+		if (arc_src_pread(c->src, pos + 46, name, n) < 0)
+			break;
+		name[n] = '\0';
+		if (memchr(name, '\\', n) != NULL)
+			return arc_fail(c, ARC_E_POLICY, name, "backslash in name");
+		pos += 46 + n + arc_le(h + 30, 2) + arc_le(h + 32, 2);
+	}
+	return ARC_OK;
+}
+
 /*
  * libarchive's seeking zip reader loads the whole central directory before
  * the first entry, and parses records from wherever the end record points
@@ -1151,7 +1242,7 @@ static enum arc_err arc_zip_prescan(struct arc_ctx *c)
 		    "zip holds more than %llu central directory records (entries, or those "
 		    "of stored inner zips)",
 		    (unsigned long long)cap);
-	return ARC_OK;
+	return arc_zip_names(c, cap);
 }
 
 /*
@@ -1176,10 +1267,11 @@ static enum arc_err arc_run(struct arc_ctx *c)
 		              "not a tar, tar.gz, tar.xz, tar.zst or zip archive");
 		goto out;
 	}
-	if (arc_zip_seekable(c->src, c->format) && (rc = arc_zip_prescan(c)) != ARC_OK)
+	c->src->zip_seek = arc_zip_seekable(c->src, c->format);
+	if (c->src->zip_seek && (rc = arc_zip_prescan(c)) != ARC_OK)
 		goto out;
 	c->archive_size = c->src->seekable ? c->src->size : 0;
-	c->a = arc_reader_new(c->src, c->format);
+	c->a = arc_reader_new(c->src);
 	if (c->a == NULL) {
 		rc = arc_fail(c, ARC_E_IO, NULL,
 		              "libarchive lacks tar, zip, gzip, xz or zstd support");
