@@ -2,9 +2,9 @@
 /*
  * GET /api/v1/projects/{name}/logs/{stdout|stderr}: a run's output as
  * plain text, from its segments (older ones gzip'd, decompressed with
- * libarchive's raw reader) and the current file; ?tail=N keeps the last N
- * lines; ?follow=true streams new bytes (polling every 100 ms, following a
- * rotation) until exit.json says the run is over and everything is sent.
+ * libarchive's raw reader; plain while being compressed) and the current file; ?tail=N keeps the
+ * last N lines; ?follow=true streams new bytes (polling every 100 ms, following a rotation) until
+ * exit.json says the run is over and everything is sent.
  */
 #include "handlers.h"
 
@@ -104,21 +104,77 @@ done:
 
 static const char *seg_prefix;
 
-/* stdout.NNNNNN.log.gz, for the stream asked (scandir has no context pointer). */
+/*
+ * stdout.NNNNNN.log.gz, or stdout.NNNNNN.log while its compressor runs
+ * (docs/architecture.md), for the stream asked (scandir has no context).
+ */
 static int seg_filter(const struct dirent *d)
 {
 	size_t pl = strlen(seg_prefix), n = strlen(d->d_name);
 
-	return n == pl + 1 + 6 + 7 && strncmp(d->d_name, seg_prefix, pl) == 0 &&
-	       d->d_name[pl] == '.' && strspn(d->d_name + pl + 1, "0123456789") == 6 &&
-	       strcmp(d->d_name + pl + 7, ".log.gz") == 0;
+	if (n < pl + 1 + 6 + 4 || strncmp(d->d_name, seg_prefix, pl) != 0 || d->d_name[pl] != '.' ||
+	    strspn(d->d_name + pl + 1, "0123456789") != 6)
+		return 0;
+	return strcmp(d->d_name + pl + 7, ".log.gz") == 0 ||
+	       strcmp(d->d_name + pl + 7, ".log") == 0;
 }
 
-/* The rotated segments, oldest first. Caller frees each and the array. */
+/* True for a .gz whose plain twin is still there: the compressor has not finished it. */
+static bool seg_partial(struct dirent **list, int i)
+{
+	size_t n = strlen(list[i]->d_name);
+
+	return i > 0 && n > 3 && strcmp(list[i]->d_name + n - 3, ".gz") == 0 &&
+	       strncmp(list[i - 1]->d_name, list[i]->d_name, n - 3) == 0 &&
+	       list[i - 1]->d_name[n - 3] == '\0';
+}
+
+/*
+ * The rotated segments, oldest first (alphasort puts "x.log" before
+ * "x.log.gz", and the numbers are zero-padded). A .gz still being written
+ * beside its plain twin is left out. Caller frees each and the array.
+ */
 static int segments(struct lstream *ls, struct dirent ***list)
 {
+	int n, k = 0;
+
 	seg_prefix = ls->name;
-	return scandir(ls->dir, list, seg_filter, alphasort);
+	n = scandir(ls->dir, list, seg_filter, alphasort);
+	for (int i = 0; i < n; i++) {
+		if (seg_partial(*list, i))
+			free((*list)[i]);
+		else
+			(*list)[k++] = (*list)[i];
+	}
+	return n < 0 ? n : k;
+}
+
+/* A plain segment: read it whole through fn. */
+static int plain_each(const char *path, int (*fn)(void *ctx, const char *p, size_t n), void *ctx)
+{
+	static char buf[CHUNK];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r;
+	int rc = 0;
+
+	if (fd < 0)
+		return -1;
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		if (fn(ctx, buf, (size_t)r) < 0) {
+			rc = -1;
+			break;
+		}
+	close(fd);
+	return r < 0 ? -1 : rc;
+}
+
+static int seg_each(const char *path, int (*fn)(void *ctx, const char *p, size_t n), void *ctx)
+{
+	size_t n = strlen(path);
+
+	if (n > 3 && strcmp(path + n - 3, ".gz") == 0)
+		return gz_each(path, fn, ctx);
+	return plain_each(path, fn, ctx);
 }
 
 static void seg_path(struct lstream *ls, const char *file, char *out, size_t len)
@@ -201,7 +257,7 @@ static void send_all(struct lstream *ls)
 
 	for (int i = 0; i < n; i++) {
 		seg_path(ls, list[i]->d_name, path, sizeof(path));
-		gz_each(path, put_cb, ls);
+		seg_each(path, put_cb, ls);
 		free(list[i]);
 	}
 	free(list);
@@ -223,7 +279,7 @@ static void send_tail(struct lstream *ls, long n)
 		struct lstream seg = {.len = 0, .buf = NULL};
 		if (tail_start(ls->buf, ls->len, n) == 0) {
 			seg_path(ls, list[i]->d_name, path, sizeof(path));
-			if (gz_each(path, prepend_cb, &seg) == 0 && seg.len > 0)
+			if (seg_each(path, prepend_cb, &seg) == 0 && seg.len > 0)
 				buf_prepend(ls, seg.buf, seg.len);
 			free(seg.buf);
 		}
