@@ -188,12 +188,14 @@ int jobdir_prepare(struct runner *r, const struct run_task *t, const struct run_
 
 	if (job_dir(r, t->id, dir, sizeof(dir)) < 0 || spec == NULL) {
 		snprintf(err, errlen, spec ? "job directory path too long" : "release spec unreadable");
+		rc = -2;
 		goto done;
 	}
 	util_rm_rf(dir); /* a leftover of a spawn that failed before the shim ran */
 	o = spec_json(r, t, rel, dir, cgroup, spec);
 	if (o == NULL) {
-		snprintf(err, errlen, "the spec has no command");
+		snprintf(err, errlen, "the spec has no command (or its path is too long)");
+		rc = -2;
 		goto done;
 	}
 	if (util_mkdir_p(dir, 0755) < 0 ||

@@ -128,6 +128,7 @@ static void project_policy(struct runner *r, struct project *p, struct sv_policy
 	run_release_clear(&rel);
 }
 
+/* 0 spawned; -1 a failure worth retrying; -2 one that no retry can mend. */
 static int launch_task(struct runner *r, struct project *p, const struct run_task *t,
 		       char *err, size_t errlen)
 {
@@ -139,22 +140,26 @@ static int launch_task(struct runner *r, struct project *p, const struct run_tas
 	if (store_run_release_get(r->store, t->release_id ? t->release_id : p->release_id, &rel) != 1 ||
 	    strcmp(rel.state, "ready") != 0) {
 		snprintf(err, errlen, "release %lld is not ready", (long long)p->release_id);
-		return -1;
+		return -2;
 	}
 	cgroup_job_create(r, t->id, cgroup, sizeof(cgroup));
-	if (jobdir_prepare(r, t, &rel, cgroup, err, errlen) == 0 &&
-	    job_spawn(r, t->id, p->name, cgroup, &j, err, errlen) == 0) {
+	rc = jobdir_prepare(r, t, &rel, cgroup, err, errlen);
+	if (rc == 0 && job_spawn(r, t->id, p->name, cgroup, &j, err, errlen) == 0)
 		p->job = j;
-		rc = 0;
-	} else if (cgroup[0] != '\0') {
+	else if (rc == 0)
+		rc = -1;
+	if (rc < 0 && cgroup[0] != '\0') {
 		cgroup_job_destroy(cgroup);
 	}
 	run_release_clear(&rel);
 	return rc;
 }
 
-/* Exec never happened: the run counts as a fast failure. */
-static void launch_failed(struct runner *r, struct project *p, const char *why)
+/*
+ * Exec never happened: the run counts as a fast failure, or, when no retry
+ * can help (no ready release, no command), the project fails at once.
+ */
+static void launch_failed(struct runner *r, struct project *p, const char *why, bool permanent)
 {
 	struct run_end end = {.state = "failed", .reason = why, .ended_at = util_now_ms()};
 	struct job fake = {.r = r};
@@ -165,6 +170,11 @@ static void launch_failed(struct runner *r, struct project *p, const char *why)
 	store_event_add(r->store, "task.exited", p->task_id, p->name, "warn", why, NULL);
 	snprintf(fake.task_id, sizeof(fake.task_id), "%s", p->task_id);
 	snprintf(fake.project, sizeof(fake.project), "%s", p->name);
+	if (permanent) {
+		project_set_state(r, p, SV_FAILED, why);
+		project_cmd_done(r, p, false, why);
+		return;
+	}
 	p->job = &fake;
 	project_job_ended(r, &fake, &e);
 }
@@ -178,6 +188,7 @@ static void project_launch(struct runner *r, struct project *p, const char *task
 	struct run_task t;
 	struct run_release rel;
 	char id[40], err[512];
+	int rc;
 
 	loop_timer_cancel(r->loop, p->timer);
 	p->timer = 0;
@@ -206,9 +217,10 @@ static void project_launch(struct runner *r, struct project *p, const char *task
 		return;
 	}
 	project_set_state(r, p, SV_STARTING, "starting");
-	if (launch_task(r, p, &t, err, sizeof(err)) < 0) {
+	rc = launch_task(r, p, &t, err, sizeof(err));
+	if (rc < 0) {
 		log_warn("project %s: cannot start task %s: %s", p->name, task_id, err);
-		launch_failed(r, p, err);
+		launch_failed(r, p, err, rc == -2);
 	}
 	run_task_clear(&t);
 }

@@ -137,7 +137,10 @@ int job_read_exit(const char *jobdir, struct job_exit *e);
 /* ---- jobdir.c ---- */
 struct run_task;
 struct run_release;
-/* Writes <data>/jobs/<task>/ (spec.json, parameters.json, output/). 0 or -1 with err. */
+/*
+ * Writes <data>/jobs/<task>/ (spec.json, parameters.json, output/). 0, -1
+ * (I/O: worth a retry) or -2 (the spec cannot be run), with a reason in err.
+ */
 int jobdir_prepare(struct runner *r, const struct run_task *t, const struct run_release *rel,
 		   const char *cgroup, char *err, size_t errlen);
 
