@@ -34,9 +34,9 @@ int procstat_parse_stat(const char *buf, struct procstat_proc *out)
 	 * starttime(22) vsize(23) rss(24).
 	 */
 	if (sscanf(rp + 1,
-		   " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %ld %*d"
-		   " %llu %*u %ld",
-		   &state, &ppid, &pgrp, &sess, &ut, &st, &thr, &start, &rss) != 9)
+	           " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %ld %*d"
+	           " %llu %*u %ld",
+	           &state, &ppid, &pgrp, &sess, &ut, &st, &thr, &start, &rss) != 9)
 		return -1;
 	out->pid = pid;
 	out->ppid = ppid;
@@ -169,7 +169,7 @@ static void tree_add(struct procstat_tree *t, const struct procstat_proc *p, lon
 
 /* Members listed in a cgroup.procs file, looked up in the snapshot. */
 static void tree_cgroup(const struct procstat_snap *snap, const char *procs_path,
-			struct procstat_tree *t, long page)
+                        struct procstat_tree *t, long page)
 {
 	FILE *f = fopen(procs_path, "re");
 	int pid;
@@ -185,7 +185,7 @@ static void tree_cgroup(const struct procstat_snap *snap, const char *procs_path
 }
 
 int procstat_tree_sum(const struct procstat_snap *snap, pid_t sid, const char *cgroup_procs,
-		      struct procstat_tree *out)
+                      struct procstat_tree *out)
 {
 	long page = sysconf(_SC_PAGESIZE);
 
@@ -217,7 +217,7 @@ int procstat_parse_cpu(const char *buf, struct procstat_cpu *out)
 		return -1;
 	/* user nice system idle iowait irq softirq steal guest guest_nice */
 	n = sscanf(buf + 4, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-		   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
+	           &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
 	if (n < 4)
 		return -1;
 	/* guest time is already counted in user and nice */

@@ -16,9 +16,9 @@
 /* The fields of /proc/<pid>/stat that sampling needs. */
 struct procstat_proc {
 	pid_t pid, ppid, pgrp, session;
-	char state;		/* R, S, D, Z, T, ... */
-	uint64_t utime, stime;	/* clock ticks, this process only */
-	uint64_t start_time;	/* ticks after boot: (pid, start_time) names a process */
+	char state;            /* R, S, D, Z, T, ... */
+	uint64_t utime, stime; /* clock ticks, this process only */
+	uint64_t start_time;   /* ticks after boot: (pid, start_time) names a process */
 	long threads;
 	long rss_pages;
 };
@@ -47,9 +47,9 @@ const struct procstat_proc *procstat_snap_find(const struct procstat_snap *snap,
 struct procstat_tree {
 	int procs;
 	long threads;
-	int fds;		/* -1 when no /proc/<pid>/fd could be read */
+	int fds; /* -1 when no /proc/<pid>/fd could be read */
 	uint64_t rss_bytes;
-	uint64_t ticks;		/* utime + stime of the live processes */
+	uint64_t ticks; /* utime + stime of the live processes */
 };
 /*
  * Sums the tree of a job: with cgroup_procs (the path of a cgroup.procs
@@ -58,13 +58,13 @@ struct procstat_tree {
  * was found.
  */
 int procstat_tree_sum(const struct procstat_snap *snap, pid_t sid, const char *cgroup_procs,
-		      struct procstat_tree *out);
+                      struct procstat_tree *out);
 /* CPU % (100 = one core) from two tick counts taken dt_ms apart; never negative. */
 double procstat_cpu_pct(uint64_t ticks0, uint64_t ticks1, int64_t dt_ms, long hz);
 
 /* Host CPU time from the "cpu " line of /proc/stat. */
 struct procstat_cpu {
-	uint64_t busy, total;	/* jiffies; idle + iowait count as idle */
+	uint64_t busy, total; /* jiffies; idle + iowait count as idle */
 };
 /* Parses the text of /proc/stat. 0 or -1. */
 int procstat_parse_cpu(const char *buf, struct procstat_cpu *out);

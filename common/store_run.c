@@ -48,33 +48,33 @@ static void *grow(void **arr, size_t *n, size_t *cap, size_t size)
 
 /* ---- tasks ---- */
 
-#define TASK_COLS                                                                               \
-	"id, kind, coalesce(project, ''), coalesce(release_id, 0), state, spec, parameters,"   \
-	" coalesce(max_steps, 0), coalesce(shim_pid, 0), coalesce(pid, 0), coalesce(cgroup, ''),"\
+#define TASK_COLS                                                                                  \
+	"id, kind, coalesce(project, ''), coalesce(release_id, 0), state, spec, parameters,"       \
+	" coalesce(max_steps, 0), coalesce(shim_pid, 0), coalesce(pid, 0), coalesce(cgroup, ''),"  \
 	" created_at, coalesce(started_at, 0)"
 static const char sql_task_get[] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?";
 static const char sql_tasks_live[] =
-	"SELECT " TASK_COLS " FROM tasks WHERE state IN ('running', 'paused')"
-	" OR (state = 'pending' AND shim_pid IS NOT NULL) ORDER BY created_at";
+    "SELECT " TASK_COLS " FROM tasks WHERE state IN ('running', 'paused')"
+    " OR (state = 'pending' AND shim_pid IS NOT NULL) ORDER BY created_at";
 static const char sql_task_insert[] =
-	"INSERT INTO tasks (id, kind, project, release_id, spec, state, created_at, updated_at)"
-	" VALUES (?1, 'service', ?2, ?3, ?4, 'pending', ?5, ?5)";
+    "INSERT INTO tasks (id, kind, project, release_id, spec, state, created_at, updated_at)"
+    " VALUES (?1, 'service', ?2, ?3, ?4, 'pending', ?5, ?5)";
 static const char sql_task_spawned[] =
-	"UPDATE tasks SET shim_pid = ?2, cgroup = ?3, attempts = attempts + 1, updated_at = ?4"
-	" WHERE id = ?1";
+    "UPDATE tasks SET shim_pid = ?2, cgroup = ?3, attempts = attempts + 1, updated_at = ?4"
+    " WHERE id = ?1";
 static const char sql_task_started[] =
-	"UPDATE tasks SET state = 'running', pid = ?2, shim_pid = ?3, started_at = ?4,"
-	" updated_at = ?5 WHERE id = ?1 AND state IN ('pending', 'running', 'paused')";
+    "UPDATE tasks SET state = 'running', pid = ?2, shim_pid = ?3, started_at = ?4,"
+    " updated_at = ?5 WHERE id = ?1 AND state IN ('pending', 'running', 'paused')";
 static const char sql_task_pause[] =
-	"UPDATE tasks SET state = 'paused', paused_at = ?2, updated_at = ?2"
-	" WHERE id = ?1 AND state = 'running'";
+    "UPDATE tasks SET state = 'paused', paused_at = ?2, updated_at = ?2"
+    " WHERE id = ?1 AND state = 'running'";
 static const char sql_task_resume[] =
-	"UPDATE tasks SET state = 'running', paused_ms = paused_ms + (?2 - coalesce(paused_at, ?2)),"
-	" paused_at = NULL, updated_at = ?2 WHERE id = ?1 AND state = 'paused'";
+    "UPDATE tasks SET state = 'running', paused_ms = paused_ms + (?2 - coalesce(paused_at, ?2)),"
+    " paused_at = NULL, updated_at = ?2 WHERE id = ?1 AND state = 'paused'";
 static const char sql_task_ended[] =
-	"UPDATE tasks SET state = ?2, reason = ?3, exit_code = ?4, signal = ?5, killed = ?6,"
-	" timed_out = ?7, oom = ?8, started_at = coalesce(?9, started_at), completed_at = ?10,"
-	" updated_at = ?11, paused_at = NULL WHERE id = ?1";
+    "UPDATE tasks SET state = ?2, reason = ?3, exit_code = ?4, signal = ?5, killed = ?6,"
+    " timed_out = ?7, oom = ?8, started_at = coalesce(?9, started_at), completed_at = ?10,"
+    " updated_at = ?11, paused_at = NULL WHERE id = ?1";
 static const char sql_usage_del[] = "DELETE FROM task_usage WHERE task_id = ?";
 
 void run_task_clear(struct run_task *t)
@@ -118,7 +118,7 @@ int store_run_task_get(struct store *s, const char *id, struct run_task *out)
 }
 
 int store_run_task_insert_service(struct store *s, const char *id, const char *project,
-				  int64_t release_id, const char *spec)
+                                  int64_t release_id, const char *spec)
 {
 	sqlite3_stmt *st = store_prep(s, sql_task_insert);
 
@@ -146,7 +146,7 @@ int store_run_task_spawned(struct store *s, const char *id, int shim_pid, const 
 }
 
 int store_run_task_started(struct store *s, const char *id, int pid, int shim_pid,
-			   int64_t started_at)
+                           int64_t started_at)
 {
 	sqlite3_stmt *st = store_prep(s, sql_task_started);
 
@@ -236,25 +236,25 @@ void run_tasks_free(struct run_task *t, size_t n)
 
 /* ---- projects ---- */
 
-#define PROJECT_COLS                                                                        \
-	"name, coalesce(release_id, 0), desired, state, coalesce(task_id, ''), restarts,"  \
+#define PROJECT_COLS                                                                               \
+	"name, coalesce(release_id, 0), desired, state, coalesce(task_id, ''), restarts,"          \
 	" fast_failures, coalesce(backoff_until, 0), deleted_at IS NOT NULL"
 static const char sql_projects[] =
-	"SELECT " PROJECT_COLS " FROM projects WHERE deleted_at IS NULL ORDER BY name";
+    "SELECT " PROJECT_COLS " FROM projects WHERE deleted_at IS NULL ORDER BY name";
 static const char sql_project_get[] = "SELECT " PROJECT_COLS " FROM projects WHERE name = ?";
 static const char sql_project_save[] =
-	"UPDATE projects SET desired = ?2, state = ?3, state_reason = ?4, task_id = ?5,"
-	" restarts = ?6, fast_failures = ?7, backoff_until = ?8, updated_at = ?9 WHERE name = ?1";
+    "UPDATE projects SET desired = ?2, state = ?3, state_reason = ?4, task_id = ?5,"
+    " restarts = ?6, fast_failures = ?7, backoff_until = ?8, updated_at = ?9 WHERE name = ?1";
 static const char sql_project_release[] =
-	"UPDATE projects SET release_id = ?2,"
-	" spec = coalesce((SELECT spec FROM releases WHERE id = ?2), spec), updated_at = ?3"
-	" WHERE name = ?1";
+    "UPDATE projects SET release_id = ?2,"
+    " spec = coalesce((SELECT spec FROM releases WHERE id = ?2), spec), updated_at = ?3"
+    " WHERE name = ?1";
 static const char sql_project_deleted[] =
-	"UPDATE projects SET deleted_at = ?2, state = 'stopped', desired = 'stopped',"
-	" updated_at = ?2 WHERE name = ?1";
+    "UPDATE projects SET deleted_at = ?2, state = 'stopped', desired = 'stopped',"
+    " updated_at = ?2 WHERE name = ?1";
 static const char sql_ports_free[] = "DELETE FROM ports WHERE project = ?";
 static const char sql_purge_usage[] =
-	"DELETE FROM task_usage WHERE task_id IN (SELECT id FROM tasks WHERE project = ?)";
+    "DELETE FROM task_usage WHERE task_id IN (SELECT id FROM tasks WHERE project = ?)";
 static const char sql_purge_tasks[] = "DELETE FROM tasks WHERE project = ?";
 static const char sql_purge_releases[] = "DELETE FROM releases WHERE project = ?";
 static const char sql_project_tasks[] = "SELECT id FROM tasks WHERE project = ?";
@@ -405,11 +405,11 @@ int store_run_project_task_ids(struct store *s, const char *name, char (**out)[4
 /* ---- releases ---- */
 
 static const char sql_release_get[] =
-	"SELECT id, project, seq, artifact, state, spec FROM releases WHERE id = ?";
+    "SELECT id, project, seq, artifact, state, spec FROM releases WHERE id = ?";
 static const char sql_release_set[] = "UPDATE releases SET state = ?2, reason = ?3 WHERE id = ?1";
 static const char sql_releases_old[] =
-	"SELECT id, seq FROM releases WHERE project = ?1 AND state = 'ready' AND id NOT IN (?3, ?4)"
-	" ORDER BY seq DESC LIMIT -1 OFFSET ?2";
+    "SELECT id, seq FROM releases WHERE project = ?1 AND state = 'ready' AND id NOT IN (?3, ?4)"
+    " ORDER BY seq DESC LIMIT -1 OFFSET ?2";
 
 void run_release_clear(struct run_release *r)
 {
@@ -452,7 +452,7 @@ int store_run_release_set(struct store *s, int64_t id, const char *state, const 
 }
 
 int store_run_releases_prune(struct store *s, const char *project, int keep, int64_t spare,
-			     int64_t spare2, int **seqs, size_t *n)
+                             int64_t spare2, int **seqs, size_t *n)
 {
 	sqlite3_stmt *st = store_prep(s, sql_releases_old);
 	int64_t ids[64];
@@ -509,12 +509,12 @@ int store_run_ports(struct store *s, const char *project, struct run_port **out,
 /* ---- runs for a logs bundle ---- */
 
 static const char sql_summaries[] =
-	"SELECT t.id, t.state, coalesce(t.reason, ''), coalesce(t.release_id, 0),"
-	" coalesce(r.seq, 0), coalesce(r.artifact, t.artifact, ''), t.exit_code, t.signal,"
-	" t.created_at, coalesce(t.started_at, 0), coalesce(t.completed_at, 0)"
-	" FROM tasks t LEFT JOIN releases r ON r.id = t.release_id"
-	" WHERE t.project = ?1 AND (?2 IS NULL OR t.id = ?2)"
-	" AND coalesce(t.started_at, t.created_at) >= ?3 ORDER BY t.created_at, t.id";
+    "SELECT t.id, t.state, coalesce(t.reason, ''), coalesce(t.release_id, 0),"
+    " coalesce(r.seq, 0), coalesce(r.artifact, t.artifact, ''), t.exit_code, t.signal,"
+    " t.created_at, coalesce(t.started_at, 0), coalesce(t.completed_at, 0)"
+    " FROM tasks t LEFT JOIN releases r ON r.id = t.release_id"
+    " WHERE t.project = ?1 AND (?2 IS NULL OR t.id = ?2)"
+    " AND coalesce(t.started_at, t.created_at) >= ?3 ORDER BY t.created_at, t.id";
 
 static void read_summary(sqlite3_stmt *st, struct run_summary *r)
 {
@@ -535,7 +535,7 @@ static void read_summary(sqlite3_stmt *st, struct run_summary *r)
 }
 
 int store_run_summaries(struct store *s, const char *project, const char *task, int64_t since,
-			struct run_summary **out, size_t *n)
+                        struct run_summary **out, size_t *n)
 {
 	sqlite3_stmt *st = store_prep(s, sql_summaries);
 	size_t cap = 0;
@@ -561,13 +561,13 @@ int store_run_summaries(struct store *s, const char *project, const char *task, 
 /* ---- usage samples ---- */
 
 static const char sql_task_usage[] =
-	"INSERT INTO task_usage (task_id, sampled_at, cpu_pct, rss_bytes, threads, fds, procs)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (task_id) DO UPDATE SET"
-	" sampled_at = ?2, cpu_pct = ?3, rss_bytes = ?4, threads = ?5, fds = ?6, procs = ?7";
+    "INSERT INTO task_usage (task_id, sampled_at, cpu_pct, rss_bytes, threads, fds, procs)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (task_id) DO UPDATE SET"
+    " sampled_at = ?2, cpu_pct = ?3, rss_bytes = ?4, threads = ?5, fds = ?6, procs = ?7";
 static const char sql_host_usage[] =
-	"INSERT INTO host_usage (id, sampled_at, cpu_pct, avg1, avg5, avg15)"
-	" VALUES (1, ?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET"
-	" sampled_at = ?1, cpu_pct = ?2, avg1 = ?3, avg5 = ?4, avg15 = ?5";
+    "INSERT INTO host_usage (id, sampled_at, cpu_pct, avg1, avg5, avg15)"
+    " VALUES (1, ?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET"
+    " sampled_at = ?1, cpu_pct = ?2, avg1 = ?3, avg5 = ?4, avg15 = ?5";
 
 static int usage_row(struct store *s, const struct run_usage *u, int64_t now)
 {
@@ -587,7 +587,7 @@ static int usage_row(struct store *s, const struct run_usage *u, int64_t now)
 }
 
 int store_run_usage_write(struct store *s, const struct run_usage *u, size_t n, double host_pct,
-			  double avg1, double avg5, double avg15)
+                          double avg1, double avg5, double avg15)
 {
 	int64_t now = util_now_ms();
 	sqlite3_stmt *st;

@@ -22,9 +22,9 @@ struct run_task {
 	char project[64];
 	int64_t release_id;
 	char state[16];
-	char *spec;	  /* malloc'd JSON text or NULL */
+	char *spec;       /* malloc'd JSON text or NULL */
 	char *parameters; /* malloc'd JSON text or NULL */
-	int max_steps;	  /* 0 when NULL */
+	int max_steps;    /* 0 when NULL */
 	int shim_pid, pid;
 	char cgroup[512];
 	int64_t created_at, started_at;
@@ -34,17 +34,17 @@ void run_task_clear(struct run_task *t);
 int store_run_task_get(struct store *s, const char *id, struct run_task *out);
 /* A new pending 'service' run of a project. */
 int store_run_task_insert_service(struct store *s, const char *id, const char *project,
-				  int64_t release_id, const char *spec);
+                                  int64_t release_id, const char *spec);
 /* The shim was spawned (the row stays pending until "started"). */
 int store_run_task_spawned(struct store *s, const char *id, int shim_pid, const char *cgroup);
 /* "started" arrived: running, with pid and start time. */
 int store_run_task_started(struct store *s, const char *id, int pid, int shim_pid,
-			   int64_t started_at);
+                           int64_t started_at);
 /* running <-> paused (paused_at / paused_ms bookkeeping). */
 int store_run_task_paused(struct store *s, const char *id, bool paused);
 
 struct run_end {
-	const char *state;  /* completed, failed, timeout, cancelled */
+	const char *state; /* completed, failed, timeout, cancelled */
 	const char *reason;
 	bool has_code, has_signal;
 	int exit_code, signal;
@@ -103,7 +103,7 @@ int store_run_release_set(struct store *s, int64_t id, const char *state, const 
  * deletes the directories.
  */
 int store_run_releases_prune(struct store *s, const char *project, int keep, int64_t spare,
-			     int64_t spare2, int **seqs, size_t *n);
+                             int64_t spare2, int **seqs, size_t *n);
 
 /* ---- ports ---- */
 struct run_port {
@@ -126,7 +126,7 @@ struct run_summary {
 };
 /* task NULL: every run; since 0: no lower bound on started_at/created_at. */
 int store_run_summaries(struct store *s, const char *project, const char *task, int64_t since,
-			struct run_summary **out, size_t *n);
+                        struct run_summary **out, size_t *n);
 
 /* ---- usage samples ---- */
 struct run_usage {
@@ -138,6 +138,6 @@ struct run_usage {
 };
 /* One transaction: every task sample and the host row. */
 int store_run_usage_write(struct store *s, const struct run_usage *u, size_t n, double host_pct,
-			  double avg1, double avg5, double avg15);
+                          double avg1, double avg5, double avg15);
 
 #endif

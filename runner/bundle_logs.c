@@ -22,7 +22,7 @@
 #include "store_run.h"
 #include "util.h"
 
-#define BUNDLE_TTL_MS (10 * 60 * 1000)
+#define BUNDLE_TTL_MS    (10 * 60 * 1000)
 #define BUNDLE_MAX_FILES 4096
 
 struct bundle_job {
@@ -31,14 +31,14 @@ struct bundle_job {
 	char data_dir[PATH_MAX];
 	char out[PATH_MAX];
 	char file[64];
-	bool agent;		      /* agent.logs: every <data>/log/NAME.log */
+	bool agent;                   /* agent.logs: every <data>/log/NAME.log */
 	struct json_object *manifest; /* built on the loop, completed in the child */
 };
 
 /* Child: the files of one stream of one run, oldest segment first. */
-static void add_stream(struct bundle_entry *e, size_t *n, char (*paths)[PATH_MAX],
-		       const char *dir, const char *run, const char *stream,
-		       struct json_object *state, struct json_object *logs)
+static void add_stream(struct bundle_entry *e, size_t *n, char (*paths)[PATH_MAX], const char *dir,
+                       const char *run, const char *stream, struct json_object *state,
+                       struct json_object *logs)
 {
 	struct json_object *st = json_object_object_get(state, stream), *segs;
 	struct json_object *info = json_object_new_object();
@@ -49,7 +49,8 @@ static void add_stream(struct bundle_entry *e, size_t *n, char (*paths)[PATH_MAX
 	segs = json_object_object_get(st, "segments");
 	count = segs ? json_object_array_length(segs) : 1;
 	for (size_t i = 0; i < count && *n < BUNDLE_MAX_FILES; i++) {
-		const char *seg = segs ? json_object_get_string(json_object_array_get_idx(segs, i)) : def;
+		const char *seg =
+		    segs ? json_object_get_string(json_object_array_get_idx(segs, i)) : def;
 		char *p = paths[*n], name[PATH_MAX];
 		util_fmt(p, PATH_MAX, "%s/%s", dir, seg);
 		if (access(p, R_OK) < 0) /* compressed since logstate.json was written */
@@ -62,23 +63,24 @@ static void add_stream(struct bundle_entry *e, size_t *n, char (*paths)[PATH_MAX
 		(*n)++;
 	}
 	if (st != NULL) {
-		json_object_object_add(info, "bytes", json_object_get(json_object_object_get(st, "bytes")));
+		json_object_object_add(info, "bytes",
+		                       json_object_get(json_object_object_get(st, "bytes")));
 		json_object_object_add(info, "dropped",
-				       json_object_get(json_object_object_get(st, "dropped")));
+		                       json_object_get(json_object_object_get(st, "dropped")));
 	} else {
 		/* a run that never rotated has no logstate.json yet: its one segment says it all */
 		struct stat sb;
 		char p[PATH_MAX];
 		util_fmt(p, sizeof(p), "%s/%s", dir, def);
 		json_object_object_add(info, "bytes",
-				       json_object_new_int64(stat(p, &sb) == 0 ? sb.st_size : 0));
+		                       json_object_new_int64(stat(p, &sb) == 0 ? sb.st_size : 0));
 		json_object_object_add(info, "dropped", json_object_new_int64(0));
 	}
 	json_object_object_add(logs, stream, info);
 }
 
 static void add_run(struct bundle_job *b, struct json_object *run, struct bundle_entry *e,
-		    size_t *n, char (*paths)[PATH_MAX])
+                    size_t *n, char (*paths)[PATH_MAX])
 {
 	const char *id = json_str(run, "task_id");
 	char dir[PATH_MAX], sp[PATH_MAX + 16], *text = NULL;
@@ -96,7 +98,7 @@ static void add_run(struct bundle_job *b, struct json_object *run, struct bundle
 }
 
 static void add_agent_logs(struct bundle_job *b, struct bundle_entry *e, size_t *n,
-			   char (*paths)[PATH_MAX])
+                           char (*paths)[PATH_MAX])
 {
 	char dir[PATH_MAX + 8];
 	struct json_object *files = json_object_new_array();
@@ -126,7 +128,7 @@ static int bundle_work(void *arg, struct json_object **result, char *err, size_t
 {
 	struct bundle_job *b = arg;
 	struct bundle_entry *e = calloc(BUNDLE_MAX_FILES + 1, sizeof(*e));
-	char (*paths)[PATH_MAX] = calloc(BUNDLE_MAX_FILES, PATH_MAX);
+	char(*paths)[PATH_MAX] = calloc(BUNDLE_MAX_FILES, PATH_MAX);
 	struct json_object *runs = json_object_object_get(b->manifest, "runs");
 	size_t n = 0;
 	const char *txt;
@@ -152,13 +154,13 @@ static int bundle_work(void *arg, struct json_object **result, char *err, size_t
 }
 
 static void bundle_done(struct runner *r, void *arg, bool ok, struct json_object *result,
-			const char *err)
+                        const char *err)
 {
 	struct bundle_job *b = arg;
 
 	commands_done(r, b->cmd_id, ok,
-		      ok ? json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN) : NULL,
-		      ok ? NULL : (err && *err ? err : "bundle failed"));
+	              ok ? json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN) : NULL,
+	              ok ? NULL : (err && *err ? err : "bundle failed"));
 	json_object_put(b->manifest);
 	free(b);
 }
@@ -196,11 +198,14 @@ static struct json_object *run_json(const struct run_summary *s)
 	json_object_object_add(o, "reason", json_object_new_string(s->reason));
 	json_object_object_add(o, "release", json_object_new_int(s->release_seq));
 	json_object_object_add(o, "artifact_sha256", json_object_new_string(s->artifact));
-	json_object_object_add(o, "exit_code", s->has_code ? json_object_new_int(s->exit_code) : NULL);
+	json_object_object_add(o, "exit_code",
+	                       s->has_code ? json_object_new_int(s->exit_code) : NULL);
 	json_object_object_add(o, "signal", s->has_signal ? json_object_new_int(s->signal) : NULL);
 	json_object_object_add(o, "created_at", json_object_new_int64(s->created_at));
-	json_object_object_add(o, "started_at", s->started_at ? json_object_new_int64(s->started_at) : NULL);
-	json_object_object_add(o, "ended_at", s->completed_at ? json_object_new_int64(s->completed_at) : NULL);
+	json_object_object_add(o, "started_at",
+	                       s->started_at ? json_object_new_int64(s->started_at) : NULL);
+	json_object_object_add(o, "ended_at",
+	                       s->completed_at ? json_object_new_int64(s->completed_at) : NULL);
 	return o;
 }
 
@@ -231,7 +236,7 @@ void bundle_logs_cmd(struct runner *r, int64_t cmd_id, const char *project, stru
 	size_t n;
 
 	if (b == NULL || store_run_summaries(r->store, project, json_str(pl, "task"),
-					     json_int(pl, "since", 0), &runs, &n) < 0) {
+	                                     json_int(pl, "since", 0), &runs, &n) < 0) {
 		commands_done(r, cmd_id, false, NULL, "cannot list the project's runs");
 		if (b != NULL)
 			json_object_put(b->manifest), free(b);

@@ -50,7 +50,8 @@ static int own_path(char *out, size_t len)
 		if (strncmp(line, "0::", 3) != 0)
 			continue;
 		line[strcspn(line, "\n")] = '\0';
-		rc = util_fmt(out, len, "%s", strcmp(line + 3, "/") == 0 ? "" : line + 3) < 0 ? -1 : 0;
+		rc = util_fmt(out, len, "%s", strcmp(line + 3, "/") == 0 ? "" : line + 3) < 0 ? -1
+		                                                                              : 0;
 	}
 	fclose(f);
 	return rc;
@@ -89,7 +90,8 @@ static int probe(const char *root, char *why, size_t len)
 
 void cgroup_detect(struct runner *r)
 {
-	char mnt[PATH_MAX], own[PATH_MAX], root[PATH_MAX], why[PATH_MAX + 128] = "disabled by configuration";
+	char mnt[PATH_MAX], own[PATH_MAX], root[PATH_MAX],
+	    why[PATH_MAX + 128] = "disabled by configuration";
 
 	snprintf(r->kill_mode, sizeof(r->kill_mode), "process-group");
 	r->cgroup_root[0] = '\0';
@@ -121,7 +123,8 @@ int cgroup_job_create(const struct runner *r, const char *task_id, char *out, si
 	if (util_fmt(out, len, "%s/job-%s", r->cgroup_root, task_id) < 0)
 		return -1;
 	if (mkdir(out, 0755) < 0 && errno != EEXIST) {
-		log_warn("cgroup %s: %s; the job runs in its process group only", out, strerror(errno));
+		log_warn("cgroup %s: %s; the job runs in its process group only", out,
+		         strerror(errno));
 		out[0] = '\0';
 		return -1;
 	}

@@ -40,7 +40,8 @@ static void task_cmd(struct runner *r, const struct store_command *c, struct jso
 	if (strcmp(op, "kill") == 0)
 		rc = job_op_kill(r, j);
 	else if (strcmp(op, "stop") == 0)
-		rc = job_op_stop(r, j, (int)json_int(pl, "signal", 0), json_int(pl, "timeout_ms", -1));
+		rc = job_op_stop(r, j, (int)json_int(pl, "signal", 0),
+		                 json_int(pl, "timeout_ms", -1));
 	else if (strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0)
 		rc = job_op_pause(r, j, op[0] == 'p');
 	else
@@ -65,14 +66,15 @@ static void dispatch(struct runner *r, const struct store_command *c, struct jso
 	else if (strcmp(k, "project.rollback") == 0)
 		project_rollback_cmd(r, c->id, t, pl);
 	else if (strcmp(k, "project.delete") == 0)
-		project_delete_cmd(r, c->id, t, json_object_get_boolean(json_object_object_get(pl, "purge")));
+		project_delete_cmd(r, c->id, t,
+		                   json_object_get_boolean(json_object_object_get(pl, "purge")));
 	else if (strcmp(k, "logs.bundle") == 0)
 		bundle_logs_cmd(r, c->id, t, pl);
 	else if (strcmp(k, "agent.logs") == 0)
 		bundle_agent_logs_cmd(r, c->id, pl);
 	else if (strncmp(k, "task.", 5) == 0 &&
-		 (!strcmp(k + 5, "kill") || !strcmp(k + 5, "stop") || !strcmp(k + 5, "pause") ||
-		  !strcmp(k + 5, "resume") || !strcmp(k + 5, "signal")))
+	         (!strcmp(k + 5, "kill") || !strcmp(k + 5, "stop") || !strcmp(k + 5, "pause") ||
+	          !strcmp(k + 5, "resume") || !strcmp(k + 5, "signal")))
 		task_cmd(r, c, pl);
 	else
 		commands_done(r, c->id, false, NULL, "unknown command kind");

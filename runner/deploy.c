@@ -31,7 +31,8 @@ struct deploy {
 	struct arc_limits lim;
 };
 
-/* In the helper child. A release directory that exists is complete: arc_extract renames it in last. */
+/* In the helper child. A release directory that exists is complete: arc_extract renames it in last.
+ */
 static int extract_work(void *arg, struct json_object **result, char *err, size_t errlen)
 {
 	struct deploy *d = arg;
@@ -75,12 +76,12 @@ static void prune(struct runner *r, struct project *p, int64_t keep_id)
 		running = t.release_id;
 		run_task_clear(&t);
 	}
-	if (store_run_releases_prune(r->store, p->name, r->cfg.keep_releases, keep_id, running, &seqs,
-				     &n) < 0)
+	if (store_run_releases_prune(r->store, p->name, r->cfg.keep_releases, keep_id, running,
+	                             &seqs, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (util_fmt(path, sizeof(path), "%s/releases/%s/%d", r->cfg.data_dir, p->name,
-			     seqs[i]) >= 0)
+		             seqs[i]) >= 0)
 			util_rm_rf(path);
 	free(seqs);
 }
@@ -111,7 +112,7 @@ static void deploy_failed(struct runner *r, struct deploy *d, const char *err)
 	store_run_release_set(r->store, d->release_id, "failed", err);
 	end_task(r, d->task_id, "failed", why);
 	store_event_add(r->store, "project.deploy_failed", d->task_id[0] ? d->task_id : NULL,
-			d->name, "warn", why, NULL);
+	                d->name, "warn", why, NULL);
 	log_warn("project %s: %s", d->name, why);
 	restore_release(r, d->name, d->release_id);
 	commands_done(r, d->cmd_id, false, NULL, why);
@@ -142,7 +143,7 @@ static void deploy_ready(struct runner *r, struct deploy *d)
 }
 
 static void extract_done(struct runner *r, void *arg, bool ok, struct json_object *result,
-			 const char *err)
+                         const char *err)
 {
 	struct deploy *d = arg;
 
@@ -154,7 +155,7 @@ static void extract_done(struct runner *r, void *arg, bool ok, struct json_objec
 }
 
 static struct deploy *deploy_new(struct runner *r, int64_t cmd_id, struct project *p,
-				 const struct run_release *rel, struct json_object *payload)
+                                 const struct run_release *rel, struct json_object *payload)
 {
 	struct deploy *d = calloc(1, sizeof(*d));
 
@@ -165,13 +166,13 @@ static struct deploy *deploy_new(struct runner *r, int64_t cmd_id, struct projec
 	d->seq = rel->seq;
 	d->gen = p->gen;
 	d->start = json_object_object_get(payload, "start") == NULL ||
-		   json_object_get_boolean(json_object_object_get(payload, "start"));
+	           json_object_get_boolean(json_object_object_get(payload, "start"));
 	snprintf(d->name, sizeof(d->name), "%s", p->name);
 	snprintf(d->task_id, sizeof(d->task_id), "%s", json_str(payload, "task_id") ?: "");
 	if (util_fmt(d->artifact, sizeof(d->artifact), "%s/artifacts/%s", r->cfg.data_dir,
-		     rel->artifact) < 0 ||
+	             rel->artifact) < 0 ||
 	    util_fmt(d->dest, sizeof(d->dest), "%s/releases/%s/%d", r->cfg.data_dir, p->name,
-		     rel->seq) < 0) {
+	             rel->seq) < 0) {
 		free(d);
 		return NULL;
 	}
@@ -183,7 +184,7 @@ static struct deploy *deploy_new(struct runner *r, int64_t cmd_id, struct projec
 }
 
 void project_deploy_cmd(struct runner *r, int64_t cmd_id, const char *name,
-			struct json_object *payload)
+                        struct json_object *payload)
 {
 	struct project *p = project_find(r, name, true);
 	struct run_release rel;
@@ -201,7 +202,8 @@ void project_deploy_cmd(struct runner *r, int64_t cmd_id, const char *name,
 	p->gen++;
 	d = deploy_new(r, cmd_id, p, &rel, payload);
 	if (d == NULL || strcmp(rel.state, "failed") == 0 || strcmp(rel.state, "removed") == 0) {
-		commands_done(r, cmd_id, false, NULL, d ? "the release failed or was removed" : "out of memory");
+		commands_done(r, cmd_id, false, NULL,
+		              d ? "the release failed or was removed" : "out of memory");
 		free(d);
 	} else if (strcmp(rel.state, "ready") == 0) {
 		deploy_ready(r, d); /* a re-applied command after a runner restart */

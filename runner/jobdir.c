@@ -29,7 +29,8 @@ static uint64_t limit_value(struct json_object *lim, const char *const *names)
 	uint64_t n = 0;
 
 	for (; *names != NULL; names++) {
-		if (!json_object_object_get_ex(lim, *names, &v) || json_object_is_type(v, json_type_null))
+		if (!json_object_object_get_ex(lim, *names, &v) ||
+		    json_object_is_type(v, json_type_null))
 			continue;
 		if (json_object_is_type(v, json_type_string))
 			return util_parse_size(json_object_get_string(v), &n) == 0 ? n : 0;
@@ -46,12 +47,14 @@ static struct json_object *limits_json(struct json_object *spec)
 	static const char *const nproc[] = {"processes", "nproc", NULL};
 	static const char *const cpu[] = {"cpu_seconds", "cpu", NULL};
 	static const char *const fsize[] = {"file_size", "fsize", NULL};
-	struct json_object *lim = json_object_object_get(spec, "limits"), *o = json_object_new_object();
+	struct json_object *lim = json_object_object_get(spec, "limits"),
+	                   *o = json_object_new_object();
 
 	if (lim == NULL || !json_object_is_type(lim, json_type_object))
 		return o;
 	json_object_object_add(o, "memory", json_object_new_int64((int64_t)limit_value(lim, mem)));
-	json_object_object_add(o, "nofile", json_object_new_int64((int64_t)limit_value(lim, nofile)));
+	json_object_object_add(o, "nofile",
+	                       json_object_new_int64((int64_t)limit_value(lim, nofile)));
 	json_object_object_add(o, "nproc", json_object_new_int64((int64_t)limit_value(lim, nproc)));
 	json_object_object_add(o, "cpu", json_object_new_int64((int64_t)limit_value(lim, cpu)));
 	json_object_object_add(o, "fsize", json_object_new_int64((int64_t)limit_value(lim, fsize)));
@@ -65,18 +68,18 @@ static void env_set(struct json_object *env, const char *k, const char *v)
 
 /* The spec's env, then what every job gets; the agent's names win over the spec's. */
 static struct json_object *env_json(struct runner *r, struct json_object *spec,
-				    const struct run_task *t, const struct run_release *rel,
-				    const char *dir)
+                                    const struct run_task *t, const struct run_release *rel,
+                                    const char *dir)
 {
-	struct json_object *env = json_object_new_object(), *src = json_object_object_get(spec, "env");
+	struct json_object *env = json_object_new_object(),
+	                   *src = json_object_object_get(spec, "env");
 	struct run_port *ports;
 	size_t n;
 	char buf[PATH_MAX + 32];
 
 	if (src != NULL && json_object_is_type(src, json_type_object)) {
-		json_object_object_foreach(src, k, v)
-			if (json_object_is_type(v, json_type_string))
-				env_set(env, k, json_object_get_string(v));
+		json_object_object_foreach(src, k, v) if (json_object_is_type(v, json_type_string))
+		    env_set(env, k, json_object_get_string(v));
 	}
 	env_set(env, "HOSTAGENT_TASK_ID", t->id);
 	env_set(env, "HOSTAGENT_PROJECT", t->project);
@@ -86,7 +89,8 @@ static struct json_object *env_json(struct runner *r, struct json_object *spec,
 	env_set(env, "HOSTAGENT_PARAMETERS", buf);
 	snprintf(buf, sizeof(buf), "%s/output", dir);
 	env_set(env, "HOSTAGENT_OUTPUT_DIR", buf);
-	snprintf(buf, sizeof(buf), "%d", t->max_steps > 0 ? t->max_steps : r->cfg.default_max_steps);
+	snprintf(buf, sizeof(buf), "%d",
+	         t->max_steps > 0 ? t->max_steps : r->cfg.default_max_steps);
 	env_set(env, "HOSTAGENT_MAX_STEPS", buf);
 	snprintf(buf, sizeof(buf), "%s/config.json", dir);
 	env_set(env, "HOSTAGENT_CONFIG_FILE", buf);
@@ -95,7 +99,8 @@ static struct json_object *env_json(struct runner *r, struct json_object *spec,
 			char key[64], val[16];
 			size_t k = snprintf(key, sizeof(key), "PORT_%s", ports[i].name);
 			for (size_t c = 5; c < k && c < sizeof(key); c++)
-				key[c] = (char)((key[c] >= 'a' && key[c] <= 'z') ? key[c] - 32 : key[c]);
+				key[c] =
+				    (char)((key[c] >= 'a' && key[c] <= 'z') ? key[c] - 32 : key[c]);
 			snprintf(val, sizeof(val), "%d", ports[i].port);
 			env_set(env, key, val);
 		}
@@ -127,8 +132,8 @@ static int64_t stop_timeout_ms_of(struct runner *r, struct json_object *spec)
 
 /* The effective launch spec; NULL when the project spec has no command. */
 static struct json_object *spec_json(struct runner *r, const struct run_task *t,
-				     const struct run_release *rel, const char *dir,
-				     const char *cgroup, struct json_object *spec)
+                                     const struct run_release *rel, const char *dir,
+                                     const char *cgroup, struct json_object *spec)
 {
 	struct json_object *o, *argv = json_object_object_get(spec, "command");
 	const char *workdir = json_str(spec, "workdir"), *user = json_str(spec, "user");
@@ -138,22 +143,27 @@ static struct json_object *spec_json(struct runner *r, const struct run_task *t,
 	    json_object_array_length(argv) == 0)
 		return NULL;
 	if (util_fmt(cwd, sizeof(cwd), "%s/releases/%s/%d/%s", r->cfg.data_dir, t->project,
-		     rel->seq, workdir && *workdir ? workdir : ".") < 0)
+	             rel->seq, workdir && *workdir ? workdir : ".") < 0)
 		return NULL;
 	o = json_object_new_object();
 	json_object_object_add(o, "task_id", json_object_new_string(t->id));
 	json_object_object_add(o, "argv", json_object_get(argv));
 	json_object_object_add(o, "env", env_json(r, spec, t, rel, dir));
 	json_object_object_add(o, "cwd", json_object_new_string(cwd));
-	json_object_object_add(o, "user", json_object_new_string(user && *user ? user : r->cfg.run_user));
+	json_object_object_add(o, "user",
+	                       json_object_new_string(user && *user ? user : r->cfg.run_user));
 	json_object_object_add(o, "limits", limits_json(spec));
 	json_object_object_add(o, "stop_signal", json_object_new_int(stop_signal_of(spec)));
-	json_object_object_add(o, "stop_timeout_ms", json_object_new_int64(stop_timeout_ms_of(r, spec)));
-	json_object_object_add(o, "control", json_object_new_string(json_str(spec, "control") ?: "signals"));
-	json_object_object_add(o, "cgroup", cgroup && *cgroup ? json_object_new_string(cgroup) : NULL);
-	json_object_object_add(o, "log_max_bytes", json_object_new_int64((int64_t)r->cfg.log_max_bytes));
+	json_object_object_add(o, "stop_timeout_ms",
+	                       json_object_new_int64(stop_timeout_ms_of(r, spec)));
+	json_object_object_add(o, "control",
+	                       json_object_new_string(json_str(spec, "control") ?: "signals"));
+	json_object_object_add(o, "cgroup",
+	                       cgroup && *cgroup ? json_object_new_string(cgroup) : NULL);
+	json_object_object_add(o, "log_max_bytes",
+	                       json_object_new_int64((int64_t)r->cfg.log_max_bytes));
 	json_object_object_add(o, "log_segment_bytes",
-			       json_object_new_int64((int64_t)r->cfg.log_segment_bytes));
+	                       json_object_new_int64((int64_t)r->cfg.log_segment_bytes));
 	return o;
 }
 
@@ -180,14 +190,15 @@ static int make_output(const char *dir, const char *user)
 }
 
 int jobdir_prepare(struct runner *r, const struct run_task *t, const struct run_release *rel,
-		   const char *cgroup, char *err, size_t errlen)
+                   const char *cgroup, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	struct json_object *spec = json_tokener_parse(rel->spec ? rel->spec : ""), *o = NULL;
 	int rc = -1;
 
 	if (job_dir(r, t->id, dir, sizeof(dir)) < 0 || spec == NULL) {
-		snprintf(err, errlen, spec ? "job directory path too long" : "release spec unreadable");
+		snprintf(err, errlen,
+		         spec ? "job directory path too long" : "release spec unreadable");
 		rc = -2;
 		goto done;
 	}
@@ -201,7 +212,8 @@ int jobdir_prepare(struct runner *r, const struct run_task *t, const struct run_
 	if (util_mkdir_p(dir, 0755) < 0 ||
 	    make_output(dir, json_object_get_string(json_object_object_get(o, "user"))) < 0 ||
 	    write_text(dir, "parameters.json", t->parameters ? t->parameters : "null") < 0 ||
-	    write_text(dir, "spec.json", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0) {
+	    write_text(dir, "spec.json",
+	               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0) {
 		snprintf(err, errlen, "job directory %s: %s", dir, strerror(errno));
 		goto done;
 	}

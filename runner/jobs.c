@@ -61,7 +61,8 @@ static void exit_from_json(struct json_object *o, struct job_exit *e)
 	struct json_object *v;
 
 	memset(e, 0, sizeof(*e));
-	if (json_object_object_get_ex(o, "exit_code", &v) && !json_object_is_type(v, json_type_null))
+	if (json_object_object_get_ex(o, "exit_code", &v) &&
+	    !json_object_is_type(v, json_type_null))
 		e->has_code = true, e->exit_code = json_object_get_int(v);
 	if (json_object_object_get_ex(o, "signal", &v) && !json_object_is_type(v, json_type_null))
 		e->has_signal = true, e->signal = json_object_get_int(v);
@@ -72,7 +73,8 @@ static void exit_from_json(struct json_object *o, struct job_exit *e)
 	e->stopped = json_object_get_boolean(json_object_object_get(o, "stopped"));
 	e->started_at = json_int(o, "started_at", 0);
 	e->ended_at = json_int(o, "ended_at", 0);
-	snprintf(e->reason, sizeof(e->reason), "%s", json_str(o, "reason") ? json_str(o, "reason") : "");
+	snprintf(e->reason, sizeof(e->reason), "%s",
+	         json_str(o, "reason") ? json_str(o, "reason") : "");
 }
 
 int job_read_exit(const char *jobdir, struct job_exit *e)
@@ -101,11 +103,12 @@ static void job_end(struct runner *r, struct job *j, const struct job_exit *e)
 	bool by_request = e->stopped || j->stop_requested || j->kill_requested;
 
 	end.state = sv_end_state(e->has_code, e->exit_code, e->has_signal, e->signal, by_request,
-				 e->timed_out, reason, sizeof(reason));
+	                         e->timed_out, reason, sizeof(reason));
 	if (!e->has_code && !e->has_signal && e->reason[0] != '\0')
 		snprintf(reason, sizeof(reason), "%s", e->reason); /* exec failed, shim lost */
 	if (!by_request && e->oom)
-		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason), " (out of memory)");
+		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+		         " (out of memory)");
 	end.reason = reason;
 	end.has_code = e->has_code;
 	end.exit_code = e->exit_code;
@@ -119,7 +122,7 @@ static void job_end(struct runner *r, struct job *j, const struct job_exit *e)
 	if (store_run_task_ended(r->store, j->task_id, &end) < 0)
 		log_error("task %s: cannot record its end", j->task_id);
 	store_event_add(r->store, "task.exited", j->task_id, j->project[0] ? j->project : NULL,
-			strcmp(end.state, "failed") == 0 ? "warn" : "info", reason, NULL);
+	                strcmp(end.state, "failed") == 0 ? "warn" : "info", reason, NULL);
 	log_info("task %s %s: %s", j->task_id, end.state, reason);
 	j->ended = true;
 	job_unlink(r, j);
@@ -135,9 +138,9 @@ static void on_started(struct runner *r, struct job *j, struct json_object *o)
 	j->started = true;
 	store_run_task_started(r->store, j->task_id, j->pid, j->shim_pid, j->started_at);
 	store_event_add(r->store, "task.started", j->task_id, j->project[0] ? j->project : NULL,
-			NULL, "started", NULL);
+	                NULL, "started", NULL);
 	log_info("task %s started: pid %d (%lld ms after spawn)", j->task_id, (int)j->pid,
-		 (long long)(util_mono_ms() - j->spawned_mono));
+	         (long long)(util_mono_ms() - j->spawned_mono));
 	if (j->project[0] != '\0')
 		project_job_started(r, j);
 }
@@ -168,7 +171,8 @@ static int on_packet(struct runner *r, struct job *j, const char *buf)
 		on_started(r, j, o); /* adopted before "started" was recorded */
 	} else if (strcmp(ev, "status") == 0) {
 		j->paused = json_object_get_boolean(json_object_object_get(o, "paused"));
-		log_debug("task %s: shim rss %lld", j->task_id, (long long)json_int(o, "shim_rss", 0));
+		log_debug("task %s: shim rss %lld", j->task_id,
+		          (long long)json_int(o, "shim_rss", 0));
 	}
 	json_object_put(o);
 	return ended;
@@ -234,7 +238,7 @@ static struct job *job_new(struct runner *r, const char *task_id, const char *pr
 }
 
 int job_spawn(struct runner *r, const char *task_id, const char *project, const char *cgroup,
-	      struct job **out, char *err, size_t errlen)
+              struct job **out, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	const char *argv[] = {r->shim_path, dir, NULL};
@@ -323,7 +327,7 @@ int job_op_stop(struct runner *r, struct job *j, int sig, int64_t timeout_ms)
 	if (sig <= 0)
 		return job_send(j, "{\"op\":\"stop\"}");
 	return job_send(j, "{\"op\":\"stop\",\"signal\":%d,\"timeout_ms\":%lld}", sig,
-			(long long)timeout_ms);
+	                (long long)timeout_ms);
 }
 
 int job_op_kill(struct runner *r, struct job *j)

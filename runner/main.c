@@ -32,7 +32,7 @@
 #define LIBEXECDIR "/usr/local/libexec"
 #endif
 
-#define SAMPLE_MS 1000
+#define SAMPLE_MS  1000
 #define CLEANUP_MS 60000
 
 const char *json_str(struct json_object *o, const char *key)
@@ -49,7 +49,8 @@ int64_t json_int(struct json_object *o, const char *key, int64_t def)
 {
 	struct json_object *v;
 
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    json_object_is_type(v, json_type_null))
 		return def;
 	return json_object_get_int64(v);
 }
@@ -257,7 +258,7 @@ int main(int argc, char **argv)
 	loop_timer_add(r.loop, SAMPLE_MS, on_sample, &r);
 	loop_timer_add(r.loop, 0, on_cleanup, &r);
 	log_info("hostagent-runner %s: pid %d, kill mode %s, shim %s", HOSTAGENT_VERSION,
-		 (int)getpid(), r.kill_mode, r.shim_path);
+	         (int)getpid(), r.kill_mode, r.shim_path);
 	if (loop_run(r.loop) < 0)
 		log_error("event loop: %s", strerror(errno));
 	store_runner_stopped(r.store);

@@ -73,7 +73,8 @@ void project_set_state(struct runner *r, struct project *p, enum sv_state s, con
 
 	p->state = s;
 	snprintf(row.name, sizeof(row.name), "%s", p->name);
-	snprintf(row.desired, sizeof(row.desired), "%s", p->desired_running ? "running" : "stopped");
+	snprintf(row.desired, sizeof(row.desired), "%s",
+	         p->desired_running ? "running" : "stopped");
 	snprintf(row.state, sizeof(row.state), "%s", sv_state_name(s));
 	snprintf(row.task_id, sizeof(row.task_id), "%s", p->task_id);
 	row.restarts = p->restarts;
@@ -85,7 +86,7 @@ void project_set_state(struct runner *r, struct project *p, enum sv_state s, con
 		return;
 	snprintf(type, sizeof(type), "project.%s", sv_state_name(s));
 	store_event_add(r->store, type, p->task_id[0] ? p->task_id : NULL, p->name,
-			s == SV_FAILED || s == SV_CRASHLOOP ? "warn" : "info", reason, NULL);
+	                s == SV_FAILED || s == SV_CRASHLOOP ? "warn" : "info", reason, NULL);
 	log_info("project %s: %s (%s)", p->name, sv_state_name(s), reason ? reason : "");
 }
 
@@ -104,7 +105,7 @@ static void project_cmd_done(struct runner *r, struct project *p, bool ok, const
 	if (p->pending_cmd == 0)
 		return;
 	snprintf(res, sizeof(res), "{\"state\":\"%s\",\"task_id\":\"%s\"}", sv_state_name(p->state),
-		 p->task_id);
+	         p->task_id);
 	commands_done(r, p->pending_cmd, ok, res, reason);
 	p->pending_cmd = 0;
 }
@@ -129,15 +130,16 @@ static void project_policy(struct runner *r, struct project *p, struct sv_policy
 }
 
 /* 0 spawned; -1 a failure worth retrying; -2 one that no retry can mend. */
-static int launch_task(struct runner *r, struct project *p, const struct run_task *t,
-		       char *err, size_t errlen)
+static int launch_task(struct runner *r, struct project *p, const struct run_task *t, char *err,
+                       size_t errlen)
 {
 	struct run_release rel;
 	char cgroup[PATH_MAX] = "";
 	struct job *j;
 	int rc = -1;
 
-	if (store_run_release_get(r->store, t->release_id ? t->release_id : p->release_id, &rel) != 1 ||
+	if (store_run_release_get(r->store, t->release_id ? t->release_id : p->release_id, &rel) !=
+	        1 ||
 	    strcmp(rel.state, "ready") != 0) {
 		snprintf(err, errlen, "release %lld is not ready", (long long)p->release_id);
 		return -2;
@@ -194,7 +196,8 @@ static void project_launch(struct runner *r, struct project *p, const char *task
 	p->timer = 0;
 	p->next_task[0] = '\0';
 	if (task_id == NULL || *task_id == '\0') {
-		if (util_uuid4(id) < 0 || store_run_release_get(r->store, p->release_id, &rel) != 1) {
+		if (util_uuid4(id) < 0 ||
+		    store_run_release_get(r->store, p->release_id, &rel) != 1) {
 			project_set_state(r, p, SV_FAILED, "no release to start");
 			project_cmd_done(r, p, false, "no release to start");
 			return;
@@ -237,29 +240,30 @@ static void on_backoff(struct loop *l, void *arg)
 }
 
 static void project_backoff(struct runner *r, struct project *p, const struct sv_decision *d,
-			    const char *why)
+                            const char *why)
 {
 	char reason[400];
 
 	p->backoff_until = util_now_ms() + d->delay_ms;
 	snprintf(reason, sizeof(reason), "%s; %d fast failure%s; next start in %lld ms", why,
-		 p->fast_failures, p->fast_failures == 1 ? "" : "s", (long long)d->delay_ms);
+	         p->fast_failures, p->fast_failures == 1 ? "" : "s", (long long)d->delay_ms);
 	p->timer = loop_timer_add(r->loop, d->delay_ms, on_backoff, p);
 	project_set_state(r, p, d->next, reason);
 }
 
 /* An end nobody asked for: the restart policy decides. */
 static void unexpected_end(struct runner *r, struct project *p, const struct job *j,
-			   const struct job_exit *e)
+                           const struct job_exit *e)
 {
 	struct sv_policy pol;
 	struct sv_decision d;
 	char why[300];
 	bool success = e->has_code && e->exit_code == 0;
-	int64_t run_ms = j->started && e->ended_at > j->started_at ? e->ended_at - j->started_at : 0;
+	int64_t run_ms =
+	    j->started && e->ended_at > j->started_at ? e->ended_at - j->started_at : 0;
 
 	sv_end_state(e->has_code, e->exit_code, e->has_signal, e->signal, false, false, why,
-		     sizeof(why));
+	             sizeof(why));
 	if (!e->has_code && !e->has_signal && e->reason[0])
 		snprintf(why, sizeof(why), "%s", e->reason);
 	project_policy(r, p, &pol);
@@ -272,7 +276,8 @@ static void unexpected_end(struct runner *r, struct project *p, const struct job
 	project_cmd_done(r, p, false, why);
 	if (d.next == SV_STARTING) {
 		p->restarts++;
-		store_event_add(r->store, "project.restarting", j->task_id, p->name, "info", why, NULL);
+		store_event_add(r->store, "project.restarting", j->task_id, p->name, "info", why,
+		                NULL);
 		project_launch(r, p, NULL);
 		return;
 	}
@@ -349,7 +354,7 @@ static void project_stop_job(struct runner *r, struct project *p)
 
 /* Makes a ready release current and (re)starts the project on it with task_id. */
 void project_switch(struct runner *r, struct project *p, int64_t release_id, const char *task_id,
-		    int64_t cmd_id)
+                    int64_t cmd_id)
 {
 	p->desired_running = true;
 	p->release_id = release_id;
@@ -381,7 +386,7 @@ void project_start_cmd(struct runner *r, int64_t cmd_id, const char *name)
 	}
 	project_set_cmd(r, p, cmd_id);
 	if (p->job != NULL)
-		return; /* stopping: desired running relaunches it at the exit */
+		return;       /* stopping: desired running relaunches it at the exit */
 	p->fast_failures = 0; /* a start by hand leaves a crash loop */
 	project_launch(r, p, NULL);
 }
@@ -432,18 +437,20 @@ void project_signal_cmd(struct runner *r, int64_t cmd_id, const char *name, int 
 	struct project *p = project_find(r, name, true);
 
 	if (p == NULL || p->job == NULL) {
-		commands_done(r, cmd_id, false, NULL, p ? "the project is not running" : "no such project");
+		commands_done(r, cmd_id, false, NULL,
+		              p ? "the project is not running" : "no such project");
 		return;
 	}
 	if (sig <= 0 || sig >= 65 || job_op_signal(r, p->job, sig) < 0) {
-		commands_done(r, cmd_id, false, NULL, "cannot signal: bad signal or shim not connected");
+		commands_done(r, cmd_id, false, NULL,
+		              "cannot signal: bad signal or shim not connected");
 		return;
 	}
 	commands_done(r, cmd_id, true, NULL, NULL);
 }
 
 void project_rollback_cmd(struct runner *r, int64_t cmd_id, const char *name,
-			  struct json_object *payload)
+                          struct json_object *payload)
 {
 	struct project *p = project_find(r, name, true);
 	struct run_release rel;
@@ -461,7 +468,8 @@ void project_rollback_cmd(struct runner *r, int64_t cmd_id, const char *name,
 	ready = strcmp(rel.state, "ready") == 0;
 	run_release_clear(&rel);
 	if (!ready) {
-		commands_done(r, cmd_id, false, NULL, "the release is not ready (removed or failed)");
+		commands_done(r, cmd_id, false, NULL,
+		              "the release is not ready (removed or failed)");
 		return;
 	}
 	p->gen++;
@@ -500,10 +508,11 @@ static void project_finish_delete(struct runner *r, struct project *p)
 		store_run_project_purge(r->store, name);
 	}
 	store_event_add(r->store, "project.deleted", NULL, name, "info",
-			purge ? "deleted and purged" : "deleted", NULL);
+	                purge ? "deleted and purged" : "deleted", NULL);
 	project_forget(r, p);
 	if (cmd != 0)
-		commands_done(r, cmd, true, purge ? "{\"purged\":true}" : "{\"purged\":false}", NULL);
+		commands_done(r, cmd, true, purge ? "{\"purged\":true}" : "{\"purged\":false}",
+		              NULL);
 }
 
 void project_delete_cmd(struct runner *r, int64_t cmd_id, const char *name, bool purge)
@@ -560,8 +569,8 @@ int project_load_all(struct runner *r)
 void project_settle_all(struct runner *r)
 {
 	for (struct project *p = r->projects; p != NULL; p = p->next) {
-		if (p->job != NULL || (p->state != SV_STARTING && p->state != SV_RUNNING &&
-				       p->state != SV_STOPPING))
+		if (p->job != NULL ||
+		    (p->state != SV_STARTING && p->state != SV_RUNNING && p->state != SV_STOPPING))
 			continue;
 		if (p->desired_running && !p->delete_after)
 			project_launch(r, p, NULL);

@@ -24,11 +24,11 @@ struct json_object;
 
 /* One run the runner supervises through its shim. Owned by runner.jobs. */
 struct job {
-	struct runner *r;     /* back pointer for loop callbacks (borrowed) */
+	struct runner *r; /* back pointer for loop callbacks (borrowed) */
 	char task_id[40];
-	char project[64];     /* "" for a queued task */
-	int conn_fd;	      /* SOCK_SEQPACKET to the shim (owned), -1 while disconnected */
-	pid_t shim_pid, pid;  /* pid is 0 until "started" */
+	char project[64];    /* "" for a queued task */
+	int conn_fd;         /* SOCK_SEQPACKET to the shim (owned), -1 while disconnected */
+	pid_t shim_pid, pid; /* pid is 0 until "started" */
 	int64_t started_at;
 	char cgroup[PATH_MAX]; /* "" in process-group mode */
 	bool started, stop_requested, kill_requested, paused, ended;
@@ -48,31 +48,31 @@ struct job_exit {
 
 /* A supervised project, mirrored in projects.* (the database is the truth at start-up). */
 struct project {
-	struct runner *r;     /* back pointer for timer callbacks (borrowed) */
+	struct runner *r; /* back pointer for timer callbacks (borrowed) */
 	char name[64];
 	enum sv_state state;
 	bool desired_running;
 	int64_t release_id;
-	char task_id[40];     /* the current (or last) run */
-	struct job *job;      /* the current run, NULL when none */
+	char task_id[40]; /* the current (or last) run */
+	struct job *job;  /* the current run, NULL when none */
 	int restarts, fast_failures;
 	int64_t backoff_until;
-	uint64_t timer;       /* backoff timer id */
-	uint64_t gen;	      /* bumped by every command: a late deploy result checks it */
+	uint64_t timer; /* backoff timer id */
+	uint64_t gen;   /* bumped by every command: a late deploy result checks it */
 	/* what to do once the current run has ended */
-	char next_task[40];   /* launch this task (deploy, rollback, restart) */
+	char next_task[40]; /* launch this task (deploy, rollback, restart) */
 	bool delete_after, purge_after;
-	int64_t pending_cmd;  /* command to mark applied then (0: none) */
+	int64_t pending_cmd; /* command to mark applied then (0: none) */
 	struct project *next;
 };
 
 struct runner {
 	struct config cfg;
-	const char *cfg_path;  /* -c, or NULL */
+	const char *cfg_path; /* -c, or NULL */
 	struct store *store;
 	struct loop *loop;
 	int wake_fd, sig_fd;
-	char kill_mode[16];    /* "cgroup" or "process-group" */
+	char kill_mode[16]; /* "cgroup" or "process-group" */
 	char cgroup_root[PATH_MAX];
 	char shim_path[PATH_MAX];
 	struct job *jobs;
@@ -94,18 +94,20 @@ void commands_done(struct runner *r, int64_t id, bool ok, const char *result, co
 int project_load_all(struct runner *r);
 /* The in-memory project, loading it from the database if needed; NULL if unknown/deleted. */
 struct project *project_find(struct runner *r, const char *name, bool load);
-void project_deploy_cmd(struct runner *r, int64_t cmd_id, const char *name, struct json_object *payload);
+void project_deploy_cmd(struct runner *r, int64_t cmd_id, const char *name,
+                        struct json_object *payload);
 void project_start_cmd(struct runner *r, int64_t cmd_id, const char *name);
 void project_stop_cmd(struct runner *r, int64_t cmd_id, const char *name);
 void project_restart_cmd(struct runner *r, int64_t cmd_id, const char *name);
 void project_signal_cmd(struct runner *r, int64_t cmd_id, const char *name, int sig);
-void project_rollback_cmd(struct runner *r, int64_t cmd_id, const char *name, struct json_object *payload);
+void project_rollback_cmd(struct runner *r, int64_t cmd_id, const char *name,
+                          struct json_object *payload);
 void project_delete_cmd(struct runner *r, int64_t cmd_id, const char *name, bool purge);
 /* Writes the supervision fields and, on a change of state, a project.<state> event. */
 void project_set_state(struct runner *r, struct project *p, enum sv_state s, const char *reason);
 /* Makes a ready release current and (re)starts the project on it (task_id may be NULL). */
 void project_switch(struct runner *r, struct project *p, int64_t release_id, const char *task_id,
-		    int64_t cmd_id);
+                    int64_t cmd_id);
 /* After recovery: projects whose run vanished are restarted or marked stopped. */
 void project_settle_all(struct runner *r);
 /* Hooks from jobs.c. */
@@ -120,10 +122,11 @@ void project_job_adopted(struct runner *r, struct job *j);
  * The job is added to r->jobs. 0, or -1 with a reason in err.
  */
 int job_spawn(struct runner *r, const char *task_id, const char *project, const char *cgroup,
-	      struct job **out, char *err, size_t errlen);
+              struct job **out, char *err, size_t errlen);
 /* At start-up: reconnects to every live shim or records the ends that happened meanwhile. */
 void jobs_recover(struct runner *r);
-/* Ops through the shim; 0 sent, -1 not connected. sig <= 0 for stop: the spec's stop_signal and stop_timeout. */
+/* Ops through the shim; 0 sent, -1 not connected. sig <= 0 for stop: the spec's stop_signal and
+ * stop_timeout. */
 int job_op_stop(struct runner *r, struct job *j, int sig, int64_t timeout_ms);
 int job_op_kill(struct runner *r, struct job *j);
 int job_op_signal(struct runner *r, struct job *j, int sig);
@@ -142,7 +145,7 @@ struct run_release;
  * (I/O: worth a retry) or -2 (the spec cannot be run), with a reason in err.
  */
 int jobdir_prepare(struct runner *r, const struct run_task *t, const struct run_release *rel,
-		   const char *cgroup, char *err, size_t errlen);
+                   const char *cgroup, char *err, size_t errlen);
 
 /* ---- spawn.c ---- */
 /*
@@ -171,7 +174,7 @@ int spawn_start(struct spawn *sp, char *err, size_t errlen);
  */
 typedef int helper_work_fn(void *arg, struct json_object **result, char *err, size_t errlen);
 typedef void helper_done_fn(struct runner *r, void *arg, bool ok, struct json_object *result,
-			    const char *err);
+                            const char *err);
 int helper_start(struct runner *r, helper_work_fn *work, helper_done_fn *done, void *arg);
 
 /* ---- cgroup.c ---- */
@@ -187,7 +190,8 @@ void cgroup_job_destroy(const char *path);
 void sample_tick(struct runner *r);
 
 /* ---- bundle_logs.c ---- */
-void bundle_logs_cmd(struct runner *r, int64_t cmd_id, const char *project, struct json_object *payload);
+void bundle_logs_cmd(struct runner *r, int64_t cmd_id, const char *project,
+                     struct json_object *payload);
 void bundle_agent_logs_cmd(struct runner *r, int64_t cmd_id, struct json_object *payload);
 /* Deletes bundles older than ten minutes. */
 void bundle_cleanup(struct runner *r);

@@ -24,8 +24,8 @@ static void sample_job(struct runner *r, struct job *j, struct run_usage *u, int
 		t.procs = 0, t.ticks = j->prev_ticks, t.fds = 0;
 	u->task_id = j->task_id;
 	u->cpu_pct = j->prev_ms > 0 ? procstat_cpu_pct(j->prev_ticks, t.ticks, now - j->prev_ms,
-						       sysconf(_SC_CLK_TCK))
-				    : 0.0;
+	                                               sysconf(_SC_CLK_TCK))
+	                            : 0.0;
 	u->rss_bytes = t.rss_bytes;
 	u->threads = t.threads;
 	u->fds = t.fds;
@@ -59,8 +59,8 @@ void sample_tick(struct runner *r)
 		r->cpu_prev = cpu;
 	}
 	if (store_run_usage_write(r->store, u, n, pct, procstat_avg_mean(&r->cpu_avg, 60),
-				  procstat_avg_mean(&r->cpu_avg, 300),
-				  procstat_avg_mean(&r->cpu_avg, 900)) < 0)
+	                          procstat_avg_mean(&r->cpu_avg, 300),
+	                          procstat_avg_mean(&r->cpu_avg, 900)) < 0)
 		log_warn("usage sample not written");
 	free(u);
 }

@@ -77,7 +77,8 @@ static struct json_object *exit_json(const char *ev)
 	if (ev != NULL)
 		json_object_object_add(o, "ev", json_object_new_string(ev));
 	json_object_object_add(o, "pid", json_object_new_int(g.pid));
-	json_object_object_add(o, "exit_code", exited ? json_object_new_int(WEXITSTATUS(st)) : NULL);
+	json_object_object_add(o, "exit_code",
+	                       exited ? json_object_new_int(WEXITSTATUS(st)) : NULL);
 	json_object_object_add(o, "signal", sig ? json_object_new_int(WTERMSIG(st)) : NULL);
 	json_object_object_add(o, "core", json_object_new_boolean(sig && WCOREDUMP(st)));
 	json_object_object_add(o, "started_at", json_object_new_int64(g.started_at));
@@ -157,9 +158,9 @@ static void describe_end(void)
 	}
 	if (g.killed)
 		snprintf(g.reason + strlen(g.reason), sizeof(g.reason) - strlen(g.reason),
-			 g.stop_requested ? " (stop timed out: SIGKILL)" : " (killed by request)");
+		         g.stop_requested ? " (stop timed out: SIGKILL)" : " (killed by request)");
 	g.oom = shim_cgroup_oom(&g) ||
-		(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && !g.killed && g.spec.limits.memory);
+	        (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && !g.killed && g.spec.limits.memory);
 }
 
 /*
@@ -361,10 +362,10 @@ static int open_streams(int *out_w, int *err_w)
 	util_set_nonblock(pe[0]);
 	*out_w = po[1];
 	*err_w = pe[1];
-	if (shim_log_open(&g.out, "stdout", po[0], g.spec.log_segment_bytes,
-			  g.spec.log_max_bytes) < 0 ||
-	    shim_log_open(&g.err, "stderr", pe[0], g.spec.log_segment_bytes,
-			  g.spec.log_max_bytes) < 0)
+	if (shim_log_open(&g.out, "stdout", po[0], g.spec.log_segment_bytes, g.spec.log_max_bytes) <
+	        0 ||
+	    shim_log_open(&g.err, "stderr", pe[0], g.spec.log_segment_bytes, g.spec.log_max_bytes) <
+	        0)
 		return -1;
 	return 0;
 }
@@ -382,7 +383,7 @@ static void started(void)
 	json_object_put(o);
 	shim_send(started_json("started"));
 	log_info("job started: pid %d, shim rss %llu KiB", (int)g.pid,
-		 (unsigned long long)(procstat_self_rss() >> 10));
+	         (unsigned long long)(procstat_self_rss() >> 10));
 }
 
 static int run(void)

@@ -18,15 +18,15 @@ struct loop;
 struct shim {
 	struct loop *loop;
 	struct shim_spec spec;
-	int listen_fd;		/* shim.sock (owned) */
-	int conn_fd;		/* the current runner connection (owned), -1 when none */
-	pid_t pid;		/* the job; its pgid and sid too */
-	uint64_t start_time;	/* from /proc/<pid>/stat, to tell a reused PID apart */
+	int listen_fd;       /* shim.sock (owned) */
+	int conn_fd;         /* the current runner connection (owned), -1 when none */
+	pid_t pid;           /* the job; its pgid and sid too */
+	uint64_t start_time; /* from /proc/<pid>/stat, to tell a reused PID apart */
 	int64_t started_at, ended_at;
-	bool reaped;		/* from then on nothing is ever signalled by pid */
+	bool reaped; /* from then on nothing is ever signalled by pid */
 	int wait_status;
 	bool paused, stop_requested, killed, timed_out, oom;
-	uint64_t kill_timer;	/* stop escalation, 0 when not armed */
+	uint64_t kill_timer; /* stop escalation, 0 when not armed */
 	char reason[256];
 	struct shim_stream out, err;
 };

@@ -23,7 +23,7 @@
 #include "util.h"
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
-#define MAX_GROUPS 256
+#define MAX_GROUPS   256
 
 static char **str_array_new(size_t n)
 {
@@ -119,8 +119,8 @@ int shim_spec_parse(const char *text, struct shim_spec *out, char *err, size_t e
 	for (size_t i = 0; out->argv != NULL && i < n; i++)
 		out->argv[i] = strdup(json_object_get_string(json_object_array_get_idx(argv, i)));
 	json_object_object_get_ex(o, "env", &env);
-	if (out->argv == NULL || parse_env(json_object_is_type(env, json_type_object) ? env : NULL,
-					    out) < 0) {
+	if (out->argv == NULL ||
+	    parse_env(json_object_is_type(env, json_type_object) ? env : NULL, out) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -156,10 +156,21 @@ struct plan {
 	int cg_fd;
 };
 
-enum step { ST_SETSID = 1, ST_CGROUP, ST_FDS, ST_RLIMIT, ST_GROUPS, ST_GID, ST_UID, ST_CHDIR, ST_EXEC };
-static const char *const step_names[] = {"", "setsid", "joining the cgroup", "fd setup",
-					  "setrlimit", "setgroups", "setgid", "setuid", "chdir",
-					  "exec"};
+enum step {
+	ST_SETSID = 1,
+	ST_CGROUP,
+	ST_FDS,
+	ST_RLIMIT,
+	ST_GROUPS,
+	ST_GID,
+	ST_UID,
+	ST_CHDIR,
+	ST_EXEC
+};
+static const char *const step_names[] = {"",         "setsid",    "joining the cgroup",
+                                         "fd setup", "setrlimit", "setgroups",
+                                         "setgid",   "setuid",    "chdir",
+                                         "exec"};
 
 static const char *env_path(char **env)
 {
@@ -213,7 +224,8 @@ static int plan_user(const struct shim_spec *spec, struct plan *pl, char *err, s
 		return -1;
 	}
 	if (pw.pw_uid == 0 && strcmp(user, "root") != 0) {
-		snprintf(err, errlen, "user '%s' has uid 0: refused (name \"root\" explicitly)", user);
+		snprintf(err, errlen, "user '%s' has uid 0: refused (name \"root\" explicitly)",
+		         user);
 		return -1;
 	}
 	if (geteuid() != 0) {
@@ -238,10 +250,10 @@ static void plan_limits(const struct shim_limits *l, struct plan *pl)
 		int res;
 		uint64_t v;
 	} want[] = {{RLIMIT_AS, l->memory},
-		    {RLIMIT_NOFILE, l->nofile},
-		    {RLIMIT_NPROC, l->nproc},
-		    {RLIMIT_CPU, l->cpu},
-		    {RLIMIT_FSIZE, l->fsize}};
+	            {RLIMIT_NOFILE, l->nofile},
+	            {RLIMIT_NPROC, l->nproc},
+	            {RLIMIT_CPU, l->cpu},
+	            {RLIMIT_FSIZE, l->fsize}};
 
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
 		if (want[i].v == 0)
@@ -279,7 +291,7 @@ static int plan_make(const struct shim_spec *spec, struct plan *pl, char *err, s
 
 /* The child after fork: async-signal-safe calls only, then exec or report. */
 static void child(const struct shim_spec *spec, const struct plan *pl, int out_w, int err_w,
-		  int report)
+                  int report)
 {
 	struct sigaction sa = {.sa_handler = SIG_DFL};
 	sigset_t none;
@@ -350,7 +362,7 @@ static int wait_report(int rfd, pid_t pid, char *err, size_t errlen)
 }
 
 int shim_exec_start(const struct shim_spec *spec, int out_w, int err_w, pid_t *pid, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	struct plan pl;
 	int rp[2] = {-1, -1}, rc = -1;

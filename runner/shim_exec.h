@@ -20,11 +20,11 @@ struct shim_limits {
 
 /* spec.json as the shim needs it; every pointer is owned by the struct. */
 struct shim_spec {
-	char **argv;		/* NULL-terminated */
-	char **env;		/* "K=V", NULL-terminated, PATH always present */
+	char **argv; /* NULL-terminated */
+	char **env;  /* "K=V", NULL-terminated, PATH always present */
 	char *cwd;
 	char *user;
-	char *cgroup;		/* absolute cgroup directory, or NULL */
+	char *cgroup; /* absolute cgroup directory, or NULL */
 	struct shim_limits limits;
 	int stop_signal;
 	int64_t stop_timeout_ms;
@@ -43,6 +43,6 @@ void shim_spec_clear(struct shim_spec *s);
  * forked and has already exited: the caller reaps it; else 0).
  */
 int shim_exec_start(const struct shim_spec *spec, int out_w, int err_w, pid_t *pid, char *err,
-		    size_t errlen);
+                    size_t errlen);
 
 #endif

@@ -25,7 +25,7 @@
 #include "log.h"
 #include "util.h"
 
-#define READ_CHUNK 16384
+#define READ_CHUNK      16384
 #define READS_PER_EVENT 8
 
 static int open_new(const char *path)
@@ -34,7 +34,7 @@ static int open_new(const char *path)
 }
 
 int shim_log_open(struct shim_stream *s, const char *name, int pipe_fd, uint64_t seg_max,
-		  uint64_t total_max)
+                  uint64_t total_max)
 {
 	char path[32];
 
@@ -81,7 +81,7 @@ static void idx_line(struct shim_stream *s, int64_t ms)
 {
 	char line[48];
 	int n = snprintf(line, sizeof(line), "%llu %lld\n", (unsigned long long)s->total,
-			 (long long)ms);
+	                 (long long)ms);
 
 	if (s->idxlen + (size_t)n > sizeof(s->idxbuf))
 		idx_flush(s);
@@ -90,7 +90,7 @@ static void idx_line(struct shim_stream *s, int64_t ms)
 }
 
 static void seg_name(const struct shim_stream *s, const struct shim_seg *g, char *buf, size_t len,
-		     bool gz)
+                     bool gz)
 {
 	snprintf(buf, len, "%s.%06u.log%s", s->name, g->seq, gz ? ".gz" : "");
 }
@@ -148,7 +148,8 @@ static void compress_start(struct shim_stream *s, struct shim_seg *g)
 		_exit(gzip_file(in, out) == 0 ? 0 : 1);
 	}
 	if (pid < 0)
-		log_warn("%s: cannot fork a compressor: %s (segment kept plain)", in, strerror(errno));
+		log_warn("%s: cannot fork a compressor: %s (segment kept plain)", in,
+		         strerror(errno));
 	g->zpid = pid > 0 ? pid : 0;
 }
 

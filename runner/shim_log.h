@@ -16,29 +16,29 @@
 #include <sys/types.h>
 
 struct shim_seg {
-	unsigned seq;	     /* NNNNNN of <name>.NNNNNN.log[.gz] */
-	uint64_t len;	     /* stream bytes it holds */
-	uint64_t disk;	     /* bytes on disk (compressed size once done) */
-	pid_t zpid;	     /* compressing child, 0 when done or not started */
+	unsigned seq;  /* NNNNNN of <name>.NNNNNN.log[.gz] */
+	uint64_t len;  /* stream bytes it holds */
+	uint64_t disk; /* bytes on disk (compressed size once done) */
+	pid_t zpid;    /* compressing child, 0 when done or not started */
 	bool compressed;
 	bool drop_when_done; /* dropped while its compressor ran */
 };
 
 struct shim_stream {
-	char name[8];	     /* "stdout" / "stderr" */
-	int pipe_fd;	     /* read end (owned; -1 once EOF was seen) */
-	int seg_fd;	     /* <name>.log (owned) */
-	int idx_fd;	     /* <name>.idx (owned) */
-	uint64_t total;	     /* stream offset: every byte ever read, dropped ones included */
-	uint64_t seg_bytes;  /* bytes in the current segment */
-	uint64_t dropped;    /* bytes of deleted segments */
+	char name[8];       /* "stdout" / "stderr" */
+	int pipe_fd;        /* read end (owned; -1 once EOF was seen) */
+	int seg_fd;         /* <name>.log (owned) */
+	int idx_fd;         /* <name>.idx (owned) */
+	uint64_t total;     /* stream offset: every byte ever read, dropped ones included */
+	uint64_t seg_bytes; /* bytes in the current segment */
+	uint64_t dropped;   /* bytes of deleted segments */
 	uint64_t seg_max, total_max;
 	bool at_line_start;
-	bool state_dirty;    /* segments changed since logstate.json was written */
+	bool state_dirty; /* segments changed since logstate.json was written */
 	unsigned next_seq;
 	struct shim_seg *segs; /* older segments, oldest first (owned) */
 	size_t nsegs, capsegs;
-	char idxbuf[2048];   /* pending index lines, flushed after each read batch */
+	char idxbuf[2048]; /* pending index lines, flushed after each read batch */
 	size_t idxlen;
 };
 
@@ -47,7 +47,7 @@ struct shim_stream {
  * and takes ownership of pipe_fd, which must be non-blocking. 0 or -1.
  */
 int shim_log_open(struct shim_stream *s, const char *name, int pipe_fd, uint64_t seg_max,
-		  uint64_t total_max);
+                  uint64_t total_max);
 /*
  * Reads what the pipe holds (a bounded number of reads, so that one chatty
  * stream cannot starve the other). 0: more may come; 1: EOF (pipe_fd is

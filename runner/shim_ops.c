@@ -117,8 +117,11 @@ static void send_status(struct shim *s)
 	json_object_object_add(o, "pid", json_object_new_int(s->pid));
 	json_object_object_add(o, "start_time", json_object_new_int64((int64_t)s->start_time));
 	json_object_object_add(o, "started_at", json_object_new_int64(s->started_at));
-	json_object_object_add(o, "state", json_object_new_string(
-		s->reaped ? "exited" : s->stop_requested ? "stopping" : s->paused ? "paused" : "running"));
+	json_object_object_add(o, "state",
+	                       json_object_new_string(s->reaped           ? "exited"
+	                                              : s->stop_requested ? "stopping"
+	                                              : s->paused         ? "paused"
+	                                                                  : "running"));
 	json_object_object_add(o, "paused", json_object_new_boolean(s->paused));
 	json_object_object_add(o, "shim_rss", json_object_new_int64((int64_t)procstat_self_rss()));
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -153,7 +156,7 @@ void shim_handle_op(struct shim *s, const char *text)
 			tree_signal(s, sig);
 	} else if (strcmp(op, "stop") == 0) {
 		shim_op_stop(s, (int)get_int(o, "signal", s->spec.stop_signal),
-			     get_int(o, "timeout_ms", s->spec.stop_timeout_ms));
+		             get_int(o, "timeout_ms", s->spec.stop_timeout_ms));
 	} else if (strcmp(op, "kill") == 0) {
 		if (!s->reaped) {
 			s->killed = true;

@@ -15,15 +15,15 @@
 #define N SV_A_NONE
 
 static const enum sv_action actions[SV_NSTATES][SV_NEVENTS] = {
-	/*               START        STOP           STARTED       EXITED        TIMER */
-	[SV_STOPPED] = {SV_A_LAUNCH, N, N, N, N},
-	[SV_STARTING] = {N, SV_A_STOP_JOB, SV_A_RUNNING, SV_A_EXITED, N},
-	[SV_RUNNING] = {N, SV_A_STOP_JOB, N, SV_A_EXITED, N},
-	/* a START while stopping is remembered by the caller (desired) and honoured at the exit */
-	[SV_STOPPING] = {N, N, N, SV_A_STOPPED, N},
-	[SV_BACKOFF] = {SV_A_LAUNCH, SV_A_HALT, N, N, SV_A_LAUNCH},
-	[SV_CRASHLOOP] = {SV_A_LAUNCH, SV_A_HALT, N, N, SV_A_LAUNCH},
-	[SV_FAILED] = {SV_A_LAUNCH, SV_A_HALT, N, N, N},
+    /*               START        STOP           STARTED       EXITED        TIMER */
+    [SV_STOPPED] = {SV_A_LAUNCH, N, N, N, N},
+    [SV_STARTING] = {N, SV_A_STOP_JOB, SV_A_RUNNING, SV_A_EXITED, N},
+    [SV_RUNNING] = {N, SV_A_STOP_JOB, N, SV_A_EXITED, N},
+    /* a START while stopping is remembered by the caller (desired) and honoured at the exit */
+    [SV_STOPPING] = {N, N, N, SV_A_STOPPED, N},
+    [SV_BACKOFF] = {SV_A_LAUNCH, SV_A_HALT, N, N, SV_A_LAUNCH},
+    [SV_CRASHLOOP] = {SV_A_LAUNCH, SV_A_HALT, N, N, SV_A_LAUNCH},
+    [SV_FAILED] = {SV_A_LAUNCH, SV_A_HALT, N, N, N},
 };
 
 #undef N
@@ -45,13 +45,13 @@ static int64_t backoff_delay(const struct sv_policy *p, int n)
 }
 
 void sv_after_exit(const struct sv_policy *p, bool success, int64_t run_ms, int *fast_failures,
-		   struct sv_decision *out)
+                   struct sv_decision *out)
 {
 	bool fast = run_ms < p->fast_failure_ms;
 
 	*fast_failures = fast ? *fast_failures + 1 : 0;
-	out->restart = p->restart == SV_RESTART_ALWAYS ||
-		       (p->restart == SV_RESTART_ON_FAILURE && !success);
+	out->restart =
+	    p->restart == SV_RESTART_ALWAYS || (p->restart == SV_RESTART_ON_FAILURE && !success);
 	out->delay_ms = 0;
 	if (!out->restart) {
 		out->next = success ? SV_STOPPED : SV_FAILED;
@@ -70,9 +70,9 @@ void sv_after_exit(const struct sv_policy *p, bool success, int64_t run_ms, int 
 }
 
 static const char *const state_names[SV_NSTATES] = {
-	[SV_STOPPED] = "stopped",   [SV_STARTING] = "starting", [SV_RUNNING] = "running",
-	[SV_STOPPING] = "stopping", [SV_BACKOFF] = "backoff",	 [SV_CRASHLOOP] = "crashloop",
-	[SV_FAILED] = "failed",
+    [SV_STOPPED] = "stopped",   [SV_STARTING] = "starting", [SV_RUNNING] = "running",
+    [SV_STOPPING] = "stopping", [SV_BACKOFF] = "backoff",   [SV_CRASHLOOP] = "crashloop",
+    [SV_FAILED] = "failed",
 };
 
 const char *sv_state_name(enum sv_state s)
@@ -102,7 +102,7 @@ int sv_restart_parse(const char *s, enum sv_restart *out)
 }
 
 const char *sv_end_state(bool has_code, int code, bool has_signal, int sig, bool by_request,
-			 bool timed_out, char *reason, size_t len)
+                         bool timed_out, char *reason, size_t len)
 {
 	const char *name = util_signal_name(sig);
 

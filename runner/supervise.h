@@ -15,7 +15,7 @@
 /* The names are the projects.state values of the schema. */
 enum sv_state {
 	SV_STOPPED,
-	SV_STARTING,  /* a shim is spawned, "started" not yet seen */
+	SV_STARTING, /* a shim is spawned, "started" not yet seen */
 	SV_RUNNING,
 	SV_STOPPING,  /* a stop was sent; waiting for the exit */
 	SV_BACKOFF,   /* waiting backoff_until before the next start */
@@ -47,9 +47,9 @@ enum sv_restart { SV_RESTART_NO, SV_RESTART_ON_FAILURE, SV_RESTART_ALWAYS };
 
 struct sv_policy {
 	enum sv_restart restart;
-	int64_t backoff_ms;     /* first delay after a fast failure */
-	int64_t backoff_max_ms; /* cap of the doubling, and the crash-loop delay */
-	int crashloop_after;    /* consecutive fast failures that make a crash loop */
+	int64_t backoff_ms;      /* first delay after a fast failure */
+	int64_t backoff_max_ms;  /* cap of the doubling, and the crash-loop delay */
+	int crashloop_after;     /* consecutive fast failures that make a crash loop */
 	int64_t fast_failure_ms; /* a run shorter than this is a fast failure */
 };
 
@@ -70,7 +70,7 @@ enum sv_action sv_action_for(enum sv_state s, enum sv_event e);
  * one second since the start (runit's throttle: at most a start a second).
  */
 void sv_after_exit(const struct sv_policy *p, bool success, int64_t run_ms, int *fast_failures,
-		   struct sv_decision *out);
+                   struct sv_decision *out);
 
 /*
  * The end state of a run and its reason: stopped (or killed) by request →
@@ -79,7 +79,7 @@ void sv_after_exit(const struct sv_policy *p, bool success, int64_t run_ms, int 
  * SEGV"). reason gets the text; the state is a static string.
  */
 const char *sv_end_state(bool has_code, int code, bool has_signal, int sig, bool by_request,
-			 bool timed_out, char *reason, size_t len);
+                         bool timed_out, char *reason, size_t len);
 
 /* "stopped", "starting", ... : static strings, the schema's values. */
 const char *sv_state_name(enum sv_state s);

@@ -14,22 +14,22 @@
 
 static int passed, failed;
 
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		if (cond) {                                                            \
-			passed++;                                                      \
-		} else {                                                               \
-			failed++;                                                      \
-			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                                      \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			passed++;                                                                  \
+		} else {                                                                           \
+			failed++;                                                                  \
+			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);         \
+		}                                                                                  \
 	} while (0)
 
 static const struct sv_policy policy = {
-	.restart = SV_RESTART_ON_FAILURE,
-	.backoff_ms = 1000,
-	.backoff_max_ms = 8000,
-	.crashloop_after = 5,
-	.fast_failure_ms = 10000,
+    .restart = SV_RESTART_ON_FAILURE,
+    .backoff_ms = 1000,
+    .backoff_max_ms = 8000,
+    .crashloop_after = 5,
+    .fast_failure_ms = 10000,
 };
 
 static void test_table(void)
@@ -52,7 +52,7 @@ static void test_table(void)
 	CHECK(sv_action_for(SV_RUNNING, SV_EV_STARTED) == SV_A_NONE);
 	CHECK(sv_action_for(SV_RUNNING, SV_EV_TIMER) == SV_A_NONE);
 	CHECK(sv_action_for((enum sv_state)99, SV_EV_START) == SV_A_NONE);
-	CHECK(sv_action_for(SV_RUNNING, (enum sv_event)-1) == SV_A_NONE);
+	CHECK(sv_action_for(SV_RUNNING, (enum sv_event) - 1) == SV_A_NONE);
 }
 
 static void test_backoff(void)
@@ -129,24 +129,31 @@ static void test_end_state(void)
 {
 	char why[128];
 
-	CHECK(strcmp(sv_end_state(true, 0, false, 0, false, false, why, sizeof(why)), "completed") == 0);
+	CHECK(strcmp(sv_end_state(true, 0, false, 0, false, false, why, sizeof(why)),
+	             "completed") == 0);
 	CHECK(strcmp(why, "exited with code 0") == 0);
-	CHECK(strcmp(sv_end_state(true, 3, false, 0, false, false, why, sizeof(why)), "failed") == 0);
+	CHECK(strcmp(sv_end_state(true, 3, false, 0, false, false, why, sizeof(why)), "failed") ==
+	      0);
 	CHECK(strcmp(why, "exited with code 3") == 0);
-	CHECK(strcmp(sv_end_state(false, 0, true, SIGSEGV, false, false, why, sizeof(why)), "failed") == 0);
+	CHECK(strcmp(sv_end_state(false, 0, true, SIGSEGV, false, false, why, sizeof(why)),
+	             "failed") == 0);
 	CHECK(strcmp(why, "killed by signal SEGV") == 0);
-	CHECK(strcmp(sv_end_state(false, 0, true, SIGTERM, true, false, why, sizeof(why)), "cancelled") == 0);
+	CHECK(strcmp(sv_end_state(false, 0, true, SIGTERM, true, false, why, sizeof(why)),
+	             "cancelled") == 0);
 	CHECK(strcmp(why, "stopped by request") == 0);
-	CHECK(strcmp(sv_end_state(false, 0, true, SIGKILL, false, true, why, sizeof(why)), "timeout") == 0);
-	CHECK(strcmp(sv_end_state(false, 0, false, 0, false, false, why, sizeof(why)), "failed") == 0);
+	CHECK(strcmp(sv_end_state(false, 0, true, SIGKILL, false, true, why, sizeof(why)),
+	             "timeout") == 0);
+	CHECK(strcmp(sv_end_state(false, 0, false, 0, false, false, why, sizeof(why)), "failed") ==
+	      0);
 }
 
 static void test_stat_parse(void)
 {
 	struct procstat_proc p;
 	/* a command name with spaces and a ')' must not shift the fields */
-	const char *line = "4242 (a b) c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0"
-			   " 987654 12345678 777 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0";
+	const char *line =
+	    "4242 (a b) c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0"
+	    " 987654 12345678 777 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0";
 
 	CHECK(procstat_parse_stat(line, &p) == 0);
 	CHECK(p.pid == 4242 && p.ppid == 1 && p.pgrp == 4242 && p.session == 4242);
