@@ -31,7 +31,8 @@ struct deploy {
 	struct json_object *norm; /* owned: validated, defaults applied */
 	bool start;
 	bool multipart;
-	struct arc_info info; /* the multipart artifact */
+	struct mp_part art;   /* the multipart artifact part (borrows req->body) */
+	struct arc_info info; /* ...once stored */
 	bool created;
 	const char *name, *artifact; /* borrowed from norm */
 	struct store_port ports[STORE_PORTS_MAX];
@@ -102,7 +103,9 @@ static int input_multipart(struct request *req, struct response *resp, struct de
 		resp_error(resp, 400, "bad_request", "spec part: malformed JSON: %s", err);
 		return -1;
 	}
-	return part_store(req, resp, ap, d);
+	/* stored only once the spec is valid: a rejected deploy costs no inspection */
+	d->art = *ap;
+	return 0;
 }
 
 /* "start" is the deploy's, not the launch spec's: taken out before validation. */
@@ -157,6 +160,8 @@ static int validate(struct request *req, struct response *resp, struct deploy *d
 	                  ? json_object_get_string(v)
 	                  : NULL;
 	if (d->multipart) {
+		if (part_store(req, resp, &d->art, d) < 0)
+			return -1;
 		if (d->artifact != NULL && strcmp(d->artifact, d->info.sha256) != 0) {
 			resp_error(resp, 422, "validation_error",
 			           "spec.artifact: does not match the uploaded artifact part (%s)",
