@@ -82,7 +82,7 @@ static void prune(struct runner *r, struct project *p, int64_t keep_id)
 	for (size_t i = 0; i < n; i++)
 		if (util_fmt(path, sizeof(path), "%s/releases/%s/%d", r->cfg.data_dir, p->name,
 		             seqs[i]) >= 0)
-			util_rm_rf(path);
+			helper_remove_tree(r, path);
 	free(seqs);
 }
 

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "runner.h"
+#include "util.h"
 
 #define HELPER_MAX_OUT (1 << 20)
 
@@ -132,4 +133,41 @@ int helper_start(struct runner *r, helper_work_fn *work, helper_done_fn *done, v
 	h->done = done;
 	h->arg = arg;
 	return 0;
+}
+
+struct rm_job {
+	char path[PATH_MAX];
+};
+
+static int rm_work(void *arg, struct json_object **result, char *err, size_t errlen)
+{
+	struct rm_job *j = arg;
+
+	if (util_rm_rf(j->path) < 0) {
+		snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void rm_done(struct runner *r, void *arg, bool ok, struct json_object *result,
+                    const char *err)
+{
+	if (!ok)
+		log_warn("remove: %s", err);
+	free(arg);
+}
+
+void helper_remove_tree(struct runner *r, const char *path)
+{
+	struct rm_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || util_fmt(j->path, sizeof(j->path), "%s", path) < 0) {
+		free(j);
+		return;
+	}
+	if (helper_start(r, rm_work, rm_done, j) < 0) {
+		util_rm_rf(path); /* no child to be had: do it here rather than leak it */
+		free(j);
+	}
 }

@@ -485,11 +485,11 @@ static void purge_files(struct runner *r, const char *name)
 	if (store_run_project_task_ids(r->store, name, &ids, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
 			if (job_dir(r, ids[i], path, sizeof(path)) == 0)
-				util_rm_rf(path);
+				helper_remove_tree(r, path);
 		free(ids);
 	}
 	if (util_fmt(path, sizeof(path), "%s/releases/%s", r->cfg.data_dir, name) >= 0)
-		util_rm_rf(path);
+		helper_remove_tree(r, path);
 }
 
 static void project_finish_delete(struct runner *r, struct project *p)

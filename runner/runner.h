@@ -176,6 +176,8 @@ typedef int helper_work_fn(void *arg, struct json_object **result, char *err, si
 typedef void helper_done_fn(struct runner *r, void *arg, bool ok, struct json_object *result,
                             const char *err);
 int helper_start(struct runner *r, helper_work_fn *work, helper_done_fn *done, void *arg);
+/* Removes a directory tree in a helper child: a large release never stalls the loop. */
+void helper_remove_tree(struct runner *r, const char *path);
 
 /* ---- cgroup.c ---- */
 /* Decides the kill mode once; fills r->kill_mode and r->cgroup_root. */
