@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,8 @@ static void idx_flush(struct shim_stream *s)
 {
 	if (s->idxlen > 0 && write_all(s->idx_fd, s->idxbuf, s->idxlen) < 0)
 		log_warn("%s.idx: write failed: %s", s->name, strerror(errno));
+	else
+		s->idx_size += s->idxlen;
 	s->idxlen = 0;
 }
 
@@ -161,27 +164,81 @@ static void seg_unlink(const struct shim_stream *s, const struct shim_seg *g)
 	unlink(p);
 	seg_name(s, g, p, sizeof(p), true);
 	unlink(p);
+	strcat(p, ".tmp");
+	unlink(p);
+}
+
+/*
+ * The index covers what is kept, so it is bounded with the logs: its lines
+ * before `cut` (those of deleted segments) are dropped by copying the rest
+ * to a new file. Done once per deletion, never per line.
+ */
+static void idx_cut(struct shim_stream *s, uint64_t cut)
+{
+	char tmp[32], path[32], buf[16384];
+	int in, out;
+	ssize_t n;
+
+	idx_flush(s);
+	if (cut == 0 || cut > s->idx_size)
+		return;
+	snprintf(path, sizeof(path), "%s.idx", s->name);
+	snprintf(tmp, sizeof(tmp), "%s.idx.tmp", s->name);
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (in < 0 || out < 0 || lseek(in, (off_t)cut, SEEK_SET) < 0)
+		goto fail;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write_all(out, buf, (size_t)n) < 0)
+			goto fail;
+	if (n < 0 || rename(tmp, path) < 0)
+		goto fail;
+	close(in);
+	close(s->idx_fd);
+	s->idx_fd = out;
+	s->idx_size -= cut;
+	s->cur_idx_start -= cut;
+	for (size_t i = 0; i < s->nsegs; i++)
+		s->segs[i].idx_start = s->segs[i].idx_start > cut ? s->segs[i].idx_start - cut : 0;
+	return;
+fail:
+	log_warn("%s: cannot shorten: %s", path, strerror(errno));
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	unlink(tmp);
 }
 
 /* Deletes the oldest segments while everything kept is over total_max. */
 static void enforce_cap(struct shim_stream *s)
 {
-	uint64_t sum = s->seg_bytes;
+	uint64_t sum;
 	size_t drop = 0;
 
+	/* the index counts too: with short lines it outweighs compressed logs */
+	idx_flush(s);
+	sum = s->seg_bytes + s->idx_size;
 	for (size_t i = 0; i < s->nsegs; i++)
-		sum += s->segs[i].disk;
-	while (drop < s->nsegs && sum > s->total_max) {
+		if (!s->segs[i].drop_when_done)
+			sum += s->segs[i].disk;
+	while (drop < s->nsegs && (s->segs[drop].drop_when_done || sum > s->total_max)) {
 		struct shim_seg *g = &s->segs[drop++];
+		if (g->drop_when_done)
+			continue; /* dropped before, its killed compressor not reaped yet */
 		sum -= g->disk;
 		s->dropped += g->len;
 		if (g->zpid > 0) {
-			g->drop_when_done = true; /* the child still writes it: drop on reap */
-			continue;
+			/* our own unreaped child: its pid cannot have been reused */
+			kill(g->zpid, SIGKILL);
+			g->drop_when_done = true;
 		}
 		seg_unlink(s, g);
 	}
-	/* segments still being compressed stay listed until their child is reaped */
+	if (drop == 0)
+		return;
+	idx_cut(s, drop < s->nsegs ? s->segs[drop].idx_start : s->cur_idx_start);
+	/* killed compressors stay listed (hidden) until they are reaped */
 	size_t keep = 0;
 	for (size_t i = 0; i < s->nsegs; i++)
 		if (i >= drop || s->segs[i].zpid > 0)
@@ -206,6 +263,9 @@ static int rotate(struct shim_stream *s)
 	memset(g, 0, sizeof(*g));
 	g->seq = s->next_seq++;
 	g->len = g->disk = s->seg_bytes;
+	g->idx_start = s->cur_idx_start;
+	idx_flush(s);
+	s->cur_idx_start = s->idx_size;
 	snprintf(cur, sizeof(cur), "%s.log", s->name);
 	seg_name(s, g, old, sizeof(old), false);
 	close(s->seg_fd);
@@ -247,7 +307,9 @@ static int capture(struct shim_stream *s, const char *buf, size_t n, int64_t ms)
 		pos += len;
 		if (!forced && nl != NULL)
 			s->at_line_start = true;
-		if (forced || (s->at_line_start && s->seg_bytes >= s->seg_max)) {
+		if (forced || (s->at_line_start &&
+		               (s->seg_bytes >= s->seg_max ||
+		                s->idx_size + s->idxlen - s->cur_idx_start >= s->seg_max))) {
 			if (rotate(s) < 0)
 				rc = -1;
 			s->state_dirty = true;

@@ -16,10 +16,11 @@
 #include <sys/types.h>
 
 struct shim_seg {
-	unsigned seq;  /* NNNNNN of <name>.NNNNNN.log[.gz] */
-	uint64_t len;  /* stream bytes it holds */
-	uint64_t disk; /* bytes on disk (compressed size once done) */
-	pid_t zpid;    /* compressing child, 0 when done or not started */
+	unsigned seq;       /* NNNNNN of <name>.NNNNNN.log[.gz] */
+	uint64_t len;       /* stream bytes it holds */
+	uint64_t disk;      /* bytes on disk (compressed size once done) */
+	pid_t zpid;         /* compressing child, 0 when done or not started */
+	uint64_t idx_start; /* where its first index line is in <name>.idx */
 	bool compressed;
 	bool drop_when_done; /* dropped while its compressor ran */
 };
@@ -40,6 +41,8 @@ struct shim_stream {
 	size_t nsegs, capsegs;
 	char idxbuf[2048]; /* pending index lines, flushed after each read batch */
 	size_t idxlen;
+	uint64_t idx_size;      /* bytes in <name>.idx */
+	uint64_t cur_idx_start; /* where the current segment's index lines begin */
 };
 
 /*
