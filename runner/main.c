@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -191,6 +192,38 @@ static int block_signals(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/*
+ * Jobs run as another user and must reach releases/ and jobs/: the
+ * directories the agent owns get the search bit for others (a data
+ * directory made by mkdtemp is 0700); an ancestor it does not own is only
+ * reported.
+ */
+static void make_reachable(const struct config *c)
+{
+	const char *subs[] = {"", "releases", "jobs"};
+	char path[PATH_MAX], *slash;
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (config_path(c, subs[i], path, sizeof(path)) < 0 || stat(path, &st) < 0)
+			continue;
+		if ((st.st_mode & 0011) != 0011 && st.st_uid == geteuid()) {
+			log_warn("%s: mode %o lets jobs of other users not in; adding o+x", path,
+			         (unsigned)(st.st_mode & 07777));
+			chmod(path, (st.st_mode & 07777) | 0011);
+		}
+	}
+	snprintf(path, sizeof(path), "%s", c->data_dir);
+	while ((slash = strrchr(path, '/')) != NULL && slash != path) {
+		*slash = '\0';
+		if (stat(path, &st) == 0 && (st.st_mode & 0001) == 0)
+			log_warn(
+			    "%s is not searchable by others: jobs running as another user cannot "
+			    "reach their release",
+			    path);
+	}
+}
+
 /* Start-up: the only place that may exit. */
 static void die(const char *what, const char *why)
 {
@@ -210,6 +243,7 @@ static void start(struct runner *r)
 	if (config_path(&r->cfg, "log/runner.log", path, sizeof(path)) < 0)
 		die("log path", "too long");
 	log_init("runner", (enum log_level)log_level_parse(r->cfg.log_level), path);
+	make_reachable(&r->cfg);
 	if (find_shim(r->shim_path, sizeof(r->shim_path)) < 0)
 		die(r->shim_path, "hostagent-shim not found");
 	if ((r->sig_fd = block_signals()) < 0)
