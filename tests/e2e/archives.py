@@ -102,12 +102,21 @@ lines)
 	exit 0
 	;;
 flood)
-	# Writes incompressible lines to stdout forever.
+	# Writes incompressible lines to stdout forever; after each write the
+	# total written so far is in $HOSTAGENT_OUTPUT_DIR/written.
 	exec python3 -c 'import base64, os, sys
 w = sys.stdout.buffer
+out = sys.argv[1]
+n = 0
 while True:
     b = base64.b64encode(os.urandom(3 * 1024 * 64))
-    w.write(b"\n".join(b[i:i + 4095] for i in range(0, len(b), 4095)) + b"\n")' "$marker"
+    data = b"\n".join(b[i:i + 4095] for i in range(0, len(b), 4095)) + b"\n"
+    w.write(data)
+    w.flush()
+    n += len(data)
+    with open(out + "/written.tmp", "w") as f:
+        f.write(str(n))
+    os.replace(out + "/written.tmp", out + "/written")' "$out" "$marker"
 	;;
 waitfile)
 	# Runs until $HOSTAGENT_OUTPUT_DIR/exit-code appears, then exits with its content.
