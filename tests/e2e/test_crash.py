@@ -204,7 +204,8 @@ def _busy_worker(stack, upload_dir, workers):
                 t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
             except OSError:
                 continue
-            if t.startswith(str(stack.data_dir) + "/") and ("/tmp/" in t or "/artifacts/" in t):
+            root = str(stack.data_dir) + "/"
+            if t.startswith(root) and t[len(root):].startswith(("tmp/", "artifacts/")):
                 return pid
     return None
 
