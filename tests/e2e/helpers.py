@@ -296,7 +296,7 @@ class Stack:
                STREAM_MAX=self.stream_max, UPLOAD_MAX=self.upload_max)
         render(ROOT / "nginx" / "hostagent.conf.in", conf / "nginx.conf",
                NGINX_USER=_user_name(), PID_FILE=self.nginx_prefix / "nginx.pid",
-               ERROR_LOG="stderr notice", TEMP_DIR=self.nginx_prefix / "tmp",
+               ERROR_LOG="stderr warn", TEMP_DIR=self.nginx_prefix / "tmp",
                ACCESS_LOG=f"{self.nginx_prefix}/logs/access.log hostagent",
                HTTP_SNIPPET=conf / "hostagent-http.conf",
                LOCATIONS_SNIPPET=conf / "hostagent-locations.conf",
