@@ -383,8 +383,8 @@ def project_tasks(stack, name):
 
 
 def kill_mode(stack):
-    """The runner's kill mode as GET / or /health says it ("cgroup" or a
-    process-group mode), else the runner row; None when nowhere."""
+    """The runner's kill mode as GET / or /health says it ("cgroup" or
+    "process-group"); None when neither says it."""
     def find(o):
         if isinstance(o, dict):
             for k, v in o.items():
@@ -404,8 +404,7 @@ def kill_mode(stack):
         m = find(get(stack, path).json)
         if m:
             return m
-    rows = db(stack, "SELECT kill_mode FROM runner")
-    return rows[0][0] if rows and rows[0][0] else None
+    return None
 
 
 class Projects:

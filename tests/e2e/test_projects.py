@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import pwd
+import signal
 import time
 
 import pytest
@@ -79,8 +80,8 @@ def test_multipart_deploy_runs_as_run_user_in_own_session_with_port_and_env(stac
     if user != "root":
         assert uids[0] != 0
     # the command is the argv, run in the release directory
-    with open("/proc/%d/cmdline" % pid, "rb") as f:
-        assert marker.encode() in f.read()
+    # (polled: while the shell execs python3 the cmdline reads empty)
+    assert H.poll(lambda: marker.encode() in _cmdline(pid), 10), _cmdline(pid)
     assert os.path.realpath("/proc/%d/cwd" % pid) == os.path.realpath(
         _release_dir(stack, name, res["release"]["seq"]))
 
@@ -111,6 +112,14 @@ def test_multipart_deploy_runs_as_run_user_in_own_session_with_port_and_env(stac
     # a project's run is a task of kind service
     assert H.db(stack, "SELECT kind, project FROM tasks WHERE id = ?", (task,)) == [
         ("service", name)]
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 def _try_http(port):
@@ -461,6 +470,19 @@ def test_logs_tail(stack, projects):
     assert r.status == 200 and r.body == b"", r
     r = H.get(stack, "/api/v1/projects/%s/logs/stdout?tail=-1" % name)
     assert r.status in (400, 422), r
+    # every captured line has its time: stdout.idx is "<offset> <ms>" per line
+    jd = H.job_dir(stack, res["task"]["id"])
+    with open(os.path.join(jd, "stdout.log"), "rb") as f:
+        log = f.read()
+    with open(os.path.join(jd, "stdout.idx")) as f:
+        idx = [tuple(int(x) for x in line.split()) for line in f]
+    starts = [0] + [i + 1 for i, c in enumerate(log) if c == 0x0A][:-1]
+    assert [o for o, _ in idx] == starts, (idx[:5], starts[:5])
+    row = H.task_row(stack, res["task"]["id"])
+    times = [ms for _, ms in idx]
+    assert times == sorted(times)
+    assert row["started_at"] - 1000 <= times[0] and times[-1] <= row["completed_at"] + 1000, (
+        times[0], times[-1], row)
 
 
 def test_logs_follow_streams_and_ends_with_the_process(stack, projects):
@@ -590,6 +612,31 @@ def test_delete_kills_the_whole_tree(stack, projects):
         left = [c for pid, c in H.procs_with(marker) if pid != kids["sid"]]
         assert not left, left
     assert time.monotonic() - t0 < 12
+
+
+def test_delete_in_process_group_mode(fresh_stack):
+    """cgroup = off: the documented fallback. The group (the job and its
+    grandchildren) is killed; a child that called setsid escapes, as
+    docs/runner-operations.md says."""
+    stack = fresh_stack(config={"cgroup": "off"})
+    projects = H.Projects(stack)
+    mode = H.kill_mode(stack)
+    assert mode == "process-group", mode
+    name, marker, res = _deploy_svc(stack, projects, "tree")
+    task = res["task"]["id"]
+    p = H.wait_running(stack, name, task)
+    kids = _pids_from(stack, task, ("gc1", "gc2", "sid"))
+    try:
+        r = H.delete(stack, name)
+        assert r.status == 202, r
+        assert H.wait_gone([p["pid"], kids["gc1"], kids["gc2"]], 15), H.procs_with(marker)
+        left = [c for pid, c in H.procs_with(marker) if pid != kids["sid"]]
+        assert not left, left
+        assert H.pid_alive(kids["sid"]), "documented: a setsid child escapes a group kill"
+    finally:
+        if H.pid_alive(kids["sid"]):
+            os.kill(kids["sid"], signal.SIGKILL)
+        projects.cleanup()
 
 
 def test_delete_stubborn_tree_escalates_to_sigkill(stack, projects):
