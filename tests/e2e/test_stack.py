@@ -494,7 +494,7 @@ def test_dev_up_follows_the_port_variables(tmp_path):
         wait_for(ready, 600, "./dev up to answer on its HTTP port")
         status, _, body = helpers.http_request(https_port, "GET", "/", tls=True)
         assert status == 200 and body["result"]["name"] == "hostagent", body
-        wait_for(lambda: "HOSTAGENT_TOKEN=hat_" in log(), 30, "./dev up to print the token")
+        wait_for(lambda: "Ctrl-C stops everything" in log(), 30, "./dev up to print its banner")
         envfile = dict(line.split("=", 1) for line in
                        (data / "dev.env").read_text().splitlines() if "=" in line)
         assert envfile["HOSTAGENT_URL"] == f"http://127.0.0.1:{http_port}"
@@ -502,7 +502,10 @@ def test_dev_up_follows_the_port_variables(tmp_path):
         status, _, body = helpers.http_request(http_port, "GET", "/api/v1/tokens", headers={
             "Authorization": "Bearer " + envfile["HOSTAGENT_TOKEN"]})
         assert status == 200, body
-        assert "curl -sk" in log() and "/api/v1/projects" in log()
+        banner = log()
+        assert f"token  {envfile['HOSTAGENT_TOKEN']}" in banner, banner
+        assert f"http://127.0.0.1:{http_port}" in banner and f":{https_port}" in banner, banner
+        assert "curl -sk" in banner and "/api/v1/projects" in banner, banner
     finally:
         if dev.poll() is None:
             dev.send_signal(signal.SIGTERM)
