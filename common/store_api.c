@@ -381,7 +381,9 @@ static const char sql_rel_add[] =
 static const char sql_proj_upsert[] =
     "INSERT INTO projects (name, spec, release_id, desired, state, created_at, updated_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (name) DO UPDATE SET"
-    " spec = ?2, release_id = ?3, desired = ?4, updated_at = ?6,"
+    " spec = ?2, release_id = ?3, updated_at = ?6,"
+    /* start:false on a live project changes what would run, not what is wanted */
+    " desired = CASE WHEN deleted_at IS NOT NULL OR ?4 = 'running' THEN ?4 ELSE desired END,"
     " state = CASE WHEN deleted_at IS NOT NULL THEN ?5 ELSE state END,"
     " state_reason = CASE WHEN deleted_at IS NOT NULL THEN NULL ELSE state_reason END,"
     " restarts = CASE WHEN deleted_at IS NOT NULL THEN 0 ELSE restarts END,"

@@ -80,7 +80,8 @@ int store_release_add(struct store *s, const char *project, const char *artifact
                       int64_t *id, int64_t *seq);
 /*
  * Creates the project ('starting' when start, else 'stopped') or points an
- * existing one at the release; clears deleted_at.
+ * existing one at the release; clears deleted_at. desired becomes 'running'
+ * when start; start=false leaves a live project's desired as it was.
  */
 int store_project_upsert(struct store *s, const char *name, const char *spec, int64_t release_id,
                          bool start);
