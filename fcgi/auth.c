@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/config.h" /* not autoconf's config.h, which -I. finds first */
+#include "config.h"
 #include "envelope.h"
 #include "log.h"
 #include "request.h"

@@ -13,7 +13,7 @@
 
 #include <json-c/json.h>
 
-#include "../common/config.h" /* not autoconf's config.h, which -I. finds first */
+#include "config.h"
 #include "store_api.h"
 #include "util.h"
 

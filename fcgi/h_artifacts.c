@@ -17,7 +17,7 @@
 
 #include <json-c/json.h>
 
-#include "../common/config.h" /* not autoconf's config.h, which -I. finds first */
+#include "config.h"
 #include "archive.h"
 #include "log.h"
 #include "util.h"

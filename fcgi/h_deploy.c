@@ -20,7 +20,7 @@
 
 #include <json-c/json.h>
 
-#include "../common/config.h" /* not autoconf's config.h, which -I. finds first */
+#include "config.h"
 #include "archive.h"
 #include "multipart.h"
 #include "util.h"

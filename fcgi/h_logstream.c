@@ -21,7 +21,7 @@
 
 #include <archive.h>
 
-#include "../common/config.h" /* not autoconf's config.h, which -I. finds first */
+#include "config.h"
 #include "log.h"
 #include "util.h"
 

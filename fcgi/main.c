@@ -19,7 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../common/config.h" /* not autoconf's config.h, which -I. finds first */
+#include "config.h"
 #include "log.h"
 #include "pool.h"
 #include "util.h"

@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../common/config.h" /* not autoconf's config.h, which -I. finds first */
+#include "config.h"
 #include "log.h"
 #include "util.h"
 

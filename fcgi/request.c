@@ -22,7 +22,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "../common/config.h" /* not autoconf's config.h, which -I. finds first */
+#include "config.h"
 #include "envelope.h"
 #include "log.h"
 #include "util.h"

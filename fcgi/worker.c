@@ -20,7 +20,7 @@
 #include <fcgiapp.h>
 
 #include "auth.h"
-#include "../common/config.h" /* not autoconf's config.h, which -I. finds first */
+#include "config.h"
 #include "envelope.h"
 #include "handlers.h"
 #include "log.h"

@@ -3,7 +3,7 @@
  * Unit tests for common/token.c (format, hashing, scopes, header parsing)
  * and common/config.c (defaults, lines, environment overrides).
  */
-#include "../../common/config.h" /* not autoconf's config.h, which -I. finds first */
+#include "config.h"
 #include "token.h"
 
 #include <stdio.h>
