@@ -580,12 +580,18 @@ def test_agent_logs_tar(stack):
 
 
 def _pids_from(stack, task, names, timeout=10):
+    """The pids the tree service wrote, once each has exec'd its marked sh
+    (and, for "sid", has become a session leader: the pid file is written
+    right after the fork, before setsid runs)."""
     out = {}
     d = os.path.join(H.job_dir(stack, task), "output")
     for n in names:
         p = os.path.join(d, n + ".pid")
         assert H.poll(lambda: os.path.exists(p) and open(p).read().strip(), timeout), p
-        out[n] = int(open(p).read())
+        out[n] = pid = int(open(p).read())
+        assert H.poll(lambda: ("-" + n).encode() in _cmdline(pid), timeout), _cmdline(pid)
+        if n == "sid":
+            assert H.poll(lambda: (H.proc_stat(pid) or {}).get("session") == pid, timeout)
     return out
 
 
@@ -599,7 +605,6 @@ def test_delete_kills_the_whole_tree(stack, projects):
     for k, pid in kids.items():
         assert H.pid_alive(pid), k
     assert H.proc_stat(kids["gc1"])["pgrp"] == p["pid"]
-    assert H.proc_stat(kids["sid"])["session"] == kids["sid"]
     t0 = time.monotonic()
     r = H.delete(stack, name)
     assert r.status == 202, r
