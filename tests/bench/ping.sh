@@ -59,7 +59,7 @@ cleanup() {
 	stop_all
 	# a safety net, by PID: anything still naming our work directory
 	for d in /proc/[0-9]*; do
-		[[ ${d#/proc/} != "$$" ]] && tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF "$WORK" &&
+		[[ ${d#/proc/} != "$$" ]] && tr '\0' ' ' 2>/dev/null <"$d/cmdline" | grep -qF "$WORK" &&
 			kill -KILL "${d#/proc/}" 2>/dev/null || true
 	done
 	rm -rf "$WORK"
