@@ -11,7 +11,8 @@
 #               discard the body unread, which is not the same work)
 # Before every run the file's first data block is rewritten with random bytes,
 # so that every upload is a new artifact (the same bytes twice would only be
-# looked up). Never pass/fail: it prints a table with the ratio.
+# looked up), and `sync` runs, so that no run pays for the previous one's
+# dirty pages. Never pass/fail: it prints a table with the ratio.
 # Environment: BENCH_UPLOAD_MB (200), BENCH_RUNS (5), HOSTAGENT_BUILD_DIR
 # (./build). The table is also written to build/bench/upload.txt.
 set -euo pipefail
@@ -126,7 +127,7 @@ EOF
 BYTES=$(stat -c %s "$FILE")
 
 # a new artifact for every run: 512 new random bytes at the start of the data
-PREPARE="dd if=/dev/urandom of=$FILE bs=512 seek=1 count=1 conv=notrunc status=none"
+PREPARE="dd if=/dev/urandom of=$FILE bs=512 seek=1 count=1 conv=notrunc status=none; sync"
 CURL="curl -sS -f -o /dev/null -X POST -T $FILE -H Expect: -H Content-Type:application/octet-stream"
 # check once that both answer as expected before timing them
 code=$($CURL -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/artifacts") || true
