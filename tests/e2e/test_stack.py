@@ -331,6 +331,22 @@ def test_killed_worker_is_replaced(fresh_stack):
     assert s.procs["fcgi"].poll() is None, "the pool master died"
 
 
+def test_pool_down_is_a_json_502(fresh_stack):
+    """With no handler left, nginx answers itself, in the envelope."""
+    s = fresh_stack()
+    workers = s.fcgi_worker_pids()
+    assert workers
+    s.kill("fcgi", signal.SIGKILL)
+    # orphaned workers may still accept on the inherited socket for a moment
+    wait_for(lambda: not [p for p in workers if helpers.proc_alive(p)], 15,
+             "the orphaned workers to exit")
+    for path in ("/ping", "/api/v1/tokens", "/api/v1/artifacts"):
+        status, headers, body = s.req("GET", path)
+        assert status in (502, 503), (path, status, body)
+        assert_envelope(status, headers, body)
+        assert error_type(body) == "unavailable"
+
+
 def make_tar(path, size):
     """An uncompressed tar with one file of size random bytes, streamed to path."""
     with tarfile.open(path, "w") as tar:
@@ -360,6 +376,8 @@ def test_sigterm_to_the_pool_lets_the_request_in_flight_finish(fresh_stack):
     the upload must still be answered by the handler: 201, or a 4xx from
     validation, never a 502/503 from nginx."""
     s = fresh_stack(workers=4)
+    workers = wait_for(lambda: (lambda w: w if len(w) == 4 else None)(s.fcgi_worker_pids()),
+                       30, "4 handler workers")
     data = str(s.data_dir)
     watched = (data + "/tmp/", data + "/artifacts/")
     for size in (50 << 20, 200 << 20):
@@ -408,10 +426,9 @@ def test_sigterm_to_the_pool_lets_the_request_in_flight_finish(fresh_stack):
         sha = body["result"]["sha256"]
         assert s.sql("SELECT size FROM artifacts WHERE sha256 = ?", (sha,)), \
             "the accepted artifact has no row"
-    # the master stops once its workers are done
+    # the master stops once its workers are done, and they are gone with it
     s.procs["fcgi"].wait(timeout=30)
-    wait_for(lambda: not [p for p in helpers.all_pids() if helpers.proc_alive(p) and
-                          helpers.proc_stat(p)[1] == s.procs["fcgi"].pid], 15,
+    wait_for(lambda: not [p for p in workers if helpers.proc_alive(p)], 15,
              "the workers to exit")
 
 
