@@ -46,10 +46,8 @@ def kill_once(stack, sha):
     marker = H.new_marker()
     H.deploy_ok(stack, H.svc_spec(name, "idle", marker, artifact=sha, stop_timeout=10))
     p = wait_running(stack, name)
-    # the shell must be in its wait (traps armed) before it is asked to stop
-    assert H.poll(lambda: os.path.exists(os.path.join(
-        H.job_dir(stack, H.task_of(p)), "output", "ids.txt")), 10)
-    time.sleep(0.05)
+    # the shell must have armed its traps before it is asked to stop
+    H.wait_started(stack, H.task_of(p))
     fd = os.pidfd_open(p["pid"])
     try:
         t_sent = time.perf_counter()

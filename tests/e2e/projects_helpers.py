@@ -344,6 +344,20 @@ def job_dir(stack, task_id):
     return os.path.join(stack.data_dir, "jobs", task_id)
 
 
+def wait_started(stack, task_id, timeout=20):
+    """Polls until the svc.sh run has printed "started" (its traps are set:
+    a signal sent before that would hit the shell's default action)."""
+    path = os.path.join(job_dir(stack, task_id), "stdout.log")
+
+    def started():
+        try:
+            with open(path, "rb") as f:
+                return b"started " in f.read()
+        except OSError:
+            return False
+    assert poll(started, timeout), "task %s never printed 'started'" % task_id
+
+
 def read_json_file(path):
     try:
         with open(path) as f:

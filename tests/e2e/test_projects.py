@@ -229,6 +229,7 @@ def test_stop_start_restart_signal(stack, projects):
     name, marker, res = _deploy_svc(stack, projects, "idle")
     p = H.wait_running(stack, name, res["task"]["id"])
     pid1 = p["pid"]
+    H.wait_started(stack, res["task"]["id"])
 
     r = H.control(stack, name, "signal", {"signal": "USR1"})
     assert r.status == 202, r
