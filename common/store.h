@@ -58,8 +58,12 @@ int store_token_insert(struct store *s, const char *id, const char *name, const 
 		       const char *scopes);
 /* Finds an active (not revoked, not expired) token by hash: 1 found, 0 not, -1 error. */
 int store_token_find(struct store *s, const char *hash, struct store_token *out);
-/* Records use at most once a minute, to keep reads free of writes. */
-int store_token_touch(struct store *s, const char *id);
+/*
+ * Records use at most once a minute. The check is made on the row read by
+ * store_token_find, so that an authenticated read issues no write statement
+ * at all (an UPDATE takes the write lock even when it matches nothing).
+ */
+int store_token_touch(struct store *s, const struct store_token *t);
 /* Active tokens as a JSON array (caller puts) with total count. */
 int store_token_list(struct store *s, int limit, int offset, struct json_object **arr,
 		     int64_t *total);

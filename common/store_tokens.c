@@ -66,15 +66,19 @@ int store_token_find(struct store *s, const char *hash, struct store_token *out)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_token_touch(struct store *s, const char *id)
+int store_token_touch(struct store *s, const struct store_token *t)
 {
-	sqlite3_stmt *st = store_prep(s, sql_touch);
+	int64_t now = util_now_ms();
+	sqlite3_stmt *st;
 	int rc;
 
+	if (t->last_used_at != 0 && now - t->last_used_at < 60000)
+		return 0;
+	st = store_prep(s, sql_touch);
 	if (st == NULL)
 		return -1;
-	store_bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, util_now_ms());
+	store_bind_text(st, 1, t->id);
+	sqlite3_bind_int64(st, 2, now);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;

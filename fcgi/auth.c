@@ -72,7 +72,7 @@ int auth_check(struct request *req, struct response *resp)
 		req->scopes = 0;
 	req->authed = true;
 	/* a failed touch only loses a last_used_at update: never fail the request */
-	if (store_token_touch(req->store, req->token.id) < 0)
+	if (store_token_touch(req->store, &req->token) < 0)
 		log_warn("token %s: cannot record its use", req->token.id);
 	if (!token_scope_allows(req->scopes, need)) {
 		resp_error(resp, 403, "forbidden", "this token lacks the '%s' scope (it has: %s)",

