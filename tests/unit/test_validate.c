@@ -11,18 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed [field=%s msg=%s]\n", __FILE__,   \
-			        __LINE__, #cond, field, msg);                                      \
-		}                                                                                  \
-	} while (0)
+#include "unit.h"
 
 /* Wraps the fields of a spec around the required ones. */
 #define SPEC(...) "{'name':'web','command':['./run']" __VA_ARGS__ "}"
