@@ -39,6 +39,8 @@ int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 
+/* Steps a statement that returns no row and resets it: 0 done, -1 error. */
+int store_step_done(sqlite3_stmt *st);
 /* Binds text or NULL when v is NULL. */
 int store_bind_text(sqlite3_stmt *st, int idx, const char *v);
 /* Column as a newly parsed json_object (caller puts), or NULL. */
@@ -94,6 +96,14 @@ int store_command_set(struct store *s, int64_t id, const char *state, const char
 int store_command_requeue(struct store *s);
 /* Reads one command by id: 1 found, 0 not, -1 error. */
 int store_command_get(struct store *s, int64_t id, struct store_command *out);
+
+/* ---- tasks both daemons create (store_tasks.c) ---- */
+/*
+ * A pending run of a project's release (kind 'service'): the handler makes
+ * one per deploy or rollback, the runner one per restart.
+ */
+int store_task_add_service(struct store *s, const char *id, const char *project, int64_t release_id,
+			   const char *artifact, const char *spec);
 
 /* ---- events (store_events.c) ---- */
 /* Appends an event; data may be NULL. 0 or -1. */

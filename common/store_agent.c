@@ -38,14 +38,6 @@ static const char sql_counts[] =
 	" (SELECT count(*) FROM workers WHERE status = 'offline'),"
 	" (SELECT count(*) FROM projects WHERE deleted_at IS NULL AND state = 'running')";
 
-static int step_done(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
 int store_runner_start(struct store *s, int pid, const char *version, const char *kill_mode)
 {
 	sqlite3_stmt *st = store_prep(s, sql_start);
@@ -56,7 +48,7 @@ int store_runner_start(struct store *s, int pid, const char *version, const char
 	store_bind_text(st, 2, version);
 	sqlite3_bind_int64(st, 3, util_now_ms());
 	store_bind_text(st, 4, kill_mode);
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_runner_beat(struct store *s, double loop_lag_ms)
@@ -67,7 +59,7 @@ int store_runner_beat(struct store *s, double loop_lag_ms)
 		return -1;
 	sqlite3_bind_int64(st, 1, util_now_ms());
 	sqlite3_bind_double(st, 2, loop_lag_ms);
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_runner_stopped(struct store *s)
@@ -77,7 +69,7 @@ int store_runner_stopped(struct store *s)
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, util_now_ms());
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_runner_get(struct store *s, struct store_runner *out)
@@ -125,7 +117,7 @@ int store_agent_set(struct store *s, const char *key, const char *value)
 		return -1;
 	store_bind_text(st, 1, key);
 	store_bind_text(st, 2, value);
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_counts(struct store *s, struct store_counts *out)

@@ -15,14 +15,6 @@
 
 #include "util.h"
 
-static int step_done(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
 static struct json_object *col_time(sqlite3_stmt *st, int col)
 {
 	char ts[UTIL_TIME_LEN];
@@ -201,7 +193,7 @@ int store_artifact_insert(struct store *s, const struct store_artifact *a)
 	sqlite3_bind_int64(st, 4, a->entries);
 	sqlite3_bind_int64(st, 5, a->unpacked);
 	sqlite3_bind_int64(st, 6, util_now_ms());
-	if (step_done(st) < 0)
+	if (store_step_done(st) < 0)
 		return -1;
 	return sqlite3_changes(store_db(s)) > 0 ? 1 : 0;
 }
@@ -350,7 +342,7 @@ int store_artifact_delete(struct store *s, const char *sha256)
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, sha256);
-	if (step_done(st) < 0)
+	if (store_step_done(st) < 0)
 		return -1;
 	return sqlite3_changes(store_db(s)) > 0 ? 1 : 0;
 }
@@ -396,9 +388,6 @@ static const char sql_rel_prev[] =
     " WHERE r.project = ?1 AND r.state = 'ready' AND r.seq < (SELECT r2.seq FROM projects p"
     " JOIN releases r2 ON r2.id = p.release_id WHERE p.name = ?1)"
     " ORDER BY r.seq DESC LIMIT 1";
-static const char sql_task_add[] =
-    "INSERT INTO tasks (id, kind, project, release_id, artifact, spec, state, created_at,"
-    " updated_at) VALUES (?1, 'service', ?2, ?3, ?4, ?5, 'pending', ?6, ?6)";
 static const char sql_task_of[] = "SELECT count(*) FROM tasks WHERE id = ?1 AND project = ?2";
 
 int store_project_row(struct store *s, const char *name, struct store_project *out)
@@ -574,7 +563,7 @@ int store_project_upsert(struct store *s, const char *name, const char *spec, in
 	store_bind_text(st, 4, start ? "running" : "stopped");
 	store_bind_text(st, 5, start ? "starting" : "stopped");
 	sqlite3_bind_int64(st, 6, util_now_ms());
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_release_previous(struct store *s, const char *project, int64_t *id, int64_t *seq,
@@ -597,22 +586,6 @@ int store_release_previous(struct store *s, const char *project, int64_t *id, in
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
-int store_task_add_service(struct store *s, const char *id, const char *project, int64_t release_id,
-                           const char *artifact, const char *spec)
-{
-	sqlite3_stmt *st = store_prep(s, sql_task_add);
-
-	if (st == NULL)
-		return -1;
-	store_bind_text(st, 1, id);
-	store_bind_text(st, 2, project);
-	sqlite3_bind_int64(st, 3, release_id);
-	store_bind_text(st, 4, artifact);
-	store_bind_text(st, 5, spec);
-	sqlite3_bind_int64(st, 6, util_now_ms());
-	return step_done(st);
 }
 
 int store_task_of_project(struct store *s, const char *task_id, const char *project)
@@ -698,7 +671,7 @@ int store_ports_replace(struct store *s, const char *project, const struct store
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, project);
-	if (step_done(st) < 0)
+	if (store_step_done(st) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		st = store_prep(s, sql_port_add);
@@ -708,7 +681,7 @@ int store_ports_replace(struct store *s, const char *project, const struct store
 		store_bind_text(st, 2, project);
 		store_bind_text(st, 3, ports[i].name);
 		sqlite3_bind_int(st, 4, ports[i].fixed);
-		if (step_done(st) < 0)
+		if (store_step_done(st) < 0)
 			return -1;
 	}
 	return 0;

@@ -91,9 +91,6 @@ int store_project_upsert(struct store *s, const char *name, const char *spec, in
  */
 int store_release_previous(struct store *s, const char *project, int64_t *id, int64_t *seq,
                            char artifact[65], char **spec);
-/* A pending service task. */
-int store_task_add_service(struct store *s, const char *id, const char *project, int64_t release_id,
-                           const char *artifact, const char *spec);
 /* 1 when task id is a run of project, 0 not, -1 error. */
 int store_task_of_project(struct store *s, const char *task_id, const char *project);
 

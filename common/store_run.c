@@ -12,14 +12,6 @@
 
 #include "util.h"
 
-static int step_done(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
 static char *dup_col(sqlite3_stmt *st, int col)
 {
 	const char *t = (const char *)sqlite3_column_text(st, col);
@@ -56,9 +48,6 @@ static const char sql_task_get[] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?
 static const char sql_tasks_live[] =
     "SELECT " TASK_COLS " FROM tasks WHERE state IN ('running', 'paused')"
     " OR (state = 'pending' AND shim_pid IS NOT NULL) ORDER BY created_at";
-static const char sql_task_insert[] =
-    "INSERT INTO tasks (id, kind, project, release_id, spec, state, created_at, updated_at)"
-    " VALUES (?1, 'service', ?2, ?3, ?4, 'pending', ?5, ?5)";
 static const char sql_task_spawned[] =
     "UPDATE tasks SET shim_pid = ?2, cgroup = ?3, attempts = attempts + 1, updated_at = ?4"
     " WHERE id = ?1";
@@ -117,21 +106,6 @@ int store_run_task_get(struct store *s, const char *id, struct run_task *out)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_run_task_insert_service(struct store *s, const char *id, const char *project,
-                                  int64_t release_id, const char *spec)
-{
-	sqlite3_stmt *st = store_prep(s, sql_task_insert);
-
-	if (st == NULL)
-		return -1;
-	store_bind_text(st, 1, id);
-	store_bind_text(st, 2, project);
-	sqlite3_bind_int64(st, 3, release_id);
-	store_bind_text(st, 4, spec);
-	sqlite3_bind_int64(st, 5, util_now_ms());
-	return step_done(st);
-}
-
 int store_run_task_spawned(struct store *s, const char *id, int shim_pid, const char *cgroup)
 {
 	sqlite3_stmt *st = store_prep(s, sql_task_spawned);
@@ -142,7 +116,7 @@ int store_run_task_spawned(struct store *s, const char *id, int shim_pid, const 
 	sqlite3_bind_int(st, 2, shim_pid);
 	store_bind_text(st, 3, cgroup);
 	sqlite3_bind_int64(st, 4, util_now_ms());
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_run_task_started(struct store *s, const char *id, int pid, int shim_pid,
@@ -157,7 +131,7 @@ int store_run_task_started(struct store *s, const char *id, int pid, int shim_pi
 	sqlite3_bind_int(st, 3, shim_pid);
 	sqlite3_bind_int64(st, 4, started_at);
 	sqlite3_bind_int64(st, 5, util_now_ms());
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_run_task_paused(struct store *s, const char *id, bool paused)
@@ -168,7 +142,7 @@ int store_run_task_paused(struct store *s, const char *id, bool paused)
 		return -1;
 	store_bind_text(st, 1, id);
 	sqlite3_bind_int64(st, 2, util_now_ms());
-	return step_done(st);
+	return store_step_done(st);
 }
 
 static int task_ended_row(struct store *s, const char *id, const struct run_end *e)
@@ -191,7 +165,7 @@ static int task_ended_row(struct store *s, const char *id, const struct run_end 
 		sqlite3_bind_int64(st, 9, e->started_at);
 	sqlite3_bind_int64(st, 10, e->ended_at > 0 ? e->ended_at : util_now_ms());
 	sqlite3_bind_int64(st, 11, util_now_ms());
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_run_task_ended(struct store *s, const char *id, const struct run_end *e)
@@ -204,7 +178,7 @@ int store_run_task_ended(struct store *s, const char *id, const struct run_end *
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, id);
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_run_tasks_live(struct store *s, struct run_task **out, size_t *n)
@@ -324,7 +298,7 @@ int store_run_project_save(struct store *s, const struct run_project *p, const c
 	if (p->backoff_until > 0)
 		sqlite3_bind_int64(st, 8, p->backoff_until);
 	sqlite3_bind_int64(st, 9, util_now_ms());
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_run_project_release(struct store *s, const char *name, int64_t release_id)
@@ -336,7 +310,7 @@ int store_run_project_release(struct store *s, const char *name, int64_t release
 	store_bind_text(st, 1, name);
 	sqlite3_bind_int64(st, 2, release_id);
 	sqlite3_bind_int64(st, 3, util_now_ms());
-	return step_done(st);
+	return store_step_done(st);
 }
 
 /* Runs one single-parameter statement bound to name. */
@@ -347,7 +321,7 @@ static int exec_name(struct store *s, const char *sql, const char *name)
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, name);
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_run_project_deleted(struct store *s, const char *name)
@@ -361,7 +335,7 @@ int store_run_project_deleted(struct store *s, const char *name)
 		goto fail;
 	store_bind_text(st, 1, name);
 	sqlite3_bind_int64(st, 2, util_now_ms());
-	if (step_done(st) < 0 || exec_name(s, sql_ports_free, name) < 0)
+	if (store_step_done(st) < 0 || exec_name(s, sql_ports_free, name) < 0)
 		goto fail;
 	return store_commit(s);
 fail:
@@ -448,7 +422,7 @@ int store_run_release_set(struct store *s, int64_t id, const char *state, const 
 	sqlite3_bind_int64(st, 1, id);
 	store_bind_text(st, 2, state);
 	store_bind_text(st, 3, reason);
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_run_releases_prune(struct store *s, const char *project, int keep, int64_t spare,
@@ -583,7 +557,7 @@ static int usage_row(struct store *s, const struct run_usage *u, int64_t now)
 	if (u->fds >= 0)
 		sqlite3_bind_int(st, 6, u->fds);
 	sqlite3_bind_int(st, 7, u->procs);
-	return step_done(st);
+	return store_step_done(st);
 }
 
 int store_run_usage_write(struct store *s, const struct run_usage *u, size_t n, double host_pct,
@@ -605,7 +579,7 @@ int store_run_usage_write(struct store *s, const struct run_usage *u, size_t n, 
 	sqlite3_bind_double(st, 3, avg1);
 	sqlite3_bind_double(st, 4, avg5);
 	sqlite3_bind_double(st, 5, avg15);
-	if (step_done(st) < 0)
+	if (store_step_done(st) < 0)
 		goto fail;
 	return store_commit(s);
 fail:

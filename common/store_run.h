@@ -33,8 +33,6 @@ void run_task_clear(struct run_task *t);
 /* 1 found, 0 not, -1 error. */
 int store_run_task_get(struct store *s, const char *id, struct run_task *out);
 /* A new pending 'service' run of a project. */
-int store_run_task_insert_service(struct store *s, const char *id, const char *project,
-                                  int64_t release_id, const char *spec);
 /* The shim was spawned (the row stays pending until "started"). */
 int store_run_task_spawned(struct store *s, const char *id, int shim_pid, const char *cgroup);
 /* "started" arrived: running, with pid and start time. */
