@@ -6,6 +6,7 @@ and crashloop, logs (tar, tar.gz, zip, ?task=, ?since=, tail, follow, cap),
 DELETE of a whole process tree, purge, the agent's logs, invalid specs."""
 
 import datetime
+import gzip
 import json
 import os
 import pwd
@@ -564,6 +565,14 @@ def test_log_cap_bounds_disk_and_counts_dropped(fresh_stack):
     for x in st["segments"]:
         if not os.path.exists(os.path.join(jd, x)):
             problems.append("logstate names %s, which does not exist" % x)
+        elif x != "stdout.log":
+            # rotation happens at line boundaries
+            with open(os.path.join(jd, x), "rb") as f:
+                seg = f.read()
+            if x.endswith(".gz"):
+                seg = gzip.decompress(seg)
+            if not seg.endswith(b"\n"):
+                problems.append("segment %s does not end at a line boundary" % x)
     assert not problems, "\n".join(problems)
 
 
