@@ -6,6 +6,7 @@ in the middle of a stop, commands accepted while the runner is down, kill -9
 of a handler worker during an upload, and a deploy whose extraction fails."""
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -87,9 +88,14 @@ def _shim_pid(stack, task):
 @pytest.fixture
 def crash(fresh_stack):
     """A stack of its own (the test kills parts of it) and a registry of
-    its projects; the fixture's teardown kills whatever is left."""
+    its projects, deleted afterwards (the stack's teardown would otherwise
+    wait for the jobs it finds before killing them)."""
     s = fresh_stack()
-    return s, H.Projects(s)
+    reg = H.Projects(s)
+    yield s, reg
+    if s.procs["runner"].poll() is not None:
+        s.start_runner()
+    reg.cleanup()
 
 
 def test_runner_kill9_projects_survive_and_exits_are_recorded(crash, tmp_path):
@@ -190,6 +196,10 @@ def test_commands_accepted_while_the_runner_is_down_are_applied(crash):
     H.wait_running(stack, b, rb["task"]["id"])
     H.wait_project(stack, a, lambda q: q["state"] == "stopped", 20, "a stopped")
     assert H.wait_gone(ma, 10)
+    # the deploy ran as accepted: one run, the task the 202 named, and no
+    # failed attempt made before its release was extracted
+    runs = [(t["id"], t["state"]) for t in H.project_tasks(stack, b)]
+    assert runs == [(rb["task"]["id"], "running")], runs
 
 
 def _busy_worker(stack, upload_dir, workers):
@@ -323,3 +333,29 @@ def test_failed_extraction_keeps_previous_release(stack, projects, tmp_path, kin
     assert not H.procs_with(m2)
     assert outside.read_bytes() == b"original\n"
     assert sorted(os.listdir(outside_dir)) == ["victim"]
+
+
+def test_failed_deploy_reason_is_visible_in_the_api(stack, projects):
+    """The 202 of a deploy points at GET /api/v1/projects/{name} ("watch"):
+    a deploy whose extraction failed must say so there, with the reason,
+    while the previous release goes on running."""
+    name, marker, r1 = _deploy(stack, projects, "idle")
+    H.wait_running(stack, name, r1["task"]["id"])
+    sha2 = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v2")))
+    with open(os.path.join(H.artifacts_dir(stack), sha2), "r+b") as f:
+        f.truncate(0)
+        f.write(A.hostile_dotdot("/tmp/hostagent-never-" + H.new_marker()))
+    r = H.deploy(stack, H.svc_spec(name, "idle", H.new_marker(), artifact=sha2))
+    assert r.status == 202, r
+    assert r.result["watch"].endswith("/projects/" + name), r.result
+    rid = r.result["release"]["id"]
+    row = H.poll(lambda: (lambda x: x if x and x[0][0] == "failed" else None)(
+        H.db(stack, "SELECT state, reason FROM releases WHERE id = ?", (rid,))), 30)
+    assert row, H.db(stack, "SELECT state, reason FROM releases WHERE id = ?", (rid,))
+    reason = row[0][1]
+    view = H.get(stack, r.result["watch"])
+    assert view.status == 200, view
+    text = json.dumps(view.result)
+    assert "escapes" in text or reason in text, (
+        "GET %s does not show that release %d failed (%s): %s"
+        % (r.result["watch"], rid, reason, text[:1500]))
