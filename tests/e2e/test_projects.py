@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import signal
+import subprocess
 import time
 
 import pytest
@@ -121,6 +122,28 @@ def _cmdline(pid):
             return f.read()
     except OSError:
         return b""
+
+
+def test_one_curl_F_deploys(stack, projects, tmp_path):
+    """The issue's own command line: curl -F spec=... -F artifact=@build.tar.gz."""
+    name = projects.add(H.new_name("curl"))
+    marker = H.new_marker()
+    projects.markers.append(marker)
+    art = tmp_path / "build.tar.gz"
+    art.write_bytes(A.project_archive("tar.gz", version="curl-" + marker))
+    spec = json.dumps(H.svc_spec(name, "http", marker, ports=["http"]))
+    out = subprocess.run(
+        ["curl", "-sS", "-k", "-H", "Authorization: Bearer " + stack.token,
+         "-F", "spec=" + spec, "-F", "artifact=@%s" % art,
+         "-w", "\n%{http_code}", stack.tls_url + "/api/v1/projects"],
+        capture_output=True, timeout=120)
+    body, _, code = out.stdout.rpartition(b"\n")
+    assert code == b"202", (code, body, out.stderr)
+    res = json.loads(body)["result"]
+    p = H.wait_running(stack, name, res["task"]["id"])
+    port = H.ports_of(p)["http"]
+    got = H.poll(lambda: (_try_http(port) or (0, b""))[1].strip(), 20)
+    assert got == ("curl-" + marker).encode(), got
 
 
 def _try_http(port):
