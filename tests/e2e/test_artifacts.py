@@ -155,6 +155,10 @@ def test_metadata_list_and_download(stack):
     assert d.status == 200, d
     assert d.body == data
     assert "x-accel-redirect" not in d.headers
+    # nginx serves the file itself: byte ranges work
+    part = H.get(stack, "/api/v1/artifacts/%s/download" % sha, headers={"Range": "bytes=10-109"})
+    assert part.status == 206, part
+    assert part.body == data[10:110]
     missing = H.get(stack, "/api/v1/artifacts/" + "0" * 64)
     assert missing.status == 404, missing
     assert missing.error.get("type") == "not_found"
