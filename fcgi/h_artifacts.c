@@ -37,6 +37,13 @@ static int inspect(struct request *req, struct response *resp, int fd, struct ar
 	lim.max_ratio = c->extract_max_ratio;
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		goto io;
+	/*
+	 * nginx never flushes the body it wrote. Start the writeback now, so
+	 * that the disk works while the inspection pass hashes and parses, and
+	 * the fsync before the file is named has little left to wait for. A
+	 * rejected upload only wastes the writes.
+	 */
+	sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	switch (arc_inspect(fd, &lim, info, err, sizeof(err))) {
 	case ARC_OK:
 		return 0;
