@@ -357,8 +357,11 @@ static const char sql_proj_row[] =
 #define PROJ_COLS                                                                                  \
 	"SELECT p.name, p.spec, p.release_id, r.seq, r.artifact, r.state, p.state,"                \
 	" p.state_reason, p.desired, p.task_id, t.pid, t.started_at, t.state, p.restarts,"         \
-	" p.backoff_until, u.cpu_pct, u.rss_bytes, p.created_at, p.updated_at"                     \
+	" p.backoff_until, u.cpu_pct, u.rss_bytes, p.created_at, p.updated_at,"                    \
+	" lr.id, lr.seq, lr.state, lr.reason"                                                      \
 	" FROM projects p LEFT JOIN releases r ON r.id = p.release_id"                             \
+	" LEFT JOIN releases lr ON lr.id ="                                                        \
+	" (SELECT id FROM releases WHERE project = p.name ORDER BY seq DESC LIMIT 1)"              \
 	" LEFT JOIN tasks t ON t.id = p.task_id LEFT JOIN task_usage u ON u.task_id = p.task_id"   \
 	" WHERE p.deleted_at IS NULL"
 static const char sql_proj_get[] = PROJ_COLS " AND p.name = ?";
@@ -445,6 +448,25 @@ static void project_run(sqlite3_stmt *st, struct json_object *o)
 	json_object_object_add(o, "rss_bytes", live ? col_int(st, 16) : NULL);
 }
 
+/*
+ * The newest deploy, which may not be the release that runs: a deploy still
+ * extracting, or one that failed (with its reason) while the previous
+ * release goes on. The 202 of a deploy points here, so it must show.
+ */
+static void project_latest(sqlite3_stmt *st, struct json_object *o)
+{
+	struct json_object *rel = NULL;
+
+	if (sqlite3_column_type(st, 19) != SQLITE_NULL) {
+		rel = json_object_new_object();
+		json_object_object_add(rel, "id", col_int(st, 19));
+		json_object_object_add(rel, "seq", col_int(st, 20));
+		json_object_object_add(rel, "state", col_str(st, 21));
+		json_object_object_add(rel, "reason", col_str(st, 22));
+	}
+	json_object_object_add(o, "latest_release", rel);
+}
+
 static struct json_object *project_row(sqlite3_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
@@ -455,6 +477,7 @@ static struct json_object *project_row(sqlite3_stmt *st)
 	json_object_object_add(o, "state_reason", col_str(st, 7));
 	json_object_object_add(o, "desired", col_str(st, 8));
 	project_run(st, o);
+	project_latest(st, o);
 	json_object_object_add(o, "created_at", col_time(st, 17));
 	json_object_object_add(o, "updated_at", col_time(st, 18));
 	return o;

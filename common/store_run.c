@@ -48,6 +48,9 @@ static const char sql_task_get[] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?
 static const char sql_tasks_live[] =
     "SELECT " TASK_COLS " FROM tasks WHERE state IN ('running', 'paused')"
     " OR (state = 'pending' AND shim_pid IS NOT NULL) ORDER BY created_at";
+static const char sql_project_open_cmd[] =
+    "SELECT count(*) FROM commands WHERE target = ? AND kind LIKE 'project.%'"
+    " AND state IN ('pending', 'running')";
 static const char sql_task_spawned[] =
     "UPDATE tasks SET shim_pid = ?2, cgroup = ?3, attempts = attempts + 1, updated_at = ?4"
     " WHERE id = ?1";
@@ -585,4 +588,19 @@ int store_run_usage_write(struct store *s, const struct run_usage *u, size_t n, 
 fail:
 	store_rollback(s);
 	return -1;
+}
+
+int store_run_project_has_open_command(struct store *s, const char *name)
+{
+	sqlite3_stmt *st = store_prep(s, sql_project_open_cmd);
+	int rc, n = 0;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? n > 0 : -1;
 }

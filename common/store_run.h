@@ -138,4 +138,10 @@ struct run_usage {
 int store_run_usage_write(struct store *s, const struct run_usage *u, size_t n, double host_pct,
                           double avg1, double avg5, double avg15);
 
+/*
+ * 1 when a project.* command for this project is still pending or running
+ * (it will settle the project itself), 0 when none, -1 on error.
+ */
+int store_run_project_has_open_command(struct store *s, const char *name);
+
 #endif

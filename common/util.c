@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 int64_t util_now_ms(void)
 {
@@ -262,15 +261,6 @@ void util_hex(const unsigned char *in, size_t len, char *out)
 		out[2 * i + 1] = digits[in[i] & 15];
 	}
 	out[2 * len] = '\0';
-}
-
-void util_sha256_hex(const void *buf, size_t len, char out[65])
-{
-	unsigned char md[32];
-	unsigned int mdlen = sizeof(md);
-
-	EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
-	util_hex(md, 32, out);
 }
 
 int util_random(void *buf, size_t len)

@@ -564,13 +564,18 @@ int project_load_all(struct runner *r)
 /*
  * After recovery: a project that says a run is under way but has no job
  * lost it while the runner was away without a recorded end (the end was
- * then recorded by recovery and handled). What is left is settled here.
+ * then recorded by recovery and handled). What is left is settled here,
+ * except a project a queued command is about to settle: a deploy accepted
+ * while the runner was down must run as the task its 202 named, once its
+ * release is extracted, not fail for a release that is not ready yet.
  */
 void project_settle_all(struct runner *r)
 {
 	for (struct project *p = r->projects; p != NULL; p = p->next) {
 		if (p->job != NULL ||
 		    (p->state != SV_STARTING && p->state != SV_RUNNING && p->state != SV_STOPPING))
+			continue;
+		if (store_run_project_has_open_command(r->store, p->name) == 1)
 			continue;
 		if (p->desired_running && !p->delete_after)
 			project_launch(r, p, NULL);
