@@ -18,8 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
+#include <zlib.h>
 #include <json-c/json.h>
 
 #include "fileio.h"
@@ -98,42 +97,44 @@ static void seg_name(const struct shim_stream *s, const struct shim_seg *g, char
 	snprintf(buf, len, "%s.%06u.log%s", s->name, g->seq, gz ? ".gz" : "");
 }
 
-/* In the child: plain file → file.gz.tmp → file.gz, then the plain file goes. */
+/*
+ * In the child: plain file → file.gz.tmp → file.gz, then the plain file
+ * goes. zlib directly (level 1: logs, speed over ratio), not libarchive:
+ * every run has a shim, and libarchive would load libxml2, ICU and
+ * libstdc++ into each of them for this one job.
+ */
 static int gzip_file(const char *in, const char *out)
 {
 	char tmp[64], buf[65536];
-	struct archive *a = archive_write_new();
-	struct archive_entry *e = archive_entry_new();
-	int fd = open(in, O_RDONLY | O_CLOEXEC), rc = -1;
-	struct stat st;
-	ssize_t n;
+	int fd = open(in, O_RDONLY | O_CLOEXEC), ofd = -1, rc = -1;
+	gzFile gz = NULL;
+	ssize_t n = -1;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
-	if (a == NULL || e == NULL || fd < 0 || fstat(fd, &st) < 0)
+	if (fd < 0)
 		goto done;
-	archive_write_set_format_raw(a);
-	archive_write_add_filter_gzip(a);
-	archive_write_set_filter_option(a, "gzip", "compression-level", "1");
-	if (archive_write_open_filename(a, tmp) != ARCHIVE_OK)
+	ofd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ofd < 0 || (gz = gzdopen(ofd, "wb1")) == NULL)
 		goto done;
-	archive_entry_set_pathname(e, in);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_size(e, st.st_size);
-	if (archive_write_header(a, e) != ARCHIVE_OK)
-		goto done;
+	ofd = -1; /* gzclose closes it */
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (archive_write_data(a, buf, (size_t)n) != n)
+		if (gzwrite(gz, buf, (unsigned)n) != (int)n)
 			goto done;
-	if (n == 0 && archive_write_close(a) == ARCHIVE_OK && rename(tmp, out) == 0 &&
-	    unlink(in) == 0)
-		rc = 0;
+	if (n == 0) {
+		int zrc = gzclose(gz);
+		gz = NULL;
+		if (zrc == Z_OK && rename(tmp, out) == 0 && unlink(in) == 0)
+			rc = 0;
+	}
 done:
+	if (gz != NULL)
+		gzclose(gz);
+	if (ofd >= 0)
+		close(ofd);
 	if (rc < 0)
 		unlink(tmp);
 	if (fd >= 0)
 		close(fd);
-	archive_entry_free(e);
-	archive_write_free(a);
 	return rc;
 }
 
