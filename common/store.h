@@ -34,6 +34,11 @@ sqlite3 *store_db(struct store *s);
  */
 sqlite3_stmt *store_prep(struct store *s, const char *sql);
 
+/*
+ * A deferred BEGIN: the first read takes the snapshot every later read of
+ * the transaction shares. End it with store_commit. 0 or -1.
+ */
+int store_begin_read(struct store *s);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);

@@ -20,8 +20,9 @@ static const char sql_find[] =
 static const char sql_touch[] =
 	"UPDATE tokens SET last_used_at = ?2 WHERE id = ?1"
 	" AND (last_used_at IS NULL OR last_used_at < ?2 - 60000)";
+/* the total rides along (count over the whole filtered set, before LIMIT) */
 static const char sql_list[] =
-	"SELECT id, name, scopes, created_at, last_used_at FROM tokens"
+	"SELECT id, name, scopes, created_at, last_used_at, count(*) OVER () FROM tokens"
 	" WHERE revoked_at IS NULL ORDER BY created_at DESC, id LIMIT ? OFFSET ?";
 static const char sql_count[] = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL";
 static const char sql_revoke[] =
@@ -116,13 +117,19 @@ int store_token_list(struct store *s, int limit, int offset, struct json_object 
 	if (st == NULL)
 		return -1;
 	*arr = json_object_new_array();
+	*total = -1;
 	sqlite3_bind_int(st, 1, limit);
 	sqlite3_bind_int(st, 2, offset);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*total = sqlite3_column_int64(st, 5);
 		json_object_array_add(*arr, token_row(st));
+	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		goto fail;
+	if (*total >= 0)
+		return 0;
+	/* no row on this page: the total needs its own count */
 	st = store_prep(s, sql_count);
 	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
 		goto fail;

@@ -40,15 +40,63 @@ int64_t util_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm). Every
+ * timestamp the API returns goes through here, dozens per list answer:
+ * gmtime_r() and strftime() cost several times more.
+ */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+	int64_t era, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	yoe = z - era * 146097;
+	yoe = (yoe - yoe / 1460 + yoe / 36524 - yoe / 146096) / 365;
+	doy = z - era * 146097 - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static char *put2(char *p, unsigned v)
+{
+	*p++ = (char)('0' + v / 10 % 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
 char *util_time_fmt(int64_t ms, char *buf)
 {
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	size_t n;
+	int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+	int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+	unsigned sod = (unsigned)(secs - days * 86400), msec = (unsigned)(ms - secs * 1000);
+	unsigned mon, mday;
+	int year;
+	char *p = buf;
 
-	gmtime_r(&secs, &tm);
-	n = strftime(buf, UTIL_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, UTIL_TIME_LEN - n, ".%03uZ", (unsigned)(ms % 1000));
+	civil_from_days(days, &year, &mon, &mday);
+	if (year < 0 || year > 9999) {
+		snprintf(buf, UTIL_TIME_LEN, "%s", "0000-00-00T00:00:00.000Z");
+		return buf;
+	}
+	p = put2(put2(p, (unsigned)year / 100), (unsigned)year % 100);
+	*p++ = '-';
+	p = put2(p, mon);
+	*p++ = '-';
+	p = put2(p, mday);
+	*p++ = 'T';
+	p = put2(p, sod / 3600);
+	*p++ = ':';
+	p = put2(p, sod / 60 % 60);
+	*p++ = ':';
+	p = put2(p, sod % 60);
+	*p++ = '.';
+	*p++ = (char)('0' + msec / 100);
+	p = put2(p, msec % 100);
+	*p++ = 'Z';
+	*p = '\0';
 	return buf;
 }
 

@@ -25,6 +25,12 @@ enum route_flags {
 	RF_RAW = 4,        /* body is raw bytes kept in a file (uploads) */
 	RF_IDEMPOTENT = 8, /* honours Idempotency-Key */
 	RF_METRICS = 16,   /* scope per metrics_auth */
+	/*
+	 * A pure read: the token look-up and every query of the handler share
+	 * one read transaction (one snapshot, one WAL read lock) instead of one
+	 * each. Never for a handler that writes or waits for the runner.
+	 */
+	RF_SNAPSHOT = 32,
 };
 
 struct route {

@@ -115,6 +115,8 @@ static int dispatch_prepare(struct request *req, struct response *resp)
 		break;
 	}
 	req->route = rt;
+	if ((rt->flags & RF_SNAPSHOT) && req->store != NULL)
+		store_begin_read(req->store); /* on failure each query just runs alone */
 	if (auth_check(req, resp) < 0)
 		return -1;
 	hash = req->idem_key != NULL && (rt->flags & RF_IDEMPOTENT) && req->authed;
@@ -139,6 +141,10 @@ static void serve_one(FCGX_Request *fx, const struct config *cfg)
 		if (resp.status == 0 && !resp.sent)
 			resp_error(&resp, 500, "internal", "the handler produced no response");
 	}
+	/* a read snapshot ends with COMMIT: it may hold a last_used_at touch */
+	if (worker_store != NULL && req.route != NULL && (req.route->flags & RF_SNAPSHOT) &&
+	    !sqlite3_get_autocommit(store_db(worker_store)))
+		store_commit(worker_store);
 	/* a handler that forgot its transaction must not hold the write lock */
 	if (worker_store != NULL)
 		store_rollback(worker_store);

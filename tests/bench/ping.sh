@@ -10,7 +10,8 @@
 #             and a list query in SQLite)
 # for pool sizes 4 and 8, with nginx's keep-alive to the pool off and on.
 # The bench nginx renders a rate limit far above what wrk can reach.
-# Environment: BENCH_DURATION (10), BENCH_POOLS ("4 8"), BENCH_KEEPALIVE
+# Environment: BENCH_FILLER_TOKENS (20: the list answers 21 rows; 0 for one),
+# BENCH_DURATION (10), BENCH_POOLS ("4 8"), BENCH_KEEPALIVE
 # ("off on"), HOSTAGENT_BUILD_DIR (./build). The table is also written to
 # build/bench/ping.txt.
 set -euo pipefail
@@ -77,7 +78,7 @@ daemon_env() {
 # An admin token: GET /api/v1/tokens needs the admin scope.
 printf 'data_dir = %s\nlog_level = warn\n' "$DATA" >"$CONF"
 TOKEN=$(daemon_env "$CTL" -c "$CONF" token create --name bench --scopes admin)
-for i in $(seq 1 20); do
+for ((i = 1; i <= ${BENCH_FILLER_TOKENS:-20}; i++)); do
 	daemon_env "$CTL" -c "$CONF" token create --name "bench-filler-$i" --scopes read >/dev/null
 done
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
