@@ -176,7 +176,7 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int util_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
+int util_write_atomic(const char *path, const void *buf, size_t len, mode_t mode, bool durable)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	char *slash;
@@ -190,7 +190,7 @@ int util_write_atomic(const char *path, const void *buf, size_t len, mode_t mode
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, buf, len) < 0 || fsync(fd) < 0)
+	if (write_all(fd, buf, len) < 0 || (durable && fsync(fd) < 0))
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -200,9 +200,11 @@ int util_write_atomic(const char *path, const void *buf, size_t len, mode_t mode
 	if (rename(tmp, path) < 0)
 		goto fail;
 	slash = strrchr(dir, '/');
-	if (slash != NULL) {
+	if (durable && slash != NULL) {
 		*slash = '\0';
 		util_fsync_dir(slash == dir ? "/" : dir);
+	} else if (durable) {
+		util_fsync_dir(".");
 	}
 	return 0;
 fail:

@@ -7,6 +7,7 @@
 #ifndef HOSTAGENT_UTIL_H
 #define HOSTAGENT_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,10 +31,13 @@ int util_time_parse(const char *s, int64_t *ms);
 /* mkdir -p with mode for every created component. 0 or -1 (errno set). */
 int util_mkdir_p(const char *path, mode_t mode);
 /*
- * Writes len bytes to path atomically: path.tmp, fsync, rename, fsync of
- * the directory. 0 or -1 (errno set); the tmp file is removed on failure.
+ * Writes len bytes to path atomically: path.tmp, rename; readers never see
+ * half a file. durable adds fsync of the file before the rename and of the
+ * directory after it, for files whose loss on power failure matters (an
+ * exit status); files rewritten from memory anyway skip the milliseconds.
+ * 0 or -1 (errno set); the tmp file is removed on failure.
  */
-int util_write_atomic(const char *path, const void *buf, size_t len, mode_t mode);
+int util_write_atomic(const char *path, const void *buf, size_t len, mode_t mode, bool durable);
 /*
  * Reads a whole file (at most max bytes) into a NUL-terminated malloc'd
  * buffer the caller frees. *len gets the size without the NUL. 0 or -1.

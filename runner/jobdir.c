@@ -16,7 +16,6 @@
 
 #include <json-c/json.h>
 
-#include "fileio.h"
 #include "log.h"
 #include "runner.h"
 #include "store_run.h"
@@ -173,7 +172,7 @@ static int write_text(const char *dir, const char *name, const char *text)
 
 	if (util_fmt(path, sizeof(path), "%s/%s", dir, name) < 0)
 		return -1;
-	return fileio_replace(path, text, strlen(text), 0644, false);
+	return util_write_atomic(path, text, strlen(text), 0644, false);
 }
 
 /* output/ belongs to the run user so that the job can write its results. */

@@ -24,7 +24,6 @@
 
 #include <json-c/json.h>
 
-#include "fileio.h"
 #include "log.h"
 #include "loop.h"
 #include "procstat.h"
@@ -51,7 +50,7 @@ static int write_json_atomic(const char *path, struct json_object *o)
 {
 	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 
-	return fileio_replace(path, txt, strlen(txt), 0644, strcmp(path, "exit.json") == 0);
+	return util_write_atomic(path, txt, strlen(txt), 0644, strcmp(path, "exit.json") == 0);
 }
 
 /* The common fields of "started" and shim.json. */

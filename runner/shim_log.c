@@ -21,7 +21,6 @@
 #include <zlib.h>
 #include <json-c/json.h>
 
-#include "fileio.h"
 #include "log.h"
 #include "util.h"
 
@@ -408,7 +407,7 @@ int shim_log_state_write(const struct shim_stream *out, const struct shim_stream
 	json_object_object_add(o, "stdout", stream_json(out));
 	json_object_object_add(o, "stderr", stream_json(err));
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	rc = fileio_replace("logstate.json", txt, strlen(txt), 0644, false);
+	rc = util_write_atomic("logstate.json", txt, strlen(txt), 0644, false);
 	json_object_put(o);
 	return rc;
 }
