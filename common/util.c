@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -355,6 +356,20 @@ int util_fmt(char *buf, size_t size, const char *fmt, ...)
 	if (n < 0 || (size_t)n >= size)
 		return -1;
 	return n;
+}
+
+int util_signalfd(const int *block, const int *quiet)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (; *block != 0; block++)
+		sigaddset(&set, *block);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	for (; quiet != NULL && *quiet != 0; quiet++)
+		sigdelset(&set, *quiet);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
 int util_set_nonblock(int fd)

@@ -61,6 +61,13 @@ int util_uuid4(char out[37]);
 int util_fmt(char *buf, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Blocks every signal of the 0-terminated list block, and returns a
+ * non-blocking CLOEXEC signalfd (owned by the caller) that reads those of
+ * block that are not in the 0-terminated list quiet (NULL: none): blocked and
+ * never read, such as SIGPIPE where every send uses MSG_NOSIGNAL. -1 on error.
+ */
+int util_signalfd(const int *block, const int *quiet);
 /* Sets O_NONBLOCK / FD_CLOEXEC on fd. 0 or -1. */
 int util_set_nonblock(int fd);
 int util_set_cloexec(int fd);

@@ -236,16 +236,9 @@ static int tick(struct pool *p)
 
 static int pool_signals(struct pool *p)
 {
-	sigset_t set;
+	static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0};
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	p->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	p->sfd = util_signalfd(sigs, NULL);
 	return p->sfd < 0 ? -1 : 0;
 }
 

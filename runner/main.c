@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "log.h"
+#include "util.h"
 #include "loop.h"
 #include "runner.h"
 #include "store.h"
@@ -178,18 +179,11 @@ static void on_cleanup(struct loop *l, void *arg)
 
 static int block_signals(void)
 {
-	sigset_t set;
+	/* sends use MSG_NOSIGNAL; a dead peer is an EPIPE, never a signal */
+	static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, 0};
+	static const int quiet[] = {SIGPIPE, 0};
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGPIPE); /* sends use MSG_NOSIGNAL; a dead peer is an EPIPE */
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	sigdelset(&set, SIGPIPE);
-	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return util_signalfd(sigs, quiet);
 }
 
 /*

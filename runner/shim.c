@@ -315,19 +315,10 @@ static void start_failed(const char *why, int err)
 /* Signals arrive through the signalfd only; SIGPIPE is blocked (sends use MSG_NOSIGNAL). */
 static int setup_signals(void)
 {
-	sigset_t set;
+	static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, 0};
+	static const int quiet[] = {SIGHUP, SIGPIPE, 0};
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGPIPE);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	sigdelset(&set, SIGHUP);
-	sigdelset(&set, SIGPIPE);
-	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return util_signalfd(sigs, quiet);
 }
 
 static int read_spec(void)
