@@ -248,3 +248,15 @@ const char *store_col_text(sqlite3_stmt *st, int col)
 
 	return txt ? txt : "";
 }
+
+void store_col_copy(sqlite3_stmt *st, int col, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", store_col_text(st, col));
+}
+
+char *store_col_dup(sqlite3_stmt *st, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+
+	return t ? strdup(t) : NULL;
+}

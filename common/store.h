@@ -52,6 +52,10 @@ int store_bind_text(sqlite3_stmt *st, int idx, const char *v);
 struct json_object *store_col_json(sqlite3_stmt *st, int col);
 /* Column as text, or "" when NULL (borrowed until the next step/reset). */
 const char *store_col_text(sqlite3_stmt *st, int col);
+/* Column text copied into buf (truncated to len, "" when NULL). */
+void store_col_copy(sqlite3_stmt *st, int col, char *buf, size_t len);
+/* Column text as a malloc'd copy the caller frees, or NULL when NULL. */
+char *store_col_dup(sqlite3_stmt *st, int col);
 
 /* ---- tokens (store_tokens.c) ---- */
 struct store_token {

@@ -38,11 +38,6 @@ static struct json_object *col_int(sqlite3_stmt *st, int col)
 	return json_object_new_int64(sqlite3_column_int64(st, col));
 }
 
-static void copy_col(sqlite3_stmt *st, int col, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s", store_col_text(st, col));
-}
-
 /* Runs a one-column count(*) query with one text parameter. */
 static int count_by_text(struct store *s, const char *sql, const char *arg, int64_t *out)
 {
@@ -91,7 +86,7 @@ int store_api_token_get(struct store *s, const char *id, struct json_object **ou
 		scopes = json_object_new_array();
 		json_object_object_add(o, "id", col_str(st, 0));
 		json_object_object_add(o, "name", col_str(st, 1));
-		copy_col(st, 2, buf, sizeof(buf));
+		store_col_copy(st, 2, buf, sizeof(buf));
 		for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
 			json_object_array_add(scopes, json_object_new_string(t));
 		json_object_object_add(o, "scopes", scopes);
@@ -124,9 +119,9 @@ int store_idem_get(struct store *s, const char *token_id, const char *key, struc
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		memset(out, 0, sizeof(*out));
-		copy_col(st, 0, out->method, sizeof(out->method));
-		copy_col(st, 1, out->path, sizeof(out->path));
-		copy_col(st, 2, out->body_sha256, sizeof(out->body_sha256));
+		store_col_copy(st, 0, out->method, sizeof(out->method));
+		store_col_copy(st, 1, out->path, sizeof(out->path));
+		store_col_copy(st, 2, out->body_sha256, sizeof(out->body_sha256));
 		out->status = sqlite3_column_int(st, 3);
 		out->response = strdup(store_col_text(st, 4));
 		if (out->response == NULL)
@@ -404,13 +399,13 @@ int store_project_row(struct store *s, const char *name, struct store_project *o
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		memset(out, 0, sizeof(*out));
-		copy_col(st, 0, out->name, sizeof(out->name));
+		store_col_copy(st, 0, out->name, sizeof(out->name));
 		out->release_id = sqlite3_column_int64(st, 1);
 		out->release_seq = sqlite3_column_int64(st, 2);
-		copy_col(st, 3, out->state, sizeof(out->state));
-		copy_col(st, 4, out->desired, sizeof(out->desired));
-		copy_col(st, 5, out->task_id, sizeof(out->task_id));
-		copy_col(st, 6, out->task_state, sizeof(out->task_state));
+		store_col_copy(st, 3, out->state, sizeof(out->state));
+		store_col_copy(st, 4, out->desired, sizeof(out->desired));
+		store_col_copy(st, 5, out->task_id, sizeof(out->task_id));
+		store_col_copy(st, 6, out->task_state, sizeof(out->task_state));
 		out->deleted = sqlite3_column_int(st, 7) != 0;
 	}
 	sqlite3_reset(st);
@@ -602,7 +597,7 @@ int store_release_previous(struct store *s, const char *project, int64_t *id, in
 	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(st, 0);
 		*seq = sqlite3_column_int64(st, 1);
-		copy_col(st, 2, artifact, 65);
+		store_col_copy(st, 2, artifact, 65);
 		*spec = strdup(store_col_text(st, 3));
 		if (*spec == NULL)
 			rc = SQLITE_NOMEM;
@@ -647,7 +642,7 @@ int store_ports_of(struct store *s, const char *project, struct store_port *out,
 	*n = 0;
 	store_bind_text(st, 1, project);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
-		copy_col(st, 0, out[*n].name, sizeof(out[*n].name));
+		store_col_copy(st, 0, out[*n].name, sizeof(out[*n].name));
 		out[*n].port = sqlite3_column_int(st, 1);
 		out[(*n)++].fixed = sqlite3_column_int(st, 2) != 0;
 	}
@@ -665,7 +660,7 @@ int store_port_holder(struct store *s, int port, char *project, size_t len)
 	sqlite3_bind_int(st, 1, port);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		copy_col(st, 0, project, len);
+		store_col_copy(st, 0, project, len);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }

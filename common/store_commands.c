@@ -55,22 +55,15 @@ void store_command_clear(struct store_command *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static char *dup_col(sqlite3_stmt *st, int col)
-{
-	const char *t = (const char *)sqlite3_column_text(st, col);
-
-	return t ? strdup(t) : NULL;
-}
-
 static int read_row(sqlite3_stmt *st, struct store_command *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->id = sqlite3_column_int64(st, 0);
 	snprintf(out->kind, sizeof(out->kind), "%s", store_col_text(st, 1));
 	snprintf(out->target, sizeof(out->target), "%s", store_col_text(st, 2));
-	out->payload = dup_col(st, 3);
+	out->payload = store_col_dup(st, 3);
 	snprintf(out->state, sizeof(out->state), "%s", store_col_text(st, 4));
-	out->result = dup_col(st, 5);
+	out->result = store_col_dup(st, 5);
 	snprintf(out->reason, sizeof(out->reason), "%s", store_col_text(st, 6));
 	out->created_at = sqlite3_column_int64(st, 7);
 	return 1;

@@ -12,18 +12,6 @@
 
 #include "util.h"
 
-static char *dup_col(sqlite3_stmt *st, int col)
-{
-	const char *t = (const char *)sqlite3_column_text(st, col);
-
-	return t ? strdup(t) : NULL;
-}
-
-static void copy_col(sqlite3_stmt *st, int col, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s", store_col_text(st, col));
-}
-
 /* Grows a row array by one; NULL on failure. */
 static void *grow(void **arr, size_t *n, size_t *cap, size_t size)
 {
@@ -79,17 +67,17 @@ void run_task_clear(struct run_task *t)
 static void read_task(sqlite3_stmt *st, struct run_task *t)
 {
 	memset(t, 0, sizeof(*t));
-	copy_col(st, 0, t->id, sizeof(t->id));
-	copy_col(st, 1, t->kind, sizeof(t->kind));
-	copy_col(st, 2, t->project, sizeof(t->project));
+	store_col_copy(st, 0, t->id, sizeof(t->id));
+	store_col_copy(st, 1, t->kind, sizeof(t->kind));
+	store_col_copy(st, 2, t->project, sizeof(t->project));
 	t->release_id = sqlite3_column_int64(st, 3);
-	copy_col(st, 4, t->state, sizeof(t->state));
-	t->spec = dup_col(st, 5);
-	t->parameters = dup_col(st, 6);
+	store_col_copy(st, 4, t->state, sizeof(t->state));
+	t->spec = store_col_dup(st, 5);
+	t->parameters = store_col_dup(st, 6);
 	t->max_steps = sqlite3_column_int(st, 7);
 	t->shim_pid = sqlite3_column_int(st, 8);
 	t->pid = sqlite3_column_int(st, 9);
-	copy_col(st, 10, t->cgroup, sizeof(t->cgroup));
+	store_col_copy(st, 10, t->cgroup, sizeof(t->cgroup));
 	t->created_at = sqlite3_column_int64(st, 11);
 	t->started_at = sqlite3_column_int64(st, 12);
 }
@@ -239,11 +227,11 @@ static const char sql_project_tasks[] = "SELECT id FROM tasks WHERE project = ?"
 static void read_project(sqlite3_stmt *st, struct run_project *p)
 {
 	memset(p, 0, sizeof(*p));
-	copy_col(st, 0, p->name, sizeof(p->name));
+	store_col_copy(st, 0, p->name, sizeof(p->name));
 	p->release_id = sqlite3_column_int64(st, 1);
-	copy_col(st, 2, p->desired, sizeof(p->desired));
-	copy_col(st, 3, p->state, sizeof(p->state));
-	copy_col(st, 4, p->task_id, sizeof(p->task_id));
+	store_col_copy(st, 2, p->desired, sizeof(p->desired));
+	store_col_copy(st, 3, p->state, sizeof(p->state));
+	store_col_copy(st, 4, p->task_id, sizeof(p->task_id));
 	p->restarts = sqlite3_column_int(st, 5);
 	p->fast_failures = sqlite3_column_int(st, 6);
 	p->backoff_until = sqlite3_column_int64(st, 7);
@@ -373,7 +361,7 @@ int store_run_project_task_ids(struct store *s, const char *name, char (**out)[4
 		char *id = grow((void **)out, n, &cap, 40);
 		if (id == NULL)
 			break;
-		copy_col(st, 0, id, 40);
+		store_col_copy(st, 0, id, 40);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -406,11 +394,11 @@ int store_run_release_get(struct store *s, int64_t id, struct run_release *out)
 	if (rc == SQLITE_ROW) {
 		memset(out, 0, sizeof(*out));
 		out->id = sqlite3_column_int64(st, 0);
-		copy_col(st, 1, out->project, sizeof(out->project));
+		store_col_copy(st, 1, out->project, sizeof(out->project));
 		out->seq = sqlite3_column_int(st, 2);
-		copy_col(st, 3, out->artifact, sizeof(out->artifact));
-		copy_col(st, 4, out->state, sizeof(out->state));
-		out->spec = dup_col(st, 5);
+		store_col_copy(st, 3, out->artifact, sizeof(out->artifact));
+		store_col_copy(st, 4, out->state, sizeof(out->state));
+		out->spec = store_col_dup(st, 5);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
@@ -476,7 +464,7 @@ int store_run_ports(struct store *s, const char *project, struct run_port **out,
 		struct run_port *p = grow((void **)out, n, &cap, sizeof(**out));
 		if (p == NULL)
 			break;
-		copy_col(st, 0, p->name, sizeof(p->name));
+		store_col_copy(st, 0, p->name, sizeof(p->name));
 		p->port = sqlite3_column_int(st, 1);
 	}
 	sqlite3_reset(st);
@@ -496,12 +484,12 @@ static const char sql_summaries[] =
 static void read_summary(sqlite3_stmt *st, struct run_summary *r)
 {
 	memset(r, 0, sizeof(*r));
-	copy_col(st, 0, r->id, sizeof(r->id));
-	copy_col(st, 1, r->state, sizeof(r->state));
-	copy_col(st, 2, r->reason, sizeof(r->reason));
+	store_col_copy(st, 0, r->id, sizeof(r->id));
+	store_col_copy(st, 1, r->state, sizeof(r->state));
+	store_col_copy(st, 2, r->reason, sizeof(r->reason));
 	r->release_id = sqlite3_column_int64(st, 3);
 	r->release_seq = sqlite3_column_int(st, 4);
-	copy_col(st, 5, r->artifact, sizeof(r->artifact));
+	store_col_copy(st, 5, r->artifact, sizeof(r->artifact));
 	r->has_code = sqlite3_column_type(st, 6) != SQLITE_NULL;
 	r->exit_code = sqlite3_column_int(st, 6);
 	r->has_signal = sqlite3_column_type(st, 7) != SQLITE_NULL;
