@@ -30,50 +30,50 @@ struct key {
 	const char *name;
 	enum key_type type;
 	size_t off;
-	size_t len;		/* buffer size for strings */
-	long min, max;		/* for integers */
+	size_t len;    /* buffer size for strings */
+	long min, max; /* for integers */
 };
 
 #define STR(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 #define NUM(f) offsetof(struct config, f), 0
 
 static const struct key keys[] = {
-	{"data_dir", K_PATH, STR(data_dir), 0, 0},
-	{"database", K_PATH, STR(database), 0, 0},
-	{"fcgi_socket", K_PATH, STR(fcgi_socket), 0, 0},
-	{"fcgi_socket_group", K_STR, STR(fcgi_socket_group), 0, 0},
-	{"runner_socket", K_PATH, STR(runner_socket), 0, 0},
-	{"fcgi_workers", K_INT, NUM(fcgi_workers), 1, 256},
-	{"log_level", K_STR, STR(log_level), 0, 0},
-	{"num_internal_workers", K_INT, NUM(num_internal_workers), 0, 1024},
-	{"auto_start_workers", K_BOOL, NUM(auto_start_workers), 0, 0},
-	{"default_timeout_minutes", K_INT, NUM(default_timeout_minutes), 1, 10080},
-	{"default_max_steps", K_INT, NUM(default_max_steps), 1, 1000000},
-	{"run_user", K_STR, STR(run_user), 0, 0},
-	{"allowed_users", K_USERS, NUM(allowed_users), 0, 0},
-	{"port_min", K_INT, NUM(port_min), 1, 65535},
-	{"port_max", K_INT, NUM(port_max), 1, 65535},
-	{"log_max_bytes", K_SIZE, NUM(log_max_bytes), 4096, 0},
-	{"log_segment_bytes", K_SIZE, NUM(log_segment_bytes), 1024, 0},
-	{"cgroup", K_STR, STR(cgroup), 0, 0},
-	{"cgroup_root", K_PATH, STR(cgroup_root), 0, 0},
-	{"keep_releases", K_INT, NUM(keep_releases), 1, 1000},
-	{"restart_backoff_ms", K_INT, NUM(restart_backoff_ms), 10, 3600000},
-	{"restart_backoff_max_ms", K_INT, NUM(restart_backoff_max_ms), 10, 86400000},
-	{"crashloop_after", K_INT, NUM(crashloop_after), 1, 1000},
-	{"fast_failure_ms", K_INT, NUM(fast_failure_ms), 0, 3600000},
-	{"stop_timeout_default_s", K_INT, NUM(stop_timeout_default_s), 0, 3600},
-	{"upload_max_bytes", K_SIZE, NUM(upload_max_bytes), 1, 0},
-	{"json_max_bytes", K_SIZE, NUM(json_max_bytes), 1, 0},
-	{"extract_max_entries", K_SIZE, NUM(extract_max_entries), 1, 0},
-	{"extract_max_bytes", K_SIZE, NUM(extract_max_bytes), 1, 0},
-	{"extract_max_ratio", K_SIZE, NUM(extract_max_ratio), 1, 0},
-	{"runner_poll_ms", K_INT, NUM(runner_poll_ms), 10, 60000},
-	{"heartbeat_ms", K_INT, NUM(heartbeat_ms), 10, 60000},
-	{"runner_dead_after_ms", K_INT, NUM(runner_dead_after_ms), 100, 600000},
-	{"min_free_disk", K_SIZE, NUM(min_free_disk), 0, 0},
-	{"min_free_memory", K_SIZE, NUM(min_free_memory), 0, 0},
-	{"metrics_auth", K_BOOL, NUM(metrics_auth), 0, 0},
+    {"data_dir", K_PATH, STR(data_dir), 0, 0},
+    {"database", K_PATH, STR(database), 0, 0},
+    {"fcgi_socket", K_PATH, STR(fcgi_socket), 0, 0},
+    {"fcgi_socket_group", K_STR, STR(fcgi_socket_group), 0, 0},
+    {"runner_socket", K_PATH, STR(runner_socket), 0, 0},
+    {"fcgi_workers", K_INT, NUM(fcgi_workers), 1, 256},
+    {"log_level", K_STR, STR(log_level), 0, 0},
+    {"num_internal_workers", K_INT, NUM(num_internal_workers), 0, 1024},
+    {"auto_start_workers", K_BOOL, NUM(auto_start_workers), 0, 0},
+    {"default_timeout_minutes", K_INT, NUM(default_timeout_minutes), 1, 10080},
+    {"default_max_steps", K_INT, NUM(default_max_steps), 1, 1000000},
+    {"run_user", K_STR, STR(run_user), 0, 0},
+    {"allowed_users", K_USERS, NUM(allowed_users), 0, 0},
+    {"port_min", K_INT, NUM(port_min), 1, 65535},
+    {"port_max", K_INT, NUM(port_max), 1, 65535},
+    {"log_max_bytes", K_SIZE, NUM(log_max_bytes), 4096, 0},
+    {"log_segment_bytes", K_SIZE, NUM(log_segment_bytes), 1024, 0},
+    {"cgroup", K_STR, STR(cgroup), 0, 0},
+    {"cgroup_root", K_PATH, STR(cgroup_root), 0, 0},
+    {"keep_releases", K_INT, NUM(keep_releases), 1, 1000},
+    {"restart_backoff_ms", K_INT, NUM(restart_backoff_ms), 10, 3600000},
+    {"restart_backoff_max_ms", K_INT, NUM(restart_backoff_max_ms), 10, 86400000},
+    {"crashloop_after", K_INT, NUM(crashloop_after), 1, 1000},
+    {"fast_failure_ms", K_INT, NUM(fast_failure_ms), 0, 3600000},
+    {"stop_timeout_default_s", K_INT, NUM(stop_timeout_default_s), 0, 3600},
+    {"upload_max_bytes", K_SIZE, NUM(upload_max_bytes), 1, 0},
+    {"json_max_bytes", K_SIZE, NUM(json_max_bytes), 1, 0},
+    {"extract_max_entries", K_SIZE, NUM(extract_max_entries), 1, 0},
+    {"extract_max_bytes", K_SIZE, NUM(extract_max_bytes), 1, 0},
+    {"extract_max_ratio", K_SIZE, NUM(extract_max_ratio), 1, 0},
+    {"runner_poll_ms", K_INT, NUM(runner_poll_ms), 10, 60000},
+    {"heartbeat_ms", K_INT, NUM(heartbeat_ms), 10, 60000},
+    {"runner_dead_after_ms", K_INT, NUM(runner_dead_after_ms), 100, 600000},
+    {"min_free_disk", K_SIZE, NUM(min_free_disk), 0, 0},
+    {"min_free_memory", K_SIZE, NUM(min_free_memory), 0, 0},
+    {"metrics_auth", K_BOOL, NUM(metrics_auth), 0, 0},
 };
 
 /* The Task Executor's variable names (SPEC 5), mapped onto our keys. */
@@ -81,12 +81,12 @@ static const struct {
 	const char *env;
 	const char *key;
 } compat_env[] = {
-	{"DATABASE_URL", "database"},
-	{"NUM_INTERNAL_WORKERS", "num_internal_workers"},
-	{"AUTO_START_WORKERS", "auto_start_workers"},
-	{"DEFAULT_TIMEOUT_MINUTES", "default_timeout_minutes"},
-	{"DEFAULT_MAX_STEPS", "default_max_steps"},
-	{"LOG_LEVEL", "log_level"},
+    {"DATABASE_URL", "database"},
+    {"NUM_INTERNAL_WORKERS", "num_internal_workers"},
+    {"AUTO_START_WORKERS", "auto_start_workers"},
+    {"DEFAULT_TIMEOUT_MINUTES", "default_timeout_minutes"},
+    {"DEFAULT_MAX_STEPS", "default_max_steps"},
+    {"LOG_LEVEL", "log_level"},
 };
 
 static void set_paths(struct config *c)
@@ -94,14 +94,14 @@ static void set_paths(struct config *c)
 	snprintf(c->database, sizeof(c->database), "%.4000s/db/hostagent.db", c->data_dir);
 	snprintf(c->fcgi_socket, sizeof(c->fcgi_socket), "%.4000s/run/fcgi.sock", c->data_dir);
 	snprintf(c->runner_socket, sizeof(c->runner_socket), "%.4000s/run/runner.sock",
-		 c->data_dir);
+	         c->data_dir);
 }
 
 void config_defaults(struct config *c, const char *data_dir)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->data_dir, sizeof(c->data_dir), "%s",
-		 data_dir ? data_dir : LOCALSTATEDIR "/lib/hostagent");
+	         data_dir ? data_dir : LOCALSTATEDIR "/lib/hostagent");
 	set_paths(c);
 	c->fcgi_workers = 8;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
@@ -373,9 +373,9 @@ int config_make_dirs(const struct config *c)
 		const char *sub;
 		mode_t mode;
 	} dirs[] = {
-		{"", 0755},	      {"db", 0750},	  {"run", 0750},     {"artifacts", 0755},
-		{"releases", 0755}, {"jobs", 0755},	  {"bundles", 0755}, {"log", 0750},
-		{"tmp", 0750},	      {"tmp/upload", 0750},
+	    {"", 0755},         {"db", 0750},         {"run", 0750},     {"artifacts", 0755},
+	    {"releases", 0755}, {"jobs", 0755},       {"bundles", 0755}, {"log", 0750},
+	    {"tmp", 0750},      {"tmp/upload", 0750},
 	};
 	char path[PATH_MAX];
 

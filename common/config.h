@@ -16,13 +16,13 @@
 #define CONFIG_MAX_USERS 16
 
 struct config {
-	char path[PATH_MAX];		/* the file read, "" when none */
-	char data_dir[PATH_MAX];	/* everything the agent keeps */
-	char database[PATH_MAX];	/* SQLite file */
-	char fcgi_socket[PATH_MAX];	/* unix socket nginx connects to */
-	char fcgi_socket_group[64];	/* group owning it ("" = primary group) */
-	char runner_socket[PATH_MAX];	/* wake-up datagram socket of the runner */
-	int fcgi_workers;		/* pre-forked handler processes */
+	char path[PATH_MAX];          /* the file read, "" when none */
+	char data_dir[PATH_MAX];      /* everything the agent keeps */
+	char database[PATH_MAX];      /* SQLite file */
+	char fcgi_socket[PATH_MAX];   /* unix socket nginx connects to */
+	char fcgi_socket_group[64];   /* group owning it ("" = primary group) */
+	char runner_socket[PATH_MAX]; /* wake-up datagram socket of the runner */
+	int fcgi_workers;             /* pre-forked handler processes */
 	char log_level[16];
 	/* Task Executor compatibility (SPEC 5) */
 	int num_internal_workers;
@@ -30,20 +30,20 @@ struct config {
 	int default_timeout_minutes;
 	int default_max_steps;
 	/* jobs */
-	char run_user[64];		/* default user jobs run as */
+	char run_user[64]; /* default user jobs run as */
 	char allowed_users[CONFIG_MAX_USERS][64];
 	size_t n_allowed_users;
-	int port_min, port_max;		/* range for allocated ports */
-	uint64_t log_max_bytes;		/* per job and stream, all segments */
-	uint64_t log_segment_bytes;	/* rotation size */
-	char cgroup[16];		/* "auto", "off" */
-	char cgroup_root[PATH_MAX];	/* "" = detect under our own cgroup */
-	int keep_releases;		/* releases kept per project */
-	int restart_backoff_ms;		/* first restart delay, doubled each time */
-	int restart_backoff_max_ms;	/* cap of that delay */
-	int crashloop_after;		/* consecutive fast failures → crashloop */
-	int fast_failure_ms;		/* a run shorter than this is a fast failure */
-	int stop_timeout_default_s;	/* stop_signal → SIGKILL when the spec says nothing */
+	int port_min, port_max;     /* range for allocated ports */
+	uint64_t log_max_bytes;     /* per job and stream, all segments */
+	uint64_t log_segment_bytes; /* rotation size */
+	char cgroup[16];            /* "auto", "off" */
+	char cgroup_root[PATH_MAX]; /* "" = detect under our own cgroup */
+	int keep_releases;          /* releases kept per project */
+	int restart_backoff_ms;     /* first restart delay, doubled each time */
+	int restart_backoff_max_ms; /* cap of that delay */
+	int crashloop_after;        /* consecutive fast failures → crashloop */
+	int fast_failure_ms;        /* a run shorter than this is a fast failure */
+	int stop_timeout_default_s; /* stop_signal → SIGKILL when the spec says nothing */
 	/* limits */
 	uint64_t upload_max_bytes;
 	uint64_t json_max_bytes;
@@ -51,13 +51,13 @@ struct config {
 	uint64_t extract_max_bytes;
 	uint64_t extract_max_ratio;
 	/* runner timing */
-	int runner_poll_ms;		/* fallback poll when no wake-up arrives */
-	int heartbeat_ms;		/* liveness write interval */
-	int runner_dead_after_ms;	/* handlers call the runner dead after this */
+	int runner_poll_ms;       /* fallback poll when no wake-up arrives */
+	int heartbeat_ms;         /* liveness write interval */
+	int runner_dead_after_ms; /* handlers call the runner dead after this */
 	/* readiness watermarks */
 	uint64_t min_free_disk;
 	uint64_t min_free_memory;
-	bool metrics_auth;		/* /metrics needs a read token */
+	bool metrics_auth; /* /metrics needs a read token */
 };
 
 /* Fills every field with its built-in default, data paths under data_dir. */

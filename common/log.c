@@ -56,7 +56,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (level < log_min)
 		return;
 	n = snprintf(line, sizeof(line), "%s %s %s[%d]: ", util_time_fmt(util_now_ms(), ts),
-		     names[level], log_name, (int)getpid());
+	             names[level], log_name, (int)getpid());
 	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);

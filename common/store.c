@@ -33,12 +33,12 @@ struct store {
  * most frequent authenticated read).
  */
 static const char schema_v2_sql[] =
-	"CREATE INDEX tokens_active ON tokens (created_at DESC, id) WHERE revoked_at IS NULL;";
+    "CREATE INDEX tokens_active ON tokens (created_at DESC, id) WHERE revoked_at IS NULL;";
 
 /* Numbered migrations: index i brings user_version from i to i + 1. */
 static const char *const migrations[] = {
-	schema_v1_sql,
-	schema_v2_sql,
+    schema_v1_sql,
+    schema_v2_sql,
 };
 
 sqlite3 *store_db(struct store *s)
@@ -86,8 +86,8 @@ static int migrate(struct store *s, char *err, size_t errlen)
 		return -1;
 	v = user_version(s);
 	if (v < 0 || v > target) {
-		snprintf(err, errlen, "database schema version %d is newer than this build (%d)",
-			 v, target);
+		snprintf(err, errlen, "database schema version %d is newer than this build (%d)", v,
+		         target);
 		goto fail;
 	}
 	for (; v < target; v++) {
@@ -113,7 +113,8 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 		return -1;
 	}
 	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		snprintf(err, errlen, "%s: %s", path,
+		         s->db ? sqlite3_errmsg(s->db) : "cannot open");
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
@@ -123,9 +124,10 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	 * never corrupts and loses nothing when a process crashes; only the
 	 * last commits before a power loss (docs/architecture.md).
 	 */
-	if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			"PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
-		     err, errlen) < 0)
+	if (exec_sql(s,
+	             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+	             err, errlen) < 0)
 		goto fail;
 	if (migrate(s, err, errlen) < 0)
 		goto fail;
@@ -161,7 +163,7 @@ sqlite3_stmt *store_prep(struct store *s, const char *sql)
 		if (slot->sql != NULL)
 			continue;
 		if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st,
-				       NULL) != SQLITE_OK) {
+		                       NULL) != SQLITE_OK) {
 			log_error("sql prepare failed: %s: %.120s", sqlite3_errmsg(s->db), sql);
 			slot->st = NULL;
 			return NULL;

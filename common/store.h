@@ -66,7 +66,7 @@ struct store_token {
 };
 /* Inserts a token by hash. 0 or -1. */
 int store_token_insert(struct store *s, const char *id, const char *name, const char *hash,
-		       const char *scopes);
+                       const char *scopes);
 /* Finds an active (not revoked, not expired) token by hash: 1 found, 0 not, -1 error. */
 int store_token_find(struct store *s, const char *hash, struct store_token *out);
 /*
@@ -77,21 +77,21 @@ int store_token_find(struct store *s, const char *hash, struct store_token *out)
 int store_token_touch(struct store *s, const struct store_token *t);
 /* Active tokens as a JSON array (caller puts) with total count. */
 int store_token_list(struct store *s, int limit, int offset, struct json_object **arr,
-		     int64_t *total);
+                     int64_t *total);
 /* 1 revoked, 0 no such active token, -1 error. */
 int store_token_revoke(struct store *s, const char *id);
 
 /* ---- commands (store_commands.c) ---- */
 /* Appends a pending command; *id gets its id. Runs inside the caller's transaction, if any. */
 int store_command_add(struct store *s, const char *kind, const char *target, const char *payload,
-		      const char *request_id, int64_t *id);
+                      const char *request_id, int64_t *id);
 struct store_command {
 	int64_t id;
 	char kind[48];
 	char target[128];
-	char *payload;	/* malloc'd JSON text or NULL; store_command_clear frees it */
+	char *payload; /* malloc'd JSON text or NULL; store_command_clear frees it */
 	char state[16];
-	char *result;	/* malloc'd JSON text or NULL */
+	char *result; /* malloc'd JSON text or NULL */
 	char reason[512];
 	int64_t created_at;
 };
@@ -100,7 +100,7 @@ void store_command_clear(struct store_command *c);
 int store_command_next(struct store *s, int64_t after, struct store_command *out);
 /* Marks a command 'running' / 'applied' / 'failed' with an optional result and reason. */
 int store_command_set(struct store *s, int64_t id, const char *state, const char *result,
-		      const char *reason);
+                      const char *reason);
 /* Re-queues commands left 'running' by a runner that died. Returns how many. */
 int store_command_requeue(struct store *s);
 /* Reads one command by id: 1 found, 0 not, -1 error. */
@@ -112,12 +112,12 @@ int store_command_get(struct store *s, int64_t id, struct store_command *out);
  * one per deploy or rollback, the runner one per restart.
  */
 int store_task_add_service(struct store *s, const char *id, const char *project, int64_t release_id,
-			   const char *artifact, const char *spec);
+                           const char *artifact, const char *spec);
 
 /* ---- events (store_events.c) ---- */
 /* Appends an event; data may be NULL. 0 or -1. */
 int store_event_add(struct store *s, const char *type, const char *task_id, const char *project,
-		    const char *level, const char *message, const char *data);
+                    const char *level, const char *message, const char *data);
 
 /* ---- runner liveness and agent switches (store_agent.c) ---- */
 struct store_runner {

@@ -11,32 +11,30 @@
 #include "util.h"
 
 static const char sql_start[] =
-	"INSERT INTO runner (id, pid, version, started_at, heartbeat_at, loop_lag_ms, kill_mode,"
-	" stopped_at) VALUES (1, ?1, ?2, ?3, ?3, 0, ?4, NULL)"
-	" ON CONFLICT (id) DO UPDATE SET pid = ?1, version = ?2, started_at = ?3,"
-	" heartbeat_at = ?3, loop_lag_ms = 0, kill_mode = ?4, stopped_at = NULL";
-static const char sql_beat[] =
-	"UPDATE runner SET heartbeat_at = ?, loop_lag_ms = ? WHERE id = 1";
+    "INSERT INTO runner (id, pid, version, started_at, heartbeat_at, loop_lag_ms, kill_mode,"
+    " stopped_at) VALUES (1, ?1, ?2, ?3, ?3, 0, ?4, NULL)"
+    " ON CONFLICT (id) DO UPDATE SET pid = ?1, version = ?2, started_at = ?3,"
+    " heartbeat_at = ?3, loop_lag_ms = 0, kill_mode = ?4, stopped_at = NULL";
+static const char sql_beat[] = "UPDATE runner SET heartbeat_at = ?, loop_lag_ms = ? WHERE id = 1";
 static const char sql_stopped[] = "UPDATE runner SET stopped_at = ? WHERE id = 1";
 static const char sql_get[] =
-	"SELECT pid, version, kill_mode, started_at, heartbeat_at, coalesce(stopped_at, 0),"
-	" loop_lag_ms FROM runner WHERE id = 1";
+    "SELECT pid, version, kill_mode, started_at, heartbeat_at, coalesce(stopped_at, 0),"
+    " loop_lag_ms FROM runner WHERE id = 1";
 static const char sql_agent_get[] = "SELECT value FROM agent_state WHERE key = ?";
-static const char sql_agent_set[] =
-	"INSERT INTO agent_state (key, value) VALUES (?1, ?2)"
-	" ON CONFLICT (key) DO UPDATE SET value = ?2";
+static const char sql_agent_set[] = "INSERT INTO agent_state (key, value) VALUES (?1, ?2)"
+                                    " ON CONFLICT (key) DO UPDATE SET value = ?2";
 static const char sql_counts[] =
-	"SELECT"
-	" (SELECT count(*) FROM tasks WHERE kind = 'task' AND state = 'pending'),"
-	" (SELECT count(*) FROM tasks WHERE state = 'running'),"
-	" (SELECT count(*) FROM tasks WHERE state = 'paused'),"
-	" (SELECT count(*) FROM tasks WHERE kind = 'task' AND state = 'completed'),"
-	" (SELECT count(*) FROM tasks WHERE kind = 'task' AND state IN ('failed', 'timeout')),"
-	" (SELECT count(*) FROM workers),"
-	" (SELECT count(*) FROM workers WHERE status = 'idle'),"
-	" (SELECT count(*) FROM workers WHERE status = 'busy'),"
-	" (SELECT count(*) FROM workers WHERE status = 'offline'),"
-	" (SELECT count(*) FROM projects WHERE deleted_at IS NULL AND state = 'running')";
+    "SELECT"
+    " (SELECT count(*) FROM tasks WHERE kind = 'task' AND state = 'pending'),"
+    " (SELECT count(*) FROM tasks WHERE state = 'running'),"
+    " (SELECT count(*) FROM tasks WHERE state = 'paused'),"
+    " (SELECT count(*) FROM tasks WHERE kind = 'task' AND state = 'completed'),"
+    " (SELECT count(*) FROM tasks WHERE kind = 'task' AND state IN ('failed', 'timeout')),"
+    " (SELECT count(*) FROM workers),"
+    " (SELECT count(*) FROM workers WHERE status = 'idle'),"
+    " (SELECT count(*) FROM workers WHERE status = 'busy'),"
+    " (SELECT count(*) FROM workers WHERE status = 'offline'),"
+    " (SELECT count(*) FROM projects WHERE deleted_at IS NULL AND state = 'running')";
 
 int store_runner_start(struct store *s, int pid, const char *version, const char *kill_mode)
 {
@@ -129,10 +127,10 @@ int store_counts(struct store *s, struct store_counts *out)
 		return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		int64_t *f[] = {&out->pending,	       &out->running,	     &out->paused,
-				&out->completed,       &out->failed,	     &out->workers_total,
-				&out->workers_idle,    &out->workers_busy,   &out->workers_offline,
-				&out->projects_running};
+		int64_t *f[] = {&out->pending,         &out->running,      &out->paused,
+		                &out->completed,       &out->failed,       &out->workers_total,
+		                &out->workers_idle,    &out->workers_busy, &out->workers_offline,
+		                &out->projects_running};
 		for (int i = 0; i < (int)ARRAY_SIZE(f); i++)
 			*f[i] = sqlite3_column_int64(st, i);
 	}

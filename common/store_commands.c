@@ -11,23 +11,22 @@
 
 #include "util.h"
 
-static const char sql_add[] =
-	"INSERT INTO commands (kind, target, payload, request_id, created_at)"
-	" VALUES (?, ?, ?, ?, ?)";
+static const char sql_add[] = "INSERT INTO commands (kind, target, payload, request_id, created_at)"
+                              " VALUES (?, ?, ?, ?, ?)";
 static const char sql_next[] =
-	"SELECT id, kind, target, payload, state, result, reason, created_at FROM commands"
-	" WHERE state = 'pending' AND id > ? ORDER BY id LIMIT 1";
+    "SELECT id, kind, target, payload, state, result, reason, created_at FROM commands"
+    " WHERE state = 'pending' AND id > ? ORDER BY id LIMIT 1";
 static const char sql_get[] =
-	"SELECT id, kind, target, payload, state, result, reason, created_at FROM commands"
-	" WHERE id = ?";
+    "SELECT id, kind, target, payload, state, result, reason, created_at FROM commands"
+    " WHERE id = ?";
 static const char sql_set[] =
-	"UPDATE commands SET state = ?2, result = ?3, reason = ?4,"
-	" applied_at = CASE WHEN ?2 IN ('applied', 'failed') THEN ?5 ELSE applied_at END"
-	" WHERE id = ?1";
+    "UPDATE commands SET state = ?2, result = ?3, reason = ?4,"
+    " applied_at = CASE WHEN ?2 IN ('applied', 'failed') THEN ?5 ELSE applied_at END"
+    " WHERE id = ?1";
 static const char sql_requeue[] = "UPDATE commands SET state = 'pending' WHERE state = 'running'";
 
 int store_command_add(struct store *s, const char *kind, const char *target, const char *payload,
-		      const char *request_id, int64_t *id)
+                      const char *request_id, int64_t *id)
 {
 	sqlite3_stmt *st = store_prep(s, sql_add);
 	int rc;
@@ -94,7 +93,7 @@ int store_command_get(struct store *s, int64_t id, struct store_command *out)
 }
 
 int store_command_set(struct store *s, int64_t id, const char *state, const char *result,
-		      const char *reason)
+                      const char *reason)
 {
 	sqlite3_stmt *st = store_prep(s, sql_set);
 	int rc;

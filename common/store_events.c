@@ -7,11 +7,11 @@
 #include "util.h"
 
 static const char sql_add[] =
-	"INSERT INTO events (ts, type, task_id, project, level, message, data)"
-	" VALUES (?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO events (ts, type, task_id, project, level, message, data)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)";
 
 int store_event_add(struct store *s, const char *type, const char *task_id, const char *project,
-		    const char *level, const char *message, const char *data)
+                    const char *level, const char *message, const char *data)
 {
 	sqlite3_stmt *st = store_prep(s, sql_add);
 	int rc;

@@ -13,23 +13,22 @@
 #include "util.h"
 
 static const char sql_insert[] =
-	"INSERT INTO tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)";
+    "INSERT INTO tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)";
 static const char sql_find[] =
-	"SELECT id, name, scopes, created_at, coalesce(last_used_at, 0) FROM tokens"
-	" WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)";
-static const char sql_touch[] =
-	"UPDATE tokens SET last_used_at = ?2 WHERE id = ?1"
-	" AND (last_used_at IS NULL OR last_used_at < ?2 - 60000)";
+    "SELECT id, name, scopes, created_at, coalesce(last_used_at, 0) FROM tokens"
+    " WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)";
+static const char sql_touch[] = "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1"
+                                " AND (last_used_at IS NULL OR last_used_at < ?2 - 60000)";
 /* the total rides along (count over the whole filtered set, before LIMIT) */
 static const char sql_list[] =
-	"SELECT id, name, scopes, created_at, last_used_at, count(*) OVER () FROM tokens"
-	" WHERE revoked_at IS NULL ORDER BY created_at DESC, id LIMIT ? OFFSET ?";
+    "SELECT id, name, scopes, created_at, last_used_at, count(*) OVER () FROM tokens"
+    " WHERE revoked_at IS NULL ORDER BY created_at DESC, id LIMIT ? OFFSET ?";
 static const char sql_count[] = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL";
 static const char sql_revoke[] =
-	"UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL";
+    "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL";
 
 int store_token_insert(struct store *s, const char *id, const char *name, const char *hash,
-		       const char *scopes)
+                       const char *scopes)
 {
 	sqlite3_stmt *st = store_prep(s, sql_insert);
 	int rc;
@@ -97,19 +96,19 @@ static struct json_object *token_row(sqlite3_stmt *st)
 		json_object_array_add(scopes, json_object_new_string(t));
 	json_object_object_add(o, "scopes", scopes);
 	json_object_object_add(
-		o, "created_at",
-		json_object_new_string(util_time_fmt(sqlite3_column_int64(st, 3), ts)));
+	    o, "created_at",
+	    json_object_new_string(util_time_fmt(sqlite3_column_int64(st, 3), ts)));
 	if (sqlite3_column_type(st, 4) == SQLITE_NULL)
 		json_object_object_add(o, "last_used_at", NULL);
 	else
 		json_object_object_add(
-			o, "last_used_at",
-			json_object_new_string(util_time_fmt(sqlite3_column_int64(st, 4), ts)));
+		    o, "last_used_at",
+		    json_object_new_string(util_time_fmt(sqlite3_column_int64(st, 4), ts)));
 	return o;
 }
 
 int store_token_list(struct store *s, int limit, int offset, struct json_object **arr,
-		     int64_t *total)
+                     int64_t *total)
 {
 	sqlite3_stmt *st = store_prep(s, sql_list);
 	int rc;

@@ -81,7 +81,7 @@ int token_scopes_parse(const char *s, unsigned *mask, char *out, size_t outlen)
 			if (!(m & scope_names[i].bit))
 				continue;
 			int n = snprintf(out + o, outlen - o, "%s%s", o ? "," : "",
-					 scope_names[i].name);
+			                 scope_names[i].name);
 			if (n < 0 || (size_t)n >= outlen - o)
 				return -1;
 			o += (size_t)n;

@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#define TOKEN_LEN 48	 /* "hat_" + 43 + NUL, rounded */
-#define TOKEN_ID_LEN 20	 /* "tok_" + 12 hex + NUL, rounded */
+#define TOKEN_LEN    48 /* "hat_" + 43 + NUL, rounded */
+#define TOKEN_ID_LEN 20 /* "tok_" + 12 hex + NUL, rounded */
 
 enum token_scope { SCOPE_NONE = 0, SCOPE_READ = 1, SCOPE_OPERATE = 2, SCOPE_ADMIN = 4 };
 

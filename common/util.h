@@ -58,8 +58,7 @@ int util_random(void *buf, size_t len);
 int util_uuid4(char out[37]);
 
 /* snprintf that returns -1 when the output was truncated. */
-int util_fmt(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int util_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /*
  * Blocks every signal of the 0-terminated list block, and returns a

@@ -20,20 +20,20 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hostagentctl [-c CONFIG] COMMAND\n"
-		   "  token create --name NAME --scopes read,operate,admin\n"
-		   "                       prints the new token (shown once) on stdout\n"
-		   "  token list           active tokens as JSON (never the tokens themselves)\n"
-		   "  token revoke ID      revokes a token at once\n"
-		   "  migrate              creates or upgrades the database\n"
-		   "  config               prints the effective data directory and database\n");
+	           "  token create --name NAME --scopes read,operate,admin\n"
+	           "                       prints the new token (shown once) on stdout\n"
+	           "  token list           active tokens as JSON (never the tokens themselves)\n"
+	           "  token revoke ID      revokes a token at once\n"
+	           "  migrate              creates or upgrades the database\n"
+	           "  config               prints the effective data directory and database\n");
 }
 
 static int token_create(struct store *s, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"name", required_argument, NULL, 'n'},
-		{"scopes", required_argument, NULL, 's'},
-		{NULL, 0, NULL, 0},
+	    {"name", required_argument, NULL, 'n'},
+	    {"scopes", required_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *name = NULL, *scopes = NULL;
 	char tok[TOKEN_LEN], id[TOKEN_ID_LEN], hash[65], canon[64];
@@ -50,7 +50,8 @@ static int token_create(struct store *s, int argc, char **argv)
 			return 2;
 	}
 	if (name == NULL || *name == '\0' || strlen(name) > 128 || scopes == NULL) {
-		fprintf(stderr, "hostagentctl: token create needs --name (1..128 chars) and --scopes\n");
+		fprintf(stderr,
+		        "hostagentctl: token create needs --name (1..128 chars) and --scopes\n");
 		return 2;
 	}
 	if (token_scopes_parse(scopes, &mask, canon, sizeof(canon)) < 0) {
@@ -66,8 +67,8 @@ static int token_create(struct store *s, int argc, char **argv)
 		fprintf(stderr, "hostagentctl: cannot store the token\n");
 		return 1;
 	}
-	fprintf(stderr, "created token %s (%s) with scopes %s; it is shown only once:\n", id,
-		name, canon);
+	fprintf(stderr, "created token %s (%s) with scopes %s; it is shown only once:\n", id, name,
+	        canon);
 	printf("%s\n", tok);
 	return 0;
 }
@@ -82,7 +83,7 @@ static int token_list(struct store *s)
 		return 1;
 	}
 	printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
+	                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(arr);
 	return 0;
 }

@@ -202,7 +202,8 @@ static void project_launch(struct runner *r, struct project *p, const char *task
 			project_cmd_done(r, p, false, "no release to start");
 			return;
 		}
-		store_task_add_service(r->store, id, p->name, p->release_id, rel.artifact, rel.spec);
+		store_task_add_service(r->store, id, p->name, p->release_id, rel.artifact,
+		                       rel.spec);
 		run_release_clear(&rel);
 		task_id = id;
 	}

@@ -55,11 +55,12 @@ static void serve(int fd)
 		_exit(1);
 	while (FCGX_Accept_r(&req) >= 0) {
 		rid = FCGX_GetParam("REQUEST_ID", req.envp);
-		FCGX_FPrintF(req.out,
-			     "Status: 200 OK\r\nContent-Type: application/json\r\n"
-			     "X-Request-Id: %s\r\n\r\n"
-			     "{\"result\":\"pong\",\"meta\":{\"request_id\":\"%s\",\"duration_ms\":0}}\n",
-			     rid ? rid : "", rid ? rid : "");
+		FCGX_FPrintF(
+		    req.out,
+		    "Status: 200 OK\r\nContent-Type: application/json\r\n"
+		    "X-Request-Id: %s\r\n\r\n"
+		    "{\"result\":\"pong\",\"meta\":{\"request_id\":\"%s\",\"duration_ms\":0}}\n",
+		    rid ? rid : "", rid ? rid : "");
 		FCGX_Finish_r(&req);
 	}
 	_exit(0);
