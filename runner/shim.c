@@ -134,8 +134,11 @@ static void on_stream(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct shim_stream *s = arg;
 
-	if (shim_log_read(s) == 1)
-		loop_del_fd(l, fd); /* closed by shim_log_read */
+	if (shim_log_read(s) == 1) {
+		loop_del_fd(l, fd); /* before the close: see shim_log_read */
+		close(fd);
+		s->pipe_fd = -1;
+	}
 	if (g.reaped)
 		maybe_finish();
 }

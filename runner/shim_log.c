@@ -8,6 +8,7 @@
 #include "shim_log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -146,7 +147,13 @@ static void compress_start(struct shim_stream *s, struct shim_seg *g)
 	seg_name(s, g, out, sizeof(out), true);
 	pid = fork();
 	if (pid == 0) {
-		/* single-threaded parent: the child may allocate freely */
+		/*
+		 * single-threaded parent: the child may allocate freely. It keeps
+		 * none of the shim's fds: a pipe held here would outlive the
+		 * shim's close of it, and keep it registered in the shim's epoll.
+		 */
+		close_range(3, ~0U, 0);
+		log_init("shim", LOG_LVL_ERROR, NULL); /* its fd number may be reused */
 		setpriority(PRIO_PROCESS, 0, 10);
 		_exit(gzip_file(in, out) == 0 ? 0 : 1);
 	}
@@ -323,6 +330,8 @@ int shim_log_read(struct shim_stream *s)
 	char buf[READ_CHUNK];
 	int rc = 0;
 
+	bool eof = false;
+
 	for (int i = 0; i < READS_PER_EVENT && s->pipe_fd >= 0; i++) {
 		ssize_t n = read(s->pipe_fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -330,17 +339,14 @@ int shim_log_read(struct shim_stream *s)
 		if (n < 0)
 			break; /* EAGAIN: drained for now */
 		if (n == 0) {
-			close(s->pipe_fd);
-			s->pipe_fd = -1;
+			eof = true;
 			break;
 		}
 		if (capture(s, buf, (size_t)n, util_now_ms()) < 0)
 			rc = -1;
 	}
 	idx_flush(s);
-	if (rc == 0 && s->pipe_fd < 0)
-		rc = 1;
-	return rc;
+	return eof ? 1 : rc;
 }
 
 int shim_log_reaped(struct shim_stream *s, pid_t pid, int status)

@@ -53,9 +53,11 @@ int shim_log_open(struct shim_stream *s, const char *name, int pipe_fd, uint64_t
                   uint64_t total_max);
 /*
  * Reads what the pipe holds (a bounded number of reads, so that one chatty
- * stream cannot starve the other). 0: more may come; 1: EOF (pipe_fd is
- * closed and set to -1); -1: a write to disk failed (the bytes are counted
- * as dropped and capture goes on).
+ * stream cannot starve the other). 0: more may come; 1: EOF, and the
+ * caller takes pipe_fd out of its event loop before it closes it (a
+ * descriptor closed first can stay registered in epoll while any other
+ * process holds the pipe); -1: a write to disk failed (the bytes are
+ * counted as dropped and capture goes on).
  */
 int shim_log_read(struct shim_stream *s);
 /* A compressing child was reaped: 1 when it was one of this stream's, else 0. */
