@@ -15,11 +15,31 @@
 #include <unistd.h>
 
 #include "runner.h"
+#include "util.h"
 
 /* After fork: async-signal-safe calls only. */
-static void spawn_child(const struct spawn *sp, int report)
+/*
+ * The shim starts with an empty environment, except the sanitizers' own
+ * options when the runner has them: a sanitizer build under test then
+ * reports where the test asked, not to the shim's /dev/null stderr. Built in
+ * the parent, before fork; the entries point into the runner's environ.
+ */
+static char **shim_env(void)
 {
-	static char *const no_env[] = {NULL};
+	static const char *const keep[] = {"ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS="};
+	static char *env[ARRAY_SIZE(keep) + 1];
+	size_t n = 0;
+
+	for (char **e = environ; *e != NULL && n < ARRAY_SIZE(keep); e++)
+		for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+			if (strncmp(*e, keep[i], strlen(keep[i])) == 0)
+				env[n++] = *e;
+	env[n] = NULL;
+	return env;
+}
+
+static void spawn_child(const struct spawn *sp, int report, char **envp)
+{
 	struct sigaction sa = {.sa_handler = SIG_DFL};
 	sigset_t none;
 	int err, nul;
@@ -40,7 +60,7 @@ static void spawn_child(const struct spawn *sp, int report)
 		goto fail;
 	/* fds the runner inherited without CLOEXEC (from whoever started it) stop here */
 	close_range(sp->fd3 >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
-	execve(sp->argv[0], (char *const *)sp->argv, no_env);
+	execve(sp->argv[0], (char *const *)sp->argv, envp);
 fail:
 	err = errno;
 	if (write(report, &err, sizeof(err)) < 0)
@@ -50,6 +70,7 @@ fail:
 
 int spawn_start(struct spawn *sp, char *err, size_t errlen)
 {
+	char **envp = shim_env();
 	int rp[2], e = 0;
 	ssize_t n;
 
@@ -60,7 +81,7 @@ int spawn_start(struct spawn *sp, char *err, size_t errlen)
 	}
 	sp->pid = fork();
 	if (sp->pid == 0)
-		spawn_child(sp, rp[1]);
+		spawn_child(sp, rp[1], envp);
 	close(rp[1]);
 	if (sp->pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
