@@ -186,14 +186,12 @@ static struct deploy *deploy_new(struct runner *r, int64_t cmd_id, struct projec
 void project_deploy_cmd(struct runner *r, int64_t cmd_id, const char *name,
                         struct json_object *payload)
 {
-	struct project *p = project_find(r, name, true);
+	struct project *p = project_for_cmd(r, cmd_id, name);
 	struct run_release rel;
 	struct deploy *d;
 
-	if (p == NULL) {
-		commands_done(r, cmd_id, false, NULL, "no such project");
+	if (p == NULL)
 		return;
-	}
 	if (store_run_release_get(r->store, json_int(payload, "release_id", 0), &rel) != 1 ||
 	    strcmp(rel.project, name) != 0) {
 		commands_done(r, cmd_id, false, NULL, "no such release of this project");

@@ -52,6 +52,15 @@ struct project *project_find(struct runner *r, const char *name, bool load)
 	return project_from_row(r, &row);
 }
 
+struct project *project_for_cmd(struct runner *r, int64_t cmd_id, const char *name)
+{
+	struct project *p = project_find(r, name, true);
+
+	if (p == NULL)
+		commands_done(r, cmd_id, false, NULL, "no such project");
+	return p;
+}
+
 static void project_forget(struct runner *r, struct project *p)
 {
 	for (struct project **pp = &r->projects; *pp != NULL; pp = &(*pp)->next) {
@@ -372,12 +381,10 @@ void project_switch(struct runner *r, struct project *p, int64_t release_id, con
 
 void project_start_cmd(struct runner *r, int64_t cmd_id, const char *name)
 {
-	struct project *p = project_find(r, name, true);
+	struct project *p = project_for_cmd(r, cmd_id, name);
 
-	if (p == NULL) {
-		commands_done(r, cmd_id, false, NULL, "no such project");
+	if (p == NULL)
 		return;
-	}
 	p->gen++;
 	p->desired_running = true;
 	if (p->job != NULL && p->state != SV_STOPPING) {
@@ -394,12 +401,10 @@ void project_start_cmd(struct runner *r, int64_t cmd_id, const char *name)
 
 void project_stop_cmd(struct runner *r, int64_t cmd_id, const char *name)
 {
-	struct project *p = project_find(r, name, true);
+	struct project *p = project_for_cmd(r, cmd_id, name);
 
-	if (p == NULL) {
-		commands_done(r, cmd_id, false, NULL, "no such project");
+	if (p == NULL)
 		return;
-	}
 	p->gen++;
 	p->desired_running = false;
 	p->next_task[0] = '\0';
@@ -416,12 +421,10 @@ void project_stop_cmd(struct runner *r, int64_t cmd_id, const char *name)
 
 void project_restart_cmd(struct runner *r, int64_t cmd_id, const char *name)
 {
-	struct project *p = project_find(r, name, true);
+	struct project *p = project_for_cmd(r, cmd_id, name);
 
-	if (p == NULL) {
-		commands_done(r, cmd_id, false, NULL, "no such project");
+	if (p == NULL)
 		return;
-	}
 	p->gen++;
 	p->desired_running = true;
 	p->next_task[0] = '\0';
@@ -435,11 +438,12 @@ void project_restart_cmd(struct runner *r, int64_t cmd_id, const char *name)
 
 void project_signal_cmd(struct runner *r, int64_t cmd_id, const char *name, int sig)
 {
-	struct project *p = project_find(r, name, true);
+	struct project *p = project_for_cmd(r, cmd_id, name);
 
-	if (p == NULL || p->job == NULL) {
-		commands_done(r, cmd_id, false, NULL,
-		              p ? "the project is not running" : "no such project");
+	if (p == NULL)
+		return;
+	if (p->job == NULL) {
+		commands_done(r, cmd_id, false, NULL, "the project is not running");
 		return;
 	}
 	if (sig <= 0 || sig >= 65 || job_op_signal(r, p->job, sig) < 0) {
@@ -453,15 +457,13 @@ void project_signal_cmd(struct runner *r, int64_t cmd_id, const char *name, int 
 void project_rollback_cmd(struct runner *r, int64_t cmd_id, const char *name,
                           struct json_object *payload)
 {
-	struct project *p = project_find(r, name, true);
+	struct project *p = project_for_cmd(r, cmd_id, name);
 	struct run_release rel;
 	int64_t id = json_int(payload, "release_id", 0);
 	bool ready;
 
-	if (p == NULL) {
-		commands_done(r, cmd_id, false, NULL, "no such project");
+	if (p == NULL)
 		return;
-	}
 	if (store_run_release_get(r->store, id, &rel) != 1 || strcmp(rel.project, name) != 0) {
 		commands_done(r, cmd_id, false, NULL, "no such release of this project");
 		return;
@@ -518,12 +520,10 @@ static void project_finish_delete(struct runner *r, struct project *p)
 
 void project_delete_cmd(struct runner *r, int64_t cmd_id, const char *name, bool purge)
 {
-	struct project *p = project_find(r, name, true);
+	struct project *p = project_for_cmd(r, cmd_id, name);
 
-	if (p == NULL) {
-		commands_done(r, cmd_id, false, NULL, "no such project");
+	if (p == NULL)
 		return;
-	}
 	p->gen++;
 	p->desired_running = false;
 	p->delete_after = true;

@@ -94,6 +94,11 @@ void commands_done(struct runner *r, int64_t id, bool ok, const char *result, co
 int project_load_all(struct runner *r);
 /* The in-memory project, loading it from the database if needed; NULL if unknown/deleted. */
 struct project *project_find(struct runner *r, const char *name, bool load);
+/*
+ * The project a command names (loaded from the database if need be), or
+ * NULL after settling the command as failed with "no such project".
+ */
+struct project *project_for_cmd(struct runner *r, int64_t cmd_id, const char *name);
 void project_deploy_cmd(struct runner *r, int64_t cmd_id, const char *name,
                         struct json_object *payload);
 void project_start_cmd(struct runner *r, int64_t cmd_id, const char *name);
