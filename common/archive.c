@@ -229,28 +229,40 @@ mode_t arc_entry_mode(mode_t type, mode_t perm)
 	return 0644;
 }
 
+/*
+ * The next component of a '/'-separated path at *p, skipping empty and "."
+ * ones: its start in *s and length in *n, with *p moved past it and its
+ * slash. 0 at the end of the path.
+ */
+static int arc_next_component(const char **p, const char **s, size_t *n)
+{
+	for (;;) {
+		const char *q = *p;
+
+		if (*q == '\0')
+			return 0;
+		*s = q;
+		while (*q != '\0' && *q != '/')
+			q++;
+		*n = (size_t)(q - *s);
+		*p = *q == '/' ? q + 1 : q;
+		if (*n != 0 && !(*n == 1 && (*s)[0] == '.'))
+			return 1;
+	}
+}
+
 /* Normalises path into norm (big enough); NULL, or why the name is refused. */
 static const char *arc_norm_path(const char *path, char *norm)
 {
-	const char *p = path;
-	size_t o = 0, depth = 0;
+	const char *p = path, *s;
+	size_t o = 0, depth = 0, n;
 	int dotdot = 0, escapes = 0;
 
 	if (path[0] == '/')
 		return "absolute path";
 	if (strchr(path, '\\') != NULL)
 		return "backslash in name";
-	while (*p != '\0') {
-		const char *s = p;
-		size_t n;
-
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - s);
-		if (*p == '/')
-			p++;
-		if (n == 0 || (n == 1 && s[0] == '.'))
-			continue;
+	while (arc_next_component(&p, &s, &n)) {
 		if (n == 2 && s[0] == '.' && s[1] == '.') {
 			dotdot = 1;
 			if (depth == 0)
@@ -276,8 +288,8 @@ static const char *arc_norm_path(const char *path, char *norm)
 /* A symlink's target, resolved lexically against the directory that holds norm. */
 static const char *arc_link_reason(const char *norm, const char *target, size_t max_path)
 {
-	size_t depth = 0;
-	const char *p;
+	size_t depth = 0, n;
+	const char *p, *s;
 
 	if (target == NULL || target[0] == '\0')
 		return "symlink without a target";
@@ -289,17 +301,8 @@ static const char *arc_link_reason(const char *norm, const char *target, size_t 
 		return "backslash in symlink target";
 	for (p = norm; *p != '\0'; p++)
 		depth += *p == '/';
-	for (p = target; *p != '\0';) {
-		const char *s = p;
-		size_t n;
-
-		while (*p != '\0' && *p != '/')
-			p++;
-		n = (size_t)(p - s);
-		if (*p == '/')
-			p++;
-		if (n == 0 || (n == 1 && s[0] == '.'))
-			continue;
+	p = target;
+	while (arc_next_component(&p, &s, &n)) {
 		if (n == 2 && s[0] == '.' && s[1] == '.') {
 			if (depth == 0)
 				return "symlink target leaves the release";
