@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "packet.h"
 #include "runner.h"
 #include "store.h"
 #include "store_run.h"
@@ -196,25 +197,19 @@ static void job_lost(struct runner *r, struct job *j)
 	job_end(r, j, &e);
 }
 
+static int conn_packet(const char *pkt, void *arg)
+{
+	struct job *j = arg;
+
+	return on_packet(j->r, j, pkt); /* nonzero: the job ended, and is freed */
+}
+
 static void on_conn(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct job *j = arg;
-	struct runner *r = j->r;
-	char buf[8192];
 
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0)
-			break;
-		buf[n] = '\0';
-		if (on_packet(r, j, buf))
-			return; /* ended (and freed) by this packet */
-	}
-	job_lost(r, j);
+	if (packet_drain(fd, conn_packet, j) == PACKET_PEER_GONE)
+		job_lost(j->r, j);
 }
 
 static struct job *job_new(struct runner *r, const char *task_id, const char *project, int fd)
@@ -314,7 +309,7 @@ static int job_send(struct job *j, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (send(j->conn_fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
+	if (n < 0 || (size_t)n >= sizeof(buf) || packet_send(j->conn_fd, buf, (size_t)n) < 0) {
 		log_warn("task %s: send to shim: %s", j->task_id, strerror(errno));
 		return -1;
 	}

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "loop.h"
 #include "procstat.h"
+#include "packet.h"
 #include "shim.h"
 #include "shim_exec.h"
 #include "shim_log.h"
@@ -40,7 +41,7 @@ static void shim_send(struct json_object *o)
 {
 	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 
-	if (g.conn_fd >= 0 && send(g.conn_fd, txt, strlen(txt), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (g.conn_fd >= 0 && packet_send(g.conn_fd, txt, strlen(txt)) < 0)
 		log_warn("send to runner: %s", strerror(errno));
 	json_object_put(o);
 }
@@ -221,22 +222,16 @@ static void on_signal(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 }
 
+static int conn_packet(const char *pkt, void *arg)
+{
+	shim_handle_op(arg, pkt);
+	return 0;
+}
+
 static void on_conn(struct loop *l, int fd, uint32_t events, void *arg)
 {
-	char buf[4096];
-	ssize_t n;
-
-	for (;;) {
-		n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0)
-			break;
-		buf[n] = '\0';
-		shim_handle_op(&g, buf);
-	}
+	if (packet_drain(fd, conn_packet, &g) != PACKET_PEER_GONE)
+		return;
 	/* the runner went away: the job goes on, and a new runner will connect */
 	loop_del_fd(l, fd);
 	close(fd);

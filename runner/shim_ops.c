@@ -20,6 +20,7 @@
 #include "log.h"
 #include "loop.h"
 #include "procstat.h"
+#include "packet.h"
 #include "shim.h"
 #include "util.h"
 
@@ -126,7 +127,7 @@ static void send_status(struct shim *s)
 	json_object_object_add(o, "shim_rss", json_object_new_int64((int64_t)procstat_self_rss()));
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (s->conn_fd >= 0)
-		send(s->conn_fd, txt, strlen(txt), MSG_NOSIGNAL | MSG_DONTWAIT);
+		packet_send(s->conn_fd, txt, strlen(txt));
 	json_object_put(o);
 }
 
