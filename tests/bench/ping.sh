@@ -39,41 +39,12 @@ if [[ ! -x $MINIMAL || $ROOT/tests/bench/minimal_responder.c -nt $MINIMAL ]]; th
 	cc -O2 -Wall -Wextra -o "$MINIMAL" "$ROOT/tests/bench/minimal_responder.c" -lfcgi
 fi
 
-WORK=$(mktemp -d /tmp/hostagent-bench.XXXXXX)
-DATA=$WORK/data
-NGX=$WORK/nginx
-PIDS=()
-
-stop_all() {
-	local p deadline
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	deadline=$((SECONDS + 15))
-	for p in "${PIDS[@]}"; do
-		while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	PIDS=()
-}
-cleanup() {
-	local d
-	stop_all
-	# a safety net, by PID: anything still naming our work directory
-	for d in /proc/[0-9]*; do
-		[[ ${d#/proc/} != "$$" ]] && tr '\0' ' ' 2>/dev/null <"$d/cmdline" | grep -qF "$WORK" &&
-			kill -KILL "${d#/proc/}" 2>/dev/null || true
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+PREFIX=hostagent-bench
+# shellcheck source=tests/bench/common.bash
+. "$ROOT/tests/bench/common.bash"
 
 mkdir -p "$DATA/tmp/upload" "$NGX"/{conf,logs} "$NGX"/tmp/{client_body,proxy,fastcgi,uwsgi,scgi}
 CONF=$WORK/hostagent.conf
-# The daemons get a clean environment (no HOSTAGENT_* of the caller's).
-daemon_env() {
-	env -i PATH="$PATH" HOME="${HOME:-/root}" HOSTAGENT_CONFIG="$CONF" "$@"
-}
 
 # An admin token: GET /api/v1/tokens needs the admin scope.
 printf 'data_dir = %s\nlog_level = warn\n' "$DATA" >"$CONF"
@@ -81,7 +52,7 @@ TOKEN=$(daemon_env "$CTL" -c "$CONF" token create --name bench --scopes admin)
 for ((i = 1; i <= ${BENCH_FILLER_TOKENS:-20}; i++)); do
 	daemon_env "$CTL" -c "$CONF" token create --name "bench-filler-$i" --scopes read >/dev/null
 done
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 
 render_nginx() { # POOL KEEPALIVE

@@ -31,32 +31,16 @@ for c in hyperfine nginx curl python3; do
 	command -v "$c" >/dev/null || { echo "upload.sh: $c is missing" >&2; exit 1; }
 done
 
-WORK=$(mktemp -d /tmp/hostagent-bench-upload.XXXXXX)
-DATA=$WORK/data
-NGX=$WORK/nginx
-PIDS=()
-
-stop_all() {
-	local p deadline
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	deadline=$((SECONDS + 15))
-	for p in "${PIDS[@]}"; do
-		while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	PIDS=()
-}
-trap 'stop_all; rm -rf "$WORK"' EXIT
-trap 'exit 130' INT TERM
+PREFIX=hostagent-bench-upload
+# shellcheck source=tests/bench/common.bash
+. "$ROOT/tests/bench/common.bash"
 
 mkdir -p "$DATA/tmp/upload" "$DATA/tmp/sink" "$NGX"/{conf,logs} \
 	"$NGX"/tmp/{client_body,proxy,fastcgi,uwsgi,scgi}
 CONF=$WORK/hostagent.conf
 printf 'data_dir = %s\nlog_level = warn\nfcgi_workers = 4\n' "$DATA" >"$CONF"
-daemon_env() { env -i PATH="$PATH" HOME="${HOME:-/root}" HOSTAGENT_CONFIG="$CONF" "$@"; }
 TOKEN=$(daemon_env "$CTL" -c "$CONF" token create --name bench --scopes admin)
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 
 conf=$NGX/conf
