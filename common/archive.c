@@ -26,6 +26,7 @@
 
 #include <openssl/evp.h>
 
+#include "config.h"
 #include "log.h"
 #include "util.h"
 
@@ -76,6 +77,7 @@ struct arc_src {
 	uint64_t size;     /* bytes from base to EOF, when seekable */
 	uint64_t pos;      /* read position, relative to base */
 	int io_errno;
+	const struct arc_follow *follow; /* a file still being written, or NULL */
 };
 
 struct arc_ctx {
@@ -218,6 +220,14 @@ void arc_limits_default(struct arc_limits *l)
 	l->max_bytes = 4ULL << 30;
 	l->max_ratio = 200;
 	l->max_path = 1024;
+}
+
+void arc_limits_config(struct arc_limits *l, const struct config *c)
+{
+	arc_limits_default(l);
+	l->max_entries = c->extract_max_entries;
+	l->max_bytes = c->extract_max_bytes;
+	l->max_ratio = c->extract_max_ratio;
 }
 
 /* ---- the pure per-entry policy ---------------------------------------- */
@@ -542,11 +552,28 @@ static enum arc_err arc_links_check(struct arc_ctx *c)
 
 static ssize_t arc_read_fd(struct arc_src *s, unsigned char *buf, size_t len)
 {
+	const struct arc_follow *f = s->follow;
 	ssize_t n;
+	int more;
 
-	do
-		n = read(s->fd, buf, len);
-	while (n < 0 && errno == EINTR);
+	for (;;) {
+		do
+			n = read(s->fd, buf, len);
+		while (n < 0 && errno == EINTR);
+		if (n != 0 || f == NULL)
+			break;
+		/* EOF of a file still being written: the follower says whether it has ended */
+		errno = 0;
+		more = f->feed(f->arg, s->consumed, 1);
+		if (more == 0)
+			break;
+		if (more < 0) {
+			n = -1;
+			if (errno == 0)
+				errno = ECANCELED;
+			break;
+		}
+	}
 	if (n < 0) {
 		s->io_errno = errno;
 		return -1;
@@ -559,6 +586,8 @@ static ssize_t arc_read_fd(struct arc_src *s, unsigned char *buf, size_t len)
 		s->hashed += (uint64_t)n;
 	s->consumed += (uint64_t)n;
 	s->pos += (uint64_t)n;
+	if (n > 0 && f != NULL)
+		f->feed(f->arg, s->consumed, 0);
 	return n;
 }
 
@@ -1358,6 +1387,26 @@ enum arc_err arc_inspect(int fd, const struct arc_limits *lim, struct arc_info *
 		arc_seterr(err, errlen, NULL, "out of memory");
 		return ARC_E_IO;
 	}
+	rc = arc_inspect_src(&s, lim, info, err, errlen);
+	free(s.buf);
+	return rc;
+}
+
+enum arc_err arc_inspect_follow(int fd, const struct arc_follow *follow,
+                                const struct arc_limits *lim, struct arc_info *info, char *err,
+                                size_t errlen)
+{
+	struct arc_src s;
+	enum arc_err rc;
+
+	if (arc_src_init_fd(&s, fd) < 0) {
+		arc_seterr(err, errlen, NULL, "out of memory");
+		return ARC_E_IO;
+	}
+	/* its size is not known yet: read as a stream, the ratio against what was read */
+	s.seekable = 0;
+	s.size = 0;
+	s.follow = follow;
 	rc = arc_inspect_src(&s, lim, info, err, errlen);
 	free(s.buf);
 	return rc;

@@ -66,6 +66,10 @@ struct arc_limits {
 /* 20000 entries, 4 GiB unpacked, ratio 200, path 1024. */
 void arc_limits_default(struct arc_limits *l);
 
+struct config;
+/* The defaults, with the extract_max_* keys of a configuration. */
+void arc_limits_config(struct arc_limits *l, const struct config *c);
+
 struct arc_info {
 	enum arc_format format;
 	uint64_t size;     /* bytes read from fd (from its offset to EOF) */
@@ -99,6 +103,31 @@ enum arc_err {
  */
 enum arc_err arc_inspect(int fd, const struct arc_limits *lim, struct arc_info *info, char *err,
                          size_t errlen);
+
+/*
+ * A file that is still being written (an upload nginx has not finished).
+ * feed is called after every read that returned bytes (at_eof 0: consumed
+ * bytes have been read so far; its result is ignored) and at every EOF
+ * (at_eof 1), where it waits until the file may have grown and returns 1 to
+ * read again, 0 when consumed is the file's final size, or -1 to give up
+ * (errno set, else ECANCELED: the pass fails with ARC_E_IO).
+ */
+struct arc_follow {
+	int (*feed)(void *arg, uint64_t consumed, int at_eof);
+	void *arg;
+};
+
+/*
+ * arc_inspect over a file that grows while it is read. Its size is unknown
+ * until the end, so it is read as a stream: the ratio cap is applied to the
+ * bytes read so far (stricter than arc_inspect's, which knows the whole
+ * size), an entry's declared size is not checked before its data is read
+ * (its data is counted as it comes), and a zip is read without its central
+ * directory (every entry a plain file), so callers should not use it for zip.
+ */
+enum arc_err arc_inspect_follow(int fd, const struct arc_follow *follow,
+                                const struct arc_limits *lim, struct arc_info *info, char *err,
+                                size_t errlen);
 
 /* arc_inspect over a memory buffer (the fuzzer and tests use it). */
 enum arc_err arc_inspect_mem(const void *buf, size_t len, const struct arc_limits *lim,

@@ -64,6 +64,7 @@ static const struct key keys[] = {
     {"fast_failure_ms", K_INT, NUM(fast_failure_ms), 0, 3600000},
     {"stop_timeout_default_s", K_INT, NUM(stop_timeout_default_s), 0, 3600},
     {"upload_max_bytes", K_SIZE, NUM(upload_max_bytes), 1, 0},
+    {"upload_follow", K_BOOL, NUM(upload_follow), 0, 0},
     {"json_max_bytes", K_SIZE, NUM(json_max_bytes), 1, 0},
     {"extract_max_entries", K_SIZE, NUM(extract_max_entries), 1, 0},
     {"extract_max_bytes", K_SIZE, NUM(extract_max_bytes), 1, 0},
@@ -129,6 +130,7 @@ void config_defaults(struct config *c, const char *data_dir)
 	c->fast_failure_ms = 10000;
 	c->stop_timeout_default_s = 10;
 	c->upload_max_bytes = 1ULL << 30;
+	c->upload_follow = true;
 	c->json_max_bytes = 1ULL << 20;
 	c->extract_max_entries = 20000;
 	c->extract_max_bytes = 4ULL << 30;

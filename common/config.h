@@ -46,6 +46,7 @@ struct config {
 	int stop_timeout_default_s; /* stop_signal → SIGKILL when the spec says nothing */
 	/* limits */
 	uint64_t upload_max_bytes;
+	bool upload_follow; /* inspect uploads while nginx writes them (fcgi/inspector.c) */
 	uint64_t json_max_bytes;
 	uint64_t extract_max_entries;
 	uint64_t extract_max_bytes;

@@ -17,8 +17,9 @@
 
 #include <json-c/json.h>
 
-#include "config.h"
 #include "archive.h"
+#include "config.h"
+#include "inspector.h"
 #include "log.h"
 #include "util.h"
 #include "validate.h"
@@ -27,14 +28,16 @@
 
 static int inspect(struct request *req, struct response *resp, int fd, struct arc_info *info)
 {
-	const struct config *c = req->cfg;
 	struct arc_limits lim;
 	char err[512] = "";
 
-	arc_limits_default(&lim);
-	lim.max_entries = c->extract_max_entries;
-	lim.max_bytes = c->extract_max_bytes;
-	lim.max_ratio = c->extract_max_ratio;
+	/* nginx's own body file may have been read while nginx wrote it */
+	if (fd == req->body_fd && req->body_file != NULL &&
+	    inspector_ask(req->cfg, fd, req->body_size, info)) {
+		req->followed = true;
+		return 0;
+	}
+	arc_limits_config(&lim, req->cfg);
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		goto io;
 	/*
@@ -224,8 +227,10 @@ int h_artifacts_upload(struct request *req, struct response *resp)
 	resp_ok(resp, rc == 1 ? 201 : 200, o);
 	if (h_commit(req, resp) < 0)
 		return -1;
-	log_info("artifact %s (%s, %llu bytes) %s", info.sha256, arc_format_name(info.format),
-	         (unsigned long long)info.size, rc == 1 ? "stored" : "already known");
+	log_info("artifact %s (%s, %llu bytes) %s, inspected %s", info.sha256,
+	         arc_format_name(info.format), (unsigned long long)info.size,
+	         rc == 1 ? "stored" : "already known",
+	         req->followed ? "while uploading" : "after the upload");
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "inspector.h"
 #include "log.h"
 #include "util.h"
 
@@ -43,13 +44,20 @@ struct pool {
 	struct config cfg;
 	const char *config_path;
 	int listen_fd, sfd;
-	struct slot slots[POOL_MAX];
-	int nslots;
-	pid_t retired[RETIRED_MAX]; /* older generations finishing their requests */
+	struct slot slots[POOL_MAX + 1]; /* the workers, then the upload inspector if on */
+	int nslots;                      /* workers */
+	int nall;                        /* slots in use: nslots, + 1 with the inspector */
+	pid_t retired[RETIRED_MAX];      /* older generations finishing their requests */
 	size_t nretired;
 	bool stopping;
 	int64_t kill_at;
 };
+
+static void pool_size(struct pool *p)
+{
+	p->nslots = p->cfg.fcgi_workers > POOL_MAX ? POOL_MAX : p->cfg.fcgi_workers;
+	p->nall = p->nslots + (p->cfg.upload_follow ? 1 : 0);
+}
 
 static void spawn(struct pool *p, struct slot *s)
 {
@@ -61,6 +69,10 @@ static void spawn(struct pool *p, struct slot *s)
 		sigemptyset(&none);
 		signal(SIGCHLD, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (s == &p->slots[p->nslots]) {
+			close(p->listen_fd);
+			inspector_run(&p->cfg, master);
+		}
 		worker_run(&p->cfg, p->listen_fd, master);
 	}
 	s->started = util_mono_ms();
@@ -74,20 +86,25 @@ static void spawn(struct pool *p, struct slot *s)
 	s->pid = pid;
 }
 
-static void log_exit(pid_t pid, int status, bool expected)
+static void log_exit(const char *what, pid_t pid, int status, bool expected)
 {
 	if (WIFSIGNALED(status) && (!expected || WTERMSIG(status) != SIGTERM))
-		log_error("worker %d killed by signal %d", (int)pid, WTERMSIG(status));
+		log_error("%s %d killed by signal %d", what, (int)pid, WTERMSIG(status));
 	else if (WIFEXITED(status) && (WEXITSTATUS(status) != 0 || !expected))
-		log_warn("worker %d exited with status %d", (int)pid, WEXITSTATUS(status));
+		log_warn("%s %d exited with status %d", what, (int)pid, WEXITSTATUS(status));
 }
 
-/* A worker of the current generation died: schedule its replacement. */
+static const char *slot_name(const struct pool *p, const struct slot *s)
+{
+	return s == &p->slots[p->nslots] ? "upload inspector" : "worker";
+}
+
+/* A worker (or the inspector) of the current generation died: schedule its replacement. */
 static void slot_died(struct pool *p, struct slot *s, int status)
 {
 	int64_t now = util_mono_ms(), lived = now - s->started;
 
-	log_exit(s->pid, status, p->stopping);
+	log_exit(slot_name(p, s), s->pid, status, p->stopping);
 	s->pid = 0;
 	if (lived < FAST_DEATH_MS)
 		s->delay_ms = s->delay_ms ? s->delay_ms * 2 : BACKOFF_MIN_MS;
@@ -97,7 +114,7 @@ static void slot_died(struct pool *p, struct slot *s, int status)
 		s->delay_ms = BACKOFF_MAX_MS;
 	s->respawn_at = now + s->delay_ms;
 	if (s->delay_ms > 0 && !p->stopping)
-		log_warn("respawning a worker in %d ms", s->delay_ms);
+		log_warn("respawning the %s in %d ms", slot_name(p, s), s->delay_ms);
 }
 
 static void reap(struct pool *p)
@@ -107,7 +124,7 @@ static void reap(struct pool *p)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		bool found = false;
-		for (int i = 0; i < p->nslots && !found; i++) {
+		for (int i = 0; i < p->nall && !found; i++) {
 			if (p->slots[i].pid == pid) {
 				slot_died(p, &p->slots[i], status);
 				found = true;
@@ -115,7 +132,7 @@ static void reap(struct pool *p)
 		}
 		for (size_t i = 0; i < p->nretired && !found; i++) {
 			if (p->retired[i] == pid) {
-				log_exit(pid, status, true);
+				log_exit("process", pid, status, true);
 				p->retired[i] = p->retired[--p->nretired];
 				found = true;
 			}
@@ -125,7 +142,7 @@ static void reap(struct pool *p)
 
 static void signal_all(struct pool *p, int sig)
 {
-	for (int i = 0; i < p->nslots; i++)
+	for (int i = 0; i < p->nall; i++)
 		if (p->slots[i].pid > 0)
 			kill(p->slots[i].pid, sig);
 	for (size_t i = 0; i < p->nretired; i++)
@@ -136,7 +153,7 @@ static size_t children(const struct pool *p)
 {
 	size_t n = p->nretired;
 
-	for (int i = 0; i < p->nslots; i++)
+	for (int i = 0; i < p->nall; i++)
 		n += p->slots[i].pid > 0;
 	return n;
 }
@@ -165,14 +182,14 @@ static void reload(struct pool *p)
 	lvl = log_level_parse(nc.log_level);
 	if (config_path(&nc, "log/fcgi.log", err, sizeof(err)) == 0)
 		log_init("fcgi", lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl, err);
-	for (int i = 0; i < p->nslots; i++) {
+	for (int i = 0; i < p->nall; i++) {
 		if (p->slots[i].pid > 0 && p->nretired < RETIRED_MAX)
 			p->retired[p->nretired++] = p->slots[i].pid;
 	}
 	p->cfg = nc;
-	p->nslots = nc.fcgi_workers;
+	pool_size(p);
 	memset(p->slots, 0, sizeof(p->slots));
-	for (int i = 0; i < p->nslots; i++)
+	for (int i = 0; i < p->nall; i++)
 		spawn(p, &p->slots[i]);
 	/* the new generation is accepting: now the old one may finish and go */
 	for (size_t i = 0; i < p->nretired; i++)
@@ -224,7 +241,7 @@ static int tick(struct pool *p)
 		}
 		return (int)(p->kill_at - now);
 	}
-	for (int i = 0; i < p->nslots; i++) {
+	for (int i = 0; i < p->nall; i++) {
 		struct slot *s = &p->slots[i];
 		if (s->pid == 0 && s->respawn_at <= now)
 			spawn(p, s);
@@ -250,12 +267,12 @@ int pool_run(const struct config *cfg, const char *config_path, int listen_fd)
 	p.cfg = *cfg;
 	p.config_path = config_path;
 	p.listen_fd = listen_fd;
-	p.nslots = cfg->fcgi_workers > POOL_MAX ? POOL_MAX : cfg->fcgi_workers;
+	pool_size(&p);
 	if (pool_signals(&p) < 0) {
 		log_error("signalfd: %s", strerror(errno));
 		return 1;
 	}
-	for (int i = 0; i < p.nslots; i++)
+	for (int i = 0; i < p.nall; i++)
 		spawn(&p, &p.slots[i]);
 	while (!p.stopping || children(&p) > 0) {
 		pfd.fd = p.sfd;

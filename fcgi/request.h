@@ -59,6 +59,7 @@ struct request {
 	uint64_t body_size;       /* size of the body file */
 	char body_path[PATH_MAX]; /* the file to unlink when the request ends, "" none */
 	char body_sha256[65];     /* of the body, computed for Idempotency-Key */
+	bool followed;            /* the upload inspector judged body_fd (fcgi/inspector.c) */
 	struct json_object *json; /* owned: the parsed JSON body, NULL when empty */
 };
 

@@ -176,10 +176,7 @@ static struct deploy *deploy_new(struct runner *r, int64_t cmd_id, struct projec
 		free(d);
 		return NULL;
 	}
-	arc_limits_default(&d->lim);
-	d->lim.max_entries = r->cfg.extract_max_entries;
-	d->lim.max_bytes = r->cfg.extract_max_bytes;
-	d->lim.max_ratio = r->cfg.extract_max_ratio;
+	arc_limits_config(&d->lim, &r->cfg);
 	return d;
 }
 

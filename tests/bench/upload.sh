@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Upload rate of a 200 MB artifact (a tar of random data) POSTed with curl
-# through nginx, side by side in one nginx, 5 runs each with hyperfine:
-#   hostagent   POST /api/v1/artifacts: nginx writes the body to a file,
-#               the handler hashes and inspects it, links it into
+# through nginx, side by side in one nginx, timed by hyperfine:
+#   hostagent   POST /api/v1/artifacts: nginx writes the body to a file while
+#               the upload inspector follows it (hash + archive policy); the
+#               handler gets the verdict, fsyncs, links the file into
 #               artifacts/ and commits the row (the full upload path)
 #   nginx-file  the same nginx writing the same body to a file itself and
 #               answering 201 (client_body_in_file_only clean, then a proxy
 #               hop to a `return 201` location: a bare `return 201` would
 #               discard the body unread, which is not the same work)
-# Before every run the file's first data block is rewritten with random bytes,
-# so that every upload is a new artifact (the same bytes twice would only be
-# looked up), and `sync` runs, so that no run pays for the previous one's
-# dirty pages. Never pass/fail: it prints a table with the ratio.
-# Environment: BENCH_UPLOAD_MB (200), BENCH_RUNS (5), HOSTAGENT_BUILD_DIR
-# (./build). The table is also written to build/bench/upload.txt.
+# The two are interleaved, one run of each per hyperfine call, in alternating
+# order: this machine's disk slows down for seconds after a few hundred MB
+# were made durable, and back-to-back blocks of runs would give one target
+# the slow spells. Before every run the file's first data block is rewritten
+# with random bytes, so that every upload is a new artifact (the same bytes
+# twice would only be looked up), the artifact of the previous run is
+# deleted, `sync` runs and BENCH_SETTLE seconds pass, so that no run pays
+# for the previous one's writes. The handler's own time
+# (meta.duration_ms, from its log) is reported beside the totals. Never
+# pass/fail: it prints a table with the ratio.
+# Environment: BENCH_UPLOAD_MB (200), BENCH_RUNS (10), BENCH_SETTLE (1),
+# HOSTAGENT_BUILD_DIR (./build). The table is also written to
+# build/bench/upload.txt.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${HOSTAGENT_BUILD_DIR:-$ROOT/build}
 MB=${BENCH_UPLOAD_MB:-200}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-10}
+SETTLE=${BENCH_SETTLE:-1}
 
 FCGI=$BUILD/fcgi/hostagent-fcgi
 CTL=$BUILD/ctl/hostagentctl
@@ -38,7 +47,7 @@ PREFIX=hostagent-bench-upload
 mkdir -p "$DATA/tmp/upload" "$DATA/tmp/sink" "$NGX"/{conf,logs} \
 	"$NGX"/tmp/{client_body,proxy,fastcgi,uwsgi,scgi}
 CONF=$WORK/hostagent.conf
-printf 'data_dir = %s\nlog_level = warn\nfcgi_workers = 4\n' "$DATA" >"$CONF"
+printf 'data_dir = %s\nlog_level = debug\nfcgi_workers = 4\n' "$DATA" >"$CONF"
 TOKEN=$(daemon_env "$CTL" -c "$CONF" token create --name bench --scopes admin)
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
@@ -111,7 +120,23 @@ EOF
 BYTES=$(stat -c %s "$FILE")
 
 # a new artifact for every run: 512 new random bytes at the start of the data
-PREPARE="dd if=/dev/urandom of=$FILE bs=512 seek=1 count=1 conv=notrunc status=none; sync"
+# Before every run: the previous artifact is deleted (through the API), so
+# that every upload writes the same disk blocks; on this machine's virtual
+# disk, writing blocks never written before is several times slower, and
+# keeping every run's 200 MB would make the later runs measure that.
+cat >"$WORK/prepare" <<EOF
+#!/bin/sh
+dd if=/dev/urandom of=$FILE bs=512 seek=1 count=1 conv=notrunc status=none
+curl -sS -f -H 'Authorization: Bearer $TOKEN' $BASE/api/v1/artifacts |
+	python3 -c 'import json, sys; [print(a["sha256"]) for a in json.load(sys.stdin)["result"]]' |
+	while read -r sha; do
+		curl -sS -f -o /dev/null -X DELETE -H 'Authorization: Bearer $TOKEN' $BASE/api/v1/artifacts/\$sha
+	done
+sync
+sleep $SETTLE
+EOF
+chmod +x "$WORK/prepare"
+PREPARE=$WORK/prepare
 CURL="curl -sS -f -o /dev/null -X POST -T $FILE -H Expect: -H Content-Type:application/octet-stream"
 # check once that both answer as expected before timing them
 code=$($CURL -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/artifacts") || true
@@ -119,22 +144,41 @@ code=$($CURL -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/a
 code=$($CURL -w '%{http_code}' "$BASE/bench/sink") || true
 [[ $code == 201 ]] || { echo "upload.sh: the sink answered $code" >&2; exit 1; }
 
-JSON=$WORK/hyperfine.json
-hyperfine --style basic --runs "$RUNS" --prepare "$PREPARE" --export-json "$JSON" \
-	-n hostagent "$CURL -H 'Authorization: Bearer $TOKEN' $BASE/api/v1/artifacts" \
-	-n nginx-file "$CURL $BASE/bench/sink" >&2
+HOST_CMD="$CURL -H 'Authorization: Bearer $TOKEN' $BASE/api/v1/artifacts"
+SINK_CMD="$CURL $BASE/bench/sink"
+for ((i = 0; i < RUNS; i++)); do
+	if ((i % 2)); then
+		set -- -n nginx-file "$SINK_CMD" -n hostagent "$HOST_CMD"
+	else
+		set -- -n hostagent "$HOST_CMD" -n nginx-file "$SINK_CMD"
+	fi
+	hyperfine --style none --runs 1 --prepare "$PREPARE" --export-json "$WORK/run-$i.json" \
+		"$@" >/dev/null
+done
+
 
 mkdir -p "$BUILD/bench"
-python3 - "$JSON" "$BYTES" "$RUNS" <<'EOF' | tee "$BUILD/bench/upload.txt"
-import json, sys
-res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-size, runs = int(sys.argv[2]), sys.argv[3]
-base = res["nginx-file"]["median"]
-print("upload of %.0f MB (tar of random data), %s runs each, median" % (size / 1e6, runs))
+python3 - "$WORK" "$BYTES" "$RUNS" "$DATA/log/fcgi.log" <<'EOF' | tee "$BUILD/bench/upload.txt"
+import glob, json, re, statistics, sys
+work, size, runs, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+text = open(log).read()
+times = {}
+for path in glob.glob(work + "/run-*.json"):
+    for r in json.load(open(path))["results"]:
+        times.setdefault(r["command"], []).extend(r["times"])
+# the handler's own time: its log line for every 201 (the first is the check)
+handler = [int(m) for m in re.findall(r"POST /api/v1/artifacts \S+ 201 \((\d+) ms\)", text)][1:]
+followed = text.count("inspected while uploading") - 1
+print("upload of %.0f MB (tar of random data), %s interleaved runs each" % (size / 1e6, runs))
 print("%-12s %10s %10s %10s %12s" % ("target", "median s", "min s", "max s", "MB/s"))
 for name in ("nginx-file", "hostagent"):
-    r = res[name]
-    print("%-12s %10.3f %10.3f %10.3f %12.1f" % (name, r["median"], r["min"], r["max"],
-                                                size / 1e6 / r["median"]))
-print("ratio hostagent / nginx-file (rate): %.2f" % (base / res["hostagent"]["median"]))
+    t = times[name]
+    print("%-12s %10.3f %10.3f %10.3f %12.1f" % (name, statistics.median(t), min(t), max(t),
+                                                size / 1e6 / statistics.median(t)))
+if handler:
+    print("handler time (meta.duration_ms): median %d ms, max %d ms; inspected while "
+          "uploading: %d of %d" % (statistics.median(handler), max(handler), followed,
+                                  len(handler)))
+print("ratio hostagent / nginx-file (rate, medians): %.2f" %
+      (statistics.median(times["nginx-file"]) / statistics.median(times["hostagent"])))
 EOF

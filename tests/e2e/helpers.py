@@ -104,6 +104,14 @@ def proc_cmdline(pid):
         return ""
 
 
+def proc_comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def all_pids():
     return [int(d) for d in os.listdir("/proc") if d.isdigit()]
 
@@ -409,7 +417,13 @@ class Stack:
         return self.procs["fcgi"].pid
 
     def fcgi_worker_pids(self):
-        return children(self.fcgi_master_pid())
+        """The pool's workers (not its upload inspector)."""
+        return [p for p in children(self.fcgi_master_pid()) if proc_comm(p) != "ha-inspector"]
+
+    def fcgi_inspector_pid(self):
+        """The pool's upload inspector, or None."""
+        found = [p for p in children(self.fcgi_master_pid()) if proc_comm(p) == "ha-inspector"]
+        return found[0] if found else None
 
     def sql(self, query, params=()):
         """Rows (sqlite3.Row) of a read-only query on the stack's database."""

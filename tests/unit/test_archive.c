@@ -451,6 +451,100 @@ static void test_offset(void)
 	free(all);
 }
 
+/*
+ * A file that grows while it is read (nginx still writing an upload): the
+ * feed callback appends the next piece of src at every EOF, in uneven
+ * pieces, and says when there is no more.
+ */
+struct grower {
+	int out;
+	const char *src;
+	size_t len, off, step;
+	int eofs, reads, give_up_at;
+};
+
+static int grow(void *arg, uint64_t consumed, int at_eof)
+{
+	struct grower *g = arg;
+	size_t n;
+
+	if (!at_eof) {
+		g->reads++;
+		CHECK(consumed <= g->off);
+		return 0;
+	}
+	g->eofs++;
+	CHECK(consumed == g->off); /* EOF only where the file ends */
+	if (g->give_up_at && g->eofs == g->give_up_at)
+		return -1;
+	if (g->off == g->len)
+		return 0;
+	n = g->step < g->len - g->off ? g->step : g->len - g->off;
+	CHECK(write(g->out, g->src + g->off, n) == (ssize_t)n);
+	g->off += n;
+	g->step = g->step * 3 % 70001 + 1; /* uneven pieces, from 1 byte to 70 kB */
+	return 1;
+}
+
+static enum arc_err follow_path(const char *src, struct grower *g, const struct arc_limits *lim,
+                                struct arc_info *info, char *err, size_t errlen)
+{
+	char *bytes = NULL, *grown = tpath("growing");
+	size_t len = 0;
+	enum arc_err rc;
+	int in;
+
+	CHECK(read_all(src, &bytes, &len) == 0);
+	g->src = bytes;
+	g->len = len;
+	g->out = open(grown, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	in = open(grown, O_RDONLY | O_CLOEXEC);
+	struct arc_follow af = {.feed = grow, .arg = g};
+	rc = arc_inspect_follow(in, &af, lim, info, err, errlen);
+	close(in);
+	close(g->out);
+	free(bytes);
+	return rc;
+}
+
+static void test_follow(void)
+{
+	static const enum arc_format fmts[] = {ARC_FMT_TAR, ARC_FMT_TAR_GZ, ARC_FMT_TAR_XZ,
+	                                       ARC_FMT_TAR_ZST};
+	const struct tent big[] = {{.name = "a/big.bin", .zeros = 3u << 20},
+	                           {.name = "a/small", .data = "hello"},
+	                           {.name = "a/l", .type = S_IFLNK, .link = "small"}};
+	struct arc_limits lim;
+	struct arc_info want, got;
+	char err[512] = "", name[64];
+
+	arc_limits_default(&lim);
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		struct grower g = {.step = 1};
+		snprintf(name, sizeof(name), "follow.%s", arc_format_name(fmts[i]));
+		CHECK(build(tpath(name), fmts[i], big, 3) == 0);
+		CHECK(inspect_path(tpath(name), &lim, &want, err, sizeof(err)) == ARC_OK);
+		memset(&got, 0, sizeof(got));
+		CHECK(follow_path(tpath(name), &g, &lim, &got, err, sizeof(err)) == ARC_OK);
+		/* the same verdict, digest and counts as a pass over the finished file */
+		CHECK(got.format == want.format && got.size == want.size &&
+		      got.entries == want.entries && got.unpacked == want.unpacked &&
+		      strcmp(got.sha256, want.sha256) == 0);
+		CHECK(g.eofs > 2 && g.reads > 2 && g.off == g.len);
+	}
+	/* the feed gives up (nginx dropped the upload): an I/O failure, nothing else */
+	struct grower g = {.step = 4096, .give_up_at = 3};
+	CHECK(follow_path(tpath("follow.tar"), &g, &lim, &got, err, sizeof(err)) == ARC_E_IO);
+	CHECK(strstr(err, strerror(ECANCELED)) != NULL);
+	/* a hostile entry is refused as it arrives, with the same reason */
+	const struct tent abs[] = {{.name = "ok", .data = "x"}, {.name = "/etc/evil", .data = "x"}};
+	CHECK(build(tpath("follow-abs.tar.gz"), ARC_FMT_TAR_GZ, abs, 2) == 0);
+	struct grower h = {.step = 100};
+	CHECK(follow_path(tpath("follow-abs.tar.gz"), &h, &lim, &got, err, sizeof(err)) ==
+	      ARC_E_POLICY);
+	CHECK(strstr(err, "/etc/evil") != NULL);
+}
+
 static void test_hostile(void)
 {
 	struct arc_limits lim;
@@ -863,6 +957,7 @@ int main(void)
 	for (enum arc_format f = ARC_FMT_TAR; f <= ARC_FMT_ZIP; f++)
 		test_good(f);
 	test_offset();
+	test_follow();
 	test_big_zip();
 	test_hostile();
 	test_zip_backslash();
