@@ -1377,8 +1377,10 @@ static int arc_src_init_fd(struct arc_src *s, int fd)
 	return 0;
 }
 
-enum arc_err arc_inspect(int fd, const struct arc_limits *lim, struct arc_info *info, char *err,
-                         size_t errlen)
+/* An fd source; follow (a file still growing, its size unknown) makes it a stream. */
+static enum arc_err arc_inspect_fd(int fd, const struct arc_follow *follow,
+                                   const struct arc_limits *lim, struct arc_info *info, char *err,
+                                   size_t errlen)
 {
 	struct arc_src s;
 	enum arc_err rc;
@@ -1386,30 +1388,28 @@ enum arc_err arc_inspect(int fd, const struct arc_limits *lim, struct arc_info *
 	if (arc_src_init_fd(&s, fd) < 0) {
 		arc_seterr(err, errlen, NULL, "out of memory");
 		return ARC_E_IO;
+	}
+	if (follow != NULL) {
+		s.seekable = 0; /* the ratio is then against what was read */
+		s.size = 0;
+		s.follow = follow;
 	}
 	rc = arc_inspect_src(&s, lim, info, err, errlen);
 	free(s.buf);
 	return rc;
 }
 
+enum arc_err arc_inspect(int fd, const struct arc_limits *lim, struct arc_info *info, char *err,
+                         size_t errlen)
+{
+	return arc_inspect_fd(fd, NULL, lim, info, err, errlen);
+}
+
 enum arc_err arc_inspect_follow(int fd, const struct arc_follow *follow,
                                 const struct arc_limits *lim, struct arc_info *info, char *err,
                                 size_t errlen)
 {
-	struct arc_src s;
-	enum arc_err rc;
-
-	if (arc_src_init_fd(&s, fd) < 0) {
-		arc_seterr(err, errlen, NULL, "out of memory");
-		return ARC_E_IO;
-	}
-	/* its size is not known yet: read as a stream, the ratio against what was read */
-	s.seekable = 0;
-	s.size = 0;
-	s.follow = follow;
-	rc = arc_inspect_src(&s, lim, info, err, errlen);
-	free(s.buf);
-	return rc;
+	return arc_inspect_fd(fd, follow, lim, info, err, errlen);
 }
 
 enum arc_err arc_inspect_mem(const void *buf, size_t len, const struct arc_limits *lim,

@@ -102,27 +102,16 @@ until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE/ping" || t
 done
 
 FILE=$WORK/artifact.tar
-python3 - "$FILE" "$MB" <<'EOF'
-import os, sys, tarfile
-path, mb = sys.argv[1], int(sys.argv[2])
-size = mb * 1000 * 1000
-ti = tarfile.TarInfo("random.bin")
-ti.size = size
-with open(path, "wb") as f:
-    f.write(ti.tobuf(tarfile.GNU_FORMAT))
-    left = size
-    while left:
-        n = min(left, 1 << 20)
-        f.write(os.urandom(n))
-        left -= n
-    f.write(bytes((-size) % 512 + 1024))
-EOF
+# a tar holding one file of random bytes, made as the e2e tests make theirs
+python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import archives
+archives.write_random_tar(sys.argv[2], int(sys.argv[3]) * 1000 * 1000)' \
+	"$ROOT/tests/e2e" "$FILE" "$MB"
 BYTES=$(stat -c %s "$FILE")
 
-# a new artifact for every run: 512 new random bytes at the start of the data
-# Before every run: the previous artifact is deleted (through the API), so
-# that every upload writes the same disk blocks; on this machine's virtual
-# disk, writing blocks never written before is several times slower, and
+# Before every run: 512 new random bytes at the start of the data (a new
+# artifact every time), and the previous artifact is deleted through the
+# API, so that every upload writes the same disk blocks: on this machine's
+# virtual disk, blocks never written before are several times slower, and
 # keeping every run's 200 MB would make the later runs measure that.
 cat >"$WORK/prepare" <<EOF
 #!/bin/sh
