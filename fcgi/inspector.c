@@ -5,9 +5,10 @@
  * handler only once the whole body is there; hashing and inspecting 200 MB
  * then takes longer than nginx took to write it. So a process of the pool
  * watches that directory (inotify) and forks a follower for each new file,
- * at most FOLLOW_MAX at once. A follower:
- *  - binds <data>/run/follow/<dev>-<ino> (hex), the name a worker derives
- *    from fstat of the body file it was handed;
+ * at most FOLLOW_MAX at once. The inspector binds the follower's name,
+ * <data>/run/follow/<dev>-<ino> (hex: what a worker derives from fstat of
+ * the body file it was handed), before forking it, and removes it when it
+ * has reaped it. A follower:
  *  - reads the file as it grows, through the same hash and archive policy
  *    as the handler (arc_inspect_follow), and starts the writeback of every
  *    FOLLOW_SYNC_BYTES it has read, so the handler's fsync finds little left;
@@ -16,8 +17,12 @@
  * Anything else (not a tar, any refusal, an error) gets no answer: the
  * worker then inspects the file itself, so every refusal is found and
  * worded by one code path and a follower can only ever save work. A
- * follower gives up when nginx unlinks the file (a cut-off upload) or when
- * nothing happens for FOLLOW_IDLE_MS.
+ * follower gives up when nginx's name for the file goes (the request ended,
+ * or a cut-off upload) or when nothing happens for FOLLOW_IDLE_MS.
+ *
+ * Only authorized requests have bodies here: nginx asks the pool before it
+ * reads one (auth_request, worker.c), so no client without a token can get
+ * its bytes parsed.
  *
  * One process per file keeps libarchive's state (and any crash on a
  * hostile archive) to one upload, and needs no locking.
@@ -47,6 +52,7 @@
 #include "config.h"
 #include "log.h"
 #include "util.h"
+#include "validate.h"
 
 #define FOLLOW_MAX         4            /* followers at once; more uploads are inspected after */
 #define FOLLOW_IDLE_MS     (310 * 1000) /* nginx's client_body_timeout is 300 s */
@@ -89,13 +95,40 @@ static int follow_addr(const struct config *cfg, dev_t dev, ino_t ino, struct so
 	                (unsigned long long)dev, (unsigned long long)ino);
 }
 
+/* Is path a bound socket someone listens on? (/proc/net/unix lists them with their paths.) */
+static bool listened_on(const char *path)
+{
+	FILE *f = fopen("/proc/net/unix", "re");
+	char line[PATH_MAX + 128];
+	size_t len = strlen(path);
+	bool found = false;
+
+	if (f == NULL)
+		return true; /* cannot tell: keep it */
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		char *p = strchr(line, '/');
+		found =
+		    p != NULL && strncmp(p, path, len) == 0 && (p[len] == '\n' || p[len] == '\0');
+	}
+	fclose(f);
+	return found;
+}
+
 /* ---- the worker's side --------------------------------------------------- */
+
+static bool tar_family(enum arc_format f)
+{
+	return f == ARC_FMT_TAR || f == ARC_FMT_TAR_GZ || f == ARC_FMT_TAR_XZ ||
+	       f == ARC_FMT_TAR_ZST;
+}
 
 int inspector_ask(const struct config *cfg, int fd, uint64_t size, struct arc_info *info)
 {
 	struct follow_ask ask = {.magic = FOLLOW_MAGIC, .size = size};
 	struct follow_answer ans;
 	struct sockaddr_un sa;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
 	struct pollfd pfd;
 	struct stat st;
 	ssize_t n;
@@ -104,11 +137,15 @@ int inspector_ask(const struct config *cfg, int fd, uint64_t size, struct arc_in
 	if (!cfg->upload_follow || fstat(fd, &st) < 0 ||
 	    follow_addr(cfg, st.st_dev, st.st_ino, &sa) < 0)
 		return 0;
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return 0;
-	/* no follower (too small to catch, too many at once, gone): not an error */
+	/*
+	 * No follower (too small to catch, too many at once, gone) or a busy
+	 * one (EAGAIN): not an error. Only our own user's follower is believed.
+	 */
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.uid != geteuid() ||
 	    send(s, &ask, sizeof(ask), MSG_NOSIGNAL) != (ssize_t)sizeof(ask))
 		goto out;
 	pfd.fd = s;
@@ -124,7 +161,9 @@ int inspector_ask(const struct config *cfg, int fd, uint64_t size, struct arc_in
 	/* EOF (no answer) is the follower's way of saying "inspect it yourself" */
 	n = recv(s, &ans, sizeof(ans), 0);
 	if (n == (ssize_t)sizeof(ans) && ans.magic == FOLLOW_MAGIC && ans.info.size == size &&
-	    memchr(ans.info.sha256, '\0', sizeof(ans.info.sha256)) != NULL) {
+	    tar_family(ans.info.format) &&
+	    memchr(ans.info.sha256, '\0', sizeof(ans.info.sha256)) != NULL &&
+	    validate_sha256_hex(ans.info.sha256) == 0) {
 		*info = ans.info;
 		ok = 1;
 	}
@@ -136,7 +175,11 @@ out:
 /* ---- a follower ---------------------------------------------------------- */
 
 struct follower {
-	int fd;      /* the body file */
+	int fd;           /* the body file */
+	int dirfd;        /* the upload directory, */
+	const char *name; /* and the file's name there while the upload lasts */
+	dev_t dev;
+	ino_t ino;
 	int tick_ms; /* how long to wait before looking at its size again */
 	int lfd;     /* listening socket */
 	int conn;    /* the asking worker, or -1 */
@@ -192,8 +235,14 @@ static int follower_wait(struct follower *f, uint64_t have)
 				return 1;
 			continue;
 		}
-		if (fstat(f->fd, &st) < 0 || st.st_nlink == 0) {
-			errno = ECANCELED; /* nginx dropped the upload */
+		/*
+		 * nginx removes the name when the request ends (or a cut-off
+		 * upload): then nobody will ask. A link count would not do: the
+		 * handler may have linked the file into artifacts/ itself.
+		 */
+		if (fstatat(f->dirfd, f->name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    st.st_ino != f->ino || st.st_dev != f->dev || fstat(f->fd, &st) < 0) {
+			errno = ECANCELED;
 			return -1;
 		}
 		if ((uint64_t)st.st_size > have) {
@@ -257,49 +306,42 @@ static bool follower_format(struct follower *f)
 	}
 }
 
-static void follower_run(const struct config *cfg, int fd, const struct stat *st)
+/* A follower's life; lfd is its bound, listening name (the inspector made it, and removes it). */
+static void follower_run(const struct config *cfg, int fd, int lfd, int dirfd, const char *name,
+                         const struct stat *st)
 {
 	struct follower f = {.fd = fd,
-	                     .lfd = -1,
+	                     .dirfd = dirfd,
+	                     .name = name,
+	                     .dev = st->st_dev,
+	                     .ino = st->st_ino,
+	                     .lfd = lfd,
 	                     .conn = -1,
 	                     .tick_ms = FOLLOW_TICK_MIN_MS,
 	                     .active = util_mono_ms()};
 	struct follow_answer ans = {.magic = FOLLOW_MAGIC};
 	struct arc_follow af = {.feed = follower_feed, .arg = &f};
 	struct arc_limits lim;
-	struct sockaddr_un sa;
 	char err[512] = "";
 	enum arc_err rc;
 
-	if (follow_addr(cfg, st->st_dev, st->st_ino, &sa) < 0)
-		return;
-	/* a name left by a follower that died: its file is gone, the name is ours */
-	unlink(sa.sun_path);
-	f.lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (f.lfd < 0 || bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(f.lfd, 4) < 0) {
-		log_debug("upload follower: %s: %s", sa.sun_path, strerror(errno));
-		goto out;
-	}
 	if (!follower_format(&f))
-		goto out;
+		return;
 	arc_limits_config(&lim, cfg);
 	rc = arc_inspect_follow(fd, &af, &lim, &ans.info, err, sizeof(err));
 	if (rc == ARC_OK && f.conn >= 0)
 		send(f.conn, &ans, sizeof(ans), MSG_NOSIGNAL);
 	else
-		log_debug("upload follower: leaving %s to the handler: %s", sa.sun_path,
+		log_debug("upload follower: leaving %s to the handler: %s", name,
 		          rc == ARC_OK ? "nobody asked" : err);
-out:
-	unlink(sa.sun_path);
 }
 
 /* ---- the inspector --------------------------------------------------------- */
 
 struct followed {
 	pid_t pid;
-	dev_t dev;
-	ino_t ino;
+	ino_t sock_ino; /* its name's inode: removed only while it is still that one */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
 struct inspector {
@@ -308,6 +350,7 @@ struct inspector {
 	struct followed f[FOLLOW_MAX];
 	int n;
 	bool stopping;
+	int64_t cleaned; /* monotonic ms of the last inspector_clean */
 };
 
 /* nginx names its temp files with digits only; the handler's own are body-* and part-*. */
@@ -321,18 +364,58 @@ static bool nginx_temp_name(const char *s)
 	return true;
 }
 
-static void inspector_follow(struct inspector *in, const char *name)
+/*
+ * Binds and listens on a follower's name before the follower exists, so a
+ * worker can find it as soon as possible. A name already bound by a live
+ * follower (of the generation that is retiring, for the same file) wins:
+ * -1. A name nobody listens on is a dead follower's: it is replaced.
+ */
+static int follower_socket(const struct sockaddr_un *sa, ino_t *sock_ino)
+{
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct stat st;
+
+	if (s < 0)
+		return -1;
+	if (bind(s, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+		if (errno != EADDRINUSE || listened_on(sa->sun_path) || unlink(sa->sun_path) < 0 ||
+		    bind(s, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
+			goto fail;
+	}
+	if (listen(s, 4) < 0 || lstat(sa->sun_path, &st) < 0)
+		goto fail;
+	*sock_ino = st.st_ino;
+	return s;
+fail:
+	close(s);
+	return -1;
+}
+
+/* Removes a follower's name if it is still the one it bound. */
+static void follower_unlink(const struct followed *f)
 {
 	struct stat st;
-	pid_t pid;
-	int fd;
+
+	if (lstat(f->path, &st) == 0 && st.st_ino == f->sock_ino)
+		unlink(f->path);
+}
+
+static void inspector_follow(struct inspector *in, const char *name)
+{
+	struct followed rec = {0};
+	struct sockaddr_un sa;
+	struct stat st;
+	pid_t pid, self = getpid();
+	int fd, lfd;
 
 	if (in->n >= FOLLOW_MAX || !nginx_temp_name(name))
 		return;
 	fd = openat(in->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return; /* gone already, or not readable: the handler will say */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    follow_addr(in->cfg, st.st_dev, st.st_ino, &sa) < 0 ||
+	    (lfd = follower_socket(&sa, &rec.sock_ino)) < 0) {
 		close(fd);
 		return;
 	}
@@ -345,33 +428,35 @@ static void inspector_follow(struct inspector *in, const char *name)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		prctl(PR_SET_NAME, "ha-follow");
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != self)
+			_exit(0); /* the inspector died before PDEATHSIG was armed */
 		close(in->sfd);
 		close(in->in);
-		close(in->dirfd);
-		follower_run(in->cfg, fd, &st);
+		follower_run(in->cfg, fd, lfd, in->dirfd, name, &st);
 		_exit(0);
 	}
 	close(fd);
+	close(lfd);
+	rec.pid = pid;
+	memcpy(rec.path, sa.sun_path, sizeof(rec.path));
 	if (pid < 0) {
 		log_warn("upload follower: fork: %s", strerror(errno));
+		follower_unlink(&rec);
 		return;
 	}
-	in->f[in->n++] = (struct followed){.pid = pid, .dev = st.st_dev, .ino = st.st_ino};
+	in->f[in->n++] = rec;
 }
 
-/* A follower has ended: forget it, and take its name (it cannot have, if it died). */
+/* A follower has ended: forget it, and remove its name. */
 static void inspector_gone(struct inspector *in, pid_t pid, int status)
 {
-	struct sockaddr_un sa;
-
 	for (int i = 0; i < in->n; i++) {
 		if (in->f[i].pid != pid)
 			continue;
 		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
 			log_warn("upload follower %d killed by signal %d", (int)pid,
 			         WTERMSIG(status));
-		if (follow_addr(in->cfg, in->f[i].dev, in->f[i].ino, &sa) >= 0)
-			unlink(sa.sun_path);
+		follower_unlink(&in->f[i]);
 		in->f[i] = in->f[--in->n];
 		return;
 	}
@@ -396,38 +481,12 @@ static void inspector_events(struct inspector *in)
 	}
 }
 
-/* Is path a bound socket someone listens on? (/proc/net/unix lists them with their paths.) */
-static bool listened_on(const char *path)
+/* Is path one of our own followers' names? */
+static bool own_name(const struct inspector *in, const char *path)
 {
-	FILE *f = fopen("/proc/net/unix", "re");
-	char line[PATH_MAX + 128];
-	size_t len = strlen(path);
-	bool found = false;
-
-	if (f == NULL)
-		return true; /* cannot tell: keep it */
-	while (!found && fgets(line, sizeof(line), f) != NULL) {
-		char *p = strchr(line, '/');
-		found =
-		    p != NULL && strncmp(p, path, len) == 0 && (p[len] == '\n' || p[len] == '\0');
-	}
-	fclose(f);
-	return found;
-}
-
-/* Is name one of our own followers' (which may not be listening yet)? */
-static bool own_name(const struct inspector *in, const char *name)
-{
-	struct sockaddr_un sa;
-
-	for (int i = 0; i < in->n; i++) {
-		const char *base;
-		if (follow_addr(in->cfg, in->f[i].dev, in->f[i].ino, &sa) < 0)
-			continue;
-		base = strrchr(sa.sun_path, '/');
-		if (base != NULL && strcmp(base + 1, name) == 0)
+	for (int i = 0; i < in->n; i++)
+		if (strcmp(in->f[i].path, path) == 0)
 			return true;
-	}
 	return false;
 }
 
@@ -492,6 +551,7 @@ void inspector_run(const struct config *cfg, pid_t master)
 		log_error("upload inspector: cannot start: %s", strerror(errno));
 		_exit(1);
 	}
+	in.cleaned = util_mono_ms();
 	in.dirfd = open(upload, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	in.in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (in.dirfd < 0 || in.in < 0 ||
@@ -502,11 +562,13 @@ void inspector_run(const struct config *cfg, pid_t master)
 	while (!in.stopping) {
 		struct pollfd p[2] = {{.fd = in.sfd, .events = POLLIN},
 		                      {.fd = in.in, .events = POLLIN}};
-		int n = poll(p, 2, INSPECTOR_CLEAN_MS);
-		if (n < 0 && errno != EINTR)
+		int64_t due = in.cleaned + INSPECTOR_CLEAN_MS - util_mono_ms();
+		if (poll(p, 2, due > 0 ? (int)due : 0) < 0 && errno != EINTR)
 			break;
-		if (n == 0)
+		if (util_mono_ms() - in.cleaned >= INSPECTOR_CLEAN_MS) {
 			inspector_clean(&in, dir);
+			in.cleaned = util_mono_ms();
+		}
 		if (p[0].revents)
 			inspector_signal(&in);
 		if (p[1].revents && !in.stopping)

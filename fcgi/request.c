@@ -138,6 +138,7 @@ static void init_headers(struct request *r)
 	r->content_type = nonempty(req_param(r, "CONTENT_TYPE"));
 	r->last_event_id = nonempty(req_param(r, "HTTP_LAST_EVENT_ID"));
 	r->body_file = nonempty(req_param(r, "BODY_FILE"));
+	r->auth_only = nonempty(req_param(r, "HOSTAGENT_AUTH_ONLY")) != NULL;
 	r->content_length = -1;
 	v = nonempty(req_param(r, "CONTENT_LENGTH"));
 	if (v != NULL) {

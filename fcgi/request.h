@@ -41,7 +41,8 @@ struct request {
 	size_t n_query;
 	char *query_buf; /* owned: decoded copy of QUERY_STRING */
 	const char *authorization, *idem_key, *content_type, *body_file, *last_event_id;
-	char request_id[64];    /* REQUEST_ID, or a generated one */
+	char request_id[64]; /* REQUEST_ID, or a generated one */
+	bool auth_only;      /* nginx's auth_request before it reads a body (HOSTAGENT_AUTH_ONLY) */
 	int64_t content_length; /* -1 when absent */
 	/* filled by the router */
 	const struct route *route;

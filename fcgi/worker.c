@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <fcgiapp.h>
+#include <json-c/json.h>
 
 #include "auth.h"
 #include "config.h"
@@ -93,15 +94,49 @@ static void send_response(struct request *req, struct response *resp)
 	free(buf);
 }
 
+/*
+ * nginx's auth_request for a request that carries a body, made before nginx
+ * reads it: 204 lets nginx take the body (the request itself is then routed
+ * and authorized again); a 401 or 403 ends it there, and nginx answers it
+ * (@hostagent_401/403) with our detail from X-Hostagent-Detail. So a client
+ * without a valid token never gets a byte written to disk or parsed.
+ */
+static int auth_only_answer(struct response *resp)
+{
+	struct json_object *d;
+	char detail[256];
+	size_t o = 0;
+
+	if (resp->status == 0) {
+		resp->status = 204;
+		resp->no_body = true;
+		return -1;
+	}
+	if (resp->error != NULL && json_object_object_get_ex(resp->error, "detail", &d)) {
+		/* it goes into nginx's JSON as is: printable ASCII, no quote or backslash */
+		for (const char *p = json_object_get_string(d); *p && o + 1 < sizeof(detail); p++)
+			detail[o++] =
+			    (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') ? *p : '\'';
+		detail[o] = '\0';
+		resp_header(resp, "X-Hostagent-Detail", "%s", detail);
+	}
+	return -1;
+}
+
 /* Route, authorize, load the body, check the Idempotency-Key: 0 = run the handler. */
 static int dispatch_prepare(struct request *req, struct response *resp)
 {
 	char allow[128];
 	const struct route *rt = NULL;
+	enum route_result found;
 	bool hash;
 
-	switch (route_match(route_table, route_table_len, req->method, req->path, &rt, req->params,
-	                    &req->n_params, allow, sizeof(allow))) {
+	found = route_match(route_table, route_table_len, req->method, req->path, &rt, req->params,
+	                    &req->n_params, allow, sizeof(allow));
+	/* the request itself will say 404 or 405 */
+	if (req->auth_only && found != ROUTE_FOUND)
+		return auth_only_answer(resp);
+	switch (found) {
 	case ROUTE_NOT_FOUND:
 		resp_error(resp, 404, "not_found", "no such endpoint: %.200s", req->path);
 		return -1;
@@ -117,8 +152,8 @@ static int dispatch_prepare(struct request *req, struct response *resp)
 	req->route = rt;
 	if ((rt->flags & RF_SNAPSHOT) && req->store != NULL)
 		store_begin_read(req->store); /* on failure each query just runs alone */
-	if (auth_check(req, resp) < 0)
-		return -1;
+	if (auth_check(req, resp) < 0 || req->auth_only)
+		return req->auth_only ? auth_only_answer(resp) : -1;
 	hash = req->idem_key != NULL && (rt->flags & RF_IDEMPOTENT) && req->authed;
 	if ((rt->flags & (RF_JSON | RF_RAW | RF_MULTIPART)) && req_body_load(req, resp, hash) < 0)
 		return -1;
@@ -150,7 +185,8 @@ static void serve_one(FCGX_Request *fx, const struct config *cfg)
 		store_rollback(worker_store);
 	if (!resp.sent)
 		send_response(&req, &resp);
-	log_debug("%s %s → %d (%lld ms) id=%s", req.method, req.path ? req.path : "?", resp.status,
+	log_debug("%s %s%s → %d (%lld ms) id=%s", req.method, req.path ? req.path : "?",
+	          req.auth_only ? " (before its body)" : "", resp.status,
 	          (long long)(util_mono_ms() - req.start_mono), req.request_id);
 	req_clear(&req);
 	resp_clear(&resp);

@@ -201,3 +201,65 @@ def test_upload_follow_off(fresh_stack, tmp_path):
     r = post_file(stack, path)
     assert r.status == 201, r
     assert "inspected after the upload" in artifact_line(stack, sha_of(path))
+
+
+def test_unauthorized_upload_is_refused_before_its_body(fresh_stack):
+    """nginx asks the pool (auth_request) before it reads a body: a client
+    without a valid token gets the JSON 401/403 at once, and not a byte of
+    its body is written to disk or reaches a follower."""
+    stack = fresh_stack()
+    upload_dir = os.path.join(stack.data_dir, "tmp", "upload")
+    read_tok = stack.create_token("reader", scopes="read")
+    for auth, status, words in ((None, 401, "missing Authorization"),
+                                ("Bearer hat_not_a_real_token", 401, "malformed"),
+                                (f"Bearer {read_tok}", 403, "'operate' scope")):
+        for path in ("/api/v1/artifacts", "/api/v1/projects"):
+            head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + (f"Authorization: {auth}\r\n" if auth else "")
+                    + f"Content-Type: application/octet-stream\r\n"
+                    f"Content-Length: {50 << 20}\r\nConnection: close\r\n\r\n")
+            s = socket.create_connection(("127.0.0.1", stack.http_port), timeout=30)
+            try:
+                # the header and a first piece only: the answer must not wait for the rest
+                s.sendall(head.encode() + A._tar_header("x.bin", 50 << 20))
+                raw = b""
+                while b"\r\n\r\n" not in raw or not raw.rstrip().endswith(b"}"):
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    raw += b
+            finally:
+                s.close()
+            head_part, _, body = raw.partition(b"\r\n\r\n")
+            assert head_part.startswith(b"HTTP/1.1 %d" % status), raw[:300]
+            j = __import__("json").loads(body)
+            assert j["error"]["type"] == ("unauthorized" if status == 401 else "forbidden"), j
+            assert words in j["error"]["detail"], j
+            assert j["meta"]["request_id"], j
+            if status == 401:
+                assert b"WWW-Authenticate: Bearer" in head_part, head_part
+            assert os.listdir(upload_dir) == [], os.listdir(upload_dir)
+            assert not followers(stack)
+    # a GET of the list needs no pre-check and still answers
+    assert H.get(stack, "/api/v1/projects").status == 200
+    assert H.get(stack, "/api/v1/projects", token=None).status == 401
+
+
+def test_unasked_followers_do_not_linger(fresh_stack, tmp_path):
+    """Small uploads often end before their follower is asked (the handler
+    then inspects them itself and links the file into artifacts/): the
+    follower must leave when nginx's name for the body goes, not minutes
+    later, or it would hold one of the four places."""
+    stack = fresh_stack()
+    for i in range(12):
+        p = str(tmp_path / f"s{i}.tar")
+        A.write_random_tar(p, 190 << 10)
+        r = post_file(stack, p, piece=1 << 20, pause=0)
+        assert r.status == 201, r
+    assert helpers.wait_for(lambda: not followers(stack) and not follow_names(stack), 5,
+                            "the followers to leave")
+    path = str(tmp_path / "big.tar")
+    A.write_random_tar(path, 30 << 20)
+    r = post_file(stack, path)
+    assert r.status == 201, r
+    assert "inspected while uploading" in artifact_line(stack, sha_of(path))
