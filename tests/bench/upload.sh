@@ -18,8 +18,10 @@
 # twice would only be looked up), the artifact of the previous run is
 # deleted, `sync` runs and BENCH_SETTLE seconds pass, so that no run pays
 # for the previous one's writes. The handler's own time
-# (meta.duration_ms, from its log) is reported beside the totals. Never
-# pass/fail: it prints a table with the ratio.
+# (meta.duration_ms, from its log) is reported beside the totals. Two
+# ratios: of the medians, and the median of the per-pair ratios (each pair
+# ran seconds apart, so it shares the machine's state: the steadier figure
+# on a noisy machine). Never pass/fail: it prints a table with the ratios.
 # Environment: BENCH_UPLOAD_MB (200), BENCH_RUNS (20), BENCH_SETTLE (1),
 # HOSTAGENT_BUILD_DIR (./build). The table is also written to
 # build/bench/upload.txt.
@@ -151,10 +153,13 @@ python3 - "$WORK" "$BYTES" "$RUNS" "$DATA/log/fcgi.log" <<'EOF' | tee "$BUILD/be
 import glob, json, re, statistics, sys
 work, size, runs, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 text = open(log).read()
-times = {}
+times, pairs = {}, []
 for path in glob.glob(work + "/run-*.json"):
-    for r in json.load(open(path))["results"]:
-        times.setdefault(r["command"], []).extend(r["times"])
+    one = {r["command"]: r["times"][0] for r in json.load(open(path))["results"]}
+    for name, t in one.items():
+        times.setdefault(name, []).append(t)
+    # the two runs of one call are seconds apart: their ratio shares the machine's state
+    pairs.append(one["nginx-file"] / one["hostagent"])
 # the handler's own time: its log line for every 201 (the first is the check)
 handler = [int(m) for m in re.findall(r"POST /api/v1/artifacts \S+ 201 \((\d+) ms\)", text)][1:]
 # how each upload was inspected (the first line is the check's)
@@ -172,4 +177,7 @@ if handler:
                                   len(handler)))
 print("ratio hostagent / nginx-file (rate, medians): %.2f" %
       (statistics.median(times["nginx-file"]) / statistics.median(times["hostagent"])))
+print("ratio hostagent / nginx-file (rate, median of the %d side-by-side pairs): %.2f "
+      "(quartiles %.2f-%.2f)" % (len(pairs), statistics.median(pairs),
+                                 *statistics.quantiles(pairs, n=4)[::2]))
 EOF
