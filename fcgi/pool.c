@@ -194,7 +194,8 @@ static void reload(struct pool *p)
 	/* the new generation is accepting: now the old one may finish and go */
 	for (size_t i = 0; i < p->nretired; i++)
 		kill(p->retired[i], SIGTERM);
-	log_info("reloaded: %d workers, %zu retiring", p->nslots, p->nretired);
+	log_info("reloaded: %d workers%s, %zu retiring", p->nslots,
+	         p->nall > p->nslots ? " and the upload inspector" : "", p->nretired);
 }
 
 static void on_signal(struct pool *p, int sig)
@@ -211,7 +212,7 @@ static void on_signal(struct pool *p, int sig)
 	case SIGINT:
 		if (p->stopping)
 			break;
-		log_info("stopping: waiting for %zu workers to finish", children(p));
+		log_info("stopping: waiting for %zu processes to finish", children(p));
 		p->stopping = true;
 		p->kill_at = util_mono_ms() + STOP_GRACE_MS;
 		signal_all(p, SIGTERM);
