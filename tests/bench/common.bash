@@ -41,3 +41,38 @@ daemon_env() {
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# nginx for a benchmark, in the private prefix $NGX: hostagent's http part
+# and locations rendered for $DATA without a rate limit, then the caller's
+# http-level text from stdin (its upstreams and its server, which has
+# `include $NGX/conf/locations.conf;` where hostagent's locations go).
+# Extra NAME=VALUE arguments go to both templates. Checked with nginx -t.
+bench_nginx_conf() { # WORKER_CONNECTIONS [NAME=VALUE]...
+	local wc=$1 conf=$NGX/conf
+	shift
+	mkdir -p "$DATA/tmp/upload" "$conf" "$NGX/logs" "$NGX"/tmp/{client_body,proxy,fastcgi,uwsgi,scgi}
+	sh "$ROOT/nginx/render" -o "$conf/http.conf" "$ROOT/nginx/hostagent-http.conf.in" \
+		FCGI_SOCKET="$DATA/run/fcgi.sock" RATE=1000000r/s "$@"
+	sh "$ROOT/nginx/render" -o "$conf/locations.conf" "$ROOT/nginx/hostagent-locations.conf.in" \
+		DATA_DIR="$DATA" RATE_BURST=1000000 "$@"
+	{
+		cat <<CONF
+user $(id -un);
+worker_processes 2;
+pid $NGX/nginx.pid;
+error_log $NGX/logs/error.log warn;
+events { worker_connections $wc; }
+http {
+    client_body_temp_path $NGX/tmp/client_body;
+    proxy_temp_path $NGX/tmp/proxy;
+    fastcgi_temp_path $NGX/tmp/fastcgi;
+    uwsgi_temp_path $NGX/tmp/uwsgi;
+    scgi_temp_path $NGX/tmp/scgi;
+    access_log off;
+    include $conf/http.conf;
+CONF
+		cat
+		echo "}"
+	} >"$conf/nginx.conf"
+	nginx -t -q -p "$NGX" -c conf/nginx.conf -e stderr
+}

@@ -43,7 +43,7 @@ PREFIX=hostagent-bench
 # shellcheck source=tests/bench/common.bash
 . "$ROOT/tests/bench/common.bash"
 
-mkdir -p "$DATA/tmp/upload" "$NGX"/{conf,logs} "$NGX"/tmp/{client_body,proxy,fastcgi,uwsgi,scgi}
+mkdir -p "$DATA/tmp/upload"
 CONF=$WORK/hostagent.conf
 
 # An admin token: GET /api/v1/tokens needs the admin scope.
@@ -56,26 +56,9 @@ PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 
 render_nginx() { # POOL KEEPALIVE
-	local pool=$1 ka=$2 conf=$NGX/conf
-	sh "$ROOT/nginx/render" -o "$conf/http.conf" "$ROOT/nginx/hostagent-http.conf.in" \
-		FCGI_SOCKET="$DATA/run/fcgi.sock" RATE=1000000r/s UPSTREAM_KEEPALIVE="$pool"
-	sh "$ROOT/nginx/render" -o "$conf/locations.conf" "$ROOT/nginx/hostagent-locations.conf.in" \
-		DATA_DIR="$DATA" RATE_BURST=1000000 FCGI_KEEP_CONN="$ka"
-	cat >"$conf/nginx.conf" <<EOF
-user $(id -un);
-worker_processes 2;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    client_body_temp_path $NGX/tmp/client_body;
-    proxy_temp_path $NGX/tmp/proxy;
-    fastcgi_temp_path $NGX/tmp/fastcgi;
-    uwsgi_temp_path $NGX/tmp/uwsgi;
-    scgi_temp_path $NGX/tmp/scgi;
-    access_log off;
+	local pool=$1 ka=$2
+	bench_nginx_conf 4096 UPSTREAM_KEEPALIVE="$pool" FCGI_KEEP_CONN="$ka" <<EOF
     keepalive_requests 100000;
-    include $conf/http.conf;
     upstream bench_minimal {
         server unix:$WORK/minimal.sock max_fails=0;
         keepalive $pool;
@@ -94,11 +77,9 @@ http {
             fastcgi_pass bench_minimal;
             fastcgi_keep_conn $ka;
         }
-        include $conf/locations.conf;
+        include $NGX/conf/locations.conf;
     }
-}
 EOF
-	nginx -t -q -p "$NGX" -c conf/nginx.conf -e stderr
 }
 
 wait_200() { # URL [curl args]

@@ -46,33 +46,14 @@ PREFIX=hostagent-bench-upload
 # shellcheck source=tests/bench/common.bash
 . "$ROOT/tests/bench/common.bash"
 
-mkdir -p "$DATA/tmp/upload" "$DATA/tmp/sink" "$NGX"/{conf,logs} \
-	"$NGX"/tmp/{client_body,proxy,fastcgi,uwsgi,scgi}
+mkdir -p "$DATA/tmp/upload" "$DATA/tmp/sink"
 CONF=$WORK/hostagent.conf
 printf 'data_dir = %s\nlog_level = debug\nfcgi_workers = 4\n' "$DATA" >"$CONF"
 TOKEN=$(daemon_env "$CTL" -c "$CONF" token create --name bench --scopes admin)
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 
-conf=$NGX/conf
-sh "$ROOT/nginx/render" -o "$conf/http.conf" "$ROOT/nginx/hostagent-http.conf.in" \
-	FCGI_SOCKET="$DATA/run/fcgi.sock" RATE=1000000r/s
-sh "$ROOT/nginx/render" -o "$conf/locations.conf" "$ROOT/nginx/hostagent-locations.conf.in" \
-	DATA_DIR="$DATA" RATE_BURST=1000000
-cat >"$conf/nginx.conf" <<EOF
-user $(id -un);
-worker_processes 2;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-    client_body_temp_path $NGX/tmp/client_body;
-    proxy_temp_path $NGX/tmp/proxy;
-    fastcgi_temp_path $NGX/tmp/fastcgi;
-    uwsgi_temp_path $NGX/tmp/uwsgi;
-    scgi_temp_path $NGX/tmp/scgi;
-    access_log off;
-    include $conf/http.conf;
+bench_nginx_conf 1024 <<EOF
     server {
         listen 127.0.0.1:$PORT;
         # nginx alone: the body goes to a file on the same filesystem as the
@@ -87,11 +68,9 @@ http {
             proxy_pass http://127.0.0.1:$PORT/bench/created;
         }
         location = /bench/created { return 201 '{"result":{}}'; }
-        include $conf/locations.conf;
+        include $NGX/conf/locations.conf;
     }
-}
 EOF
-nginx -t -q -p "$NGX" -c conf/nginx.conf -e stderr
 
 (exec env -i PATH="$PATH" HOME="${HOME:-/root}" "$FCGI" -c "$CONF" </dev/null >>"$WORK/fcgi.log" 2>&1) &
 PIDS+=($!)
