@@ -26,6 +26,25 @@ static void *grow(void **arr, size_t *n, size_t *cap, size_t size)
 	return (char *)*arr + (*n)++ * size;
 }
 
+/* The event of a change, inside the caller's transaction. */
+static int event_add(struct store *s, const struct run_event *ev)
+{
+	if (ev == NULL)
+		return 0;
+	return store_event_add(s, ev->type, ev->task_id, ev->project, ev->level, ev->message,
+	                       ev->data);
+}
+
+/* Commits what the caller wrote since store_begin, or rolls it back when rc < 0. */
+static int finish(struct store *s, int rc)
+{
+	if (rc < 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return store_commit(s);
+}
+
 /* ---- tasks ---- */
 
 #define TASK_COLS                                                                                  \
@@ -35,7 +54,7 @@ static void *grow(void **arr, size_t *n, size_t *cap, size_t size)
 static const char sql_task_get[] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?";
 static const char sql_tasks_live[] =
     "SELECT " TASK_COLS " FROM tasks WHERE state IN ('running', 'paused')"
-    " OR (state = 'pending' AND shim_pid IS NOT NULL) ORDER BY created_at";
+    " OR (state = 'pending' AND (shim_pid IS NOT NULL OR kind = 'service')) ORDER BY created_at";
 static const char sql_project_open_cmd[] =
     "SELECT count(*) FROM commands WHERE target = ? AND kind LIKE 'project.%'"
     " AND state IN ('pending', 'running')";
@@ -110,8 +129,8 @@ int store_run_task_spawned(struct store *s, const char *id, int shim_pid, const 
 	return store_step_done(st);
 }
 
-int store_run_task_started(struct store *s, const char *id, int pid, int shim_pid,
-                           int64_t started_at)
+static int task_started_row(struct store *s, const char *id, int pid, int shim_pid,
+                            int64_t started_at)
 {
 	sqlite3_stmt *st = store_prep(s, sql_task_started);
 
@@ -123,6 +142,16 @@ int store_run_task_started(struct store *s, const char *id, int pid, int shim_pi
 	sqlite3_bind_int64(st, 4, started_at);
 	sqlite3_bind_int64(st, 5, util_now_ms());
 	return store_step_done(st);
+}
+
+int store_run_task_started(struct store *s, const char *id, int pid, int shim_pid,
+                           int64_t started_at, const struct run_event *ev)
+{
+	if (store_begin(s) < 0)
+		return -1;
+	return finish(s, task_started_row(s, id, pid, shim_pid, started_at) < 0 || event_add(s, ev) < 0
+	                     ? -1
+	                     : 0);
 }
 
 int store_run_task_paused(struct store *s, const char *id, bool paused)
@@ -159,17 +188,19 @@ static int task_ended_row(struct store *s, const char *id, const struct run_end 
 	return store_step_done(st);
 }
 
-int store_run_task_ended(struct store *s, const char *id, const struct run_end *e)
+int store_run_task_ended(struct store *s, const char *id, const struct run_end *e,
+                         const struct run_event *ev)
 {
 	sqlite3_stmt *st;
+	int rc = -1;
 
-	if (task_ended_row(s, id, e) < 0)
+	if (store_begin(s) < 0)
 		return -1;
-	st = store_prep(s, sql_usage_del);
-	if (st == NULL)
-		return -1;
-	store_bind_text(st, 1, id);
-	return store_step_done(st);
+	if (task_ended_row(s, id, e) == 0 && (st = store_prep(s, sql_usage_del)) != NULL) {
+		store_bind_text(st, 1, id);
+		rc = store_step_done(st) == 0 && event_add(s, ev) == 0 ? 0 : -1;
+	}
+	return finish(s, rc);
 }
 
 int store_run_tasks_live(struct store *s, struct run_task **out, size_t *n)
@@ -208,15 +239,17 @@ static const char sql_projects[] =
     "SELECT " PROJECT_COLS " FROM projects WHERE deleted_at IS NULL ORDER BY name";
 static const char sql_project_get[] = "SELECT " PROJECT_COLS " FROM projects WHERE name = ?";
 static const char sql_project_save[] =
-    "UPDATE projects SET desired = ?2, state = ?3, state_reason = ?4, task_id = ?5,"
-    " restarts = ?6, fast_failures = ?7, backoff_until = ?8, updated_at = ?9 WHERE name = ?1";
+    "UPDATE projects SET state = ?2, state_reason = ?3, task_id = ?4,"
+    " restarts = ?5, fast_failures = ?6, backoff_until = ?7, updated_at = ?8 WHERE name = ?1";
 static const char sql_project_release[] =
     "UPDATE projects SET release_id = ?2,"
     " spec = coalesce((SELECT spec FROM releases WHERE id = ?2), spec), updated_at = ?3"
     " WHERE name = ?1";
 static const char sql_project_deleted[] =
-    "UPDATE projects SET deleted_at = ?2, state = 'stopped', desired = 'stopped',"
+    "UPDATE projects SET deleted_at = ?2, state = 'stopped', state_reason = 'deleted',"
     " updated_at = ?2 WHERE name = ?1";
+static const char sql_project_undeleted[] =
+    "UPDATE projects SET deleted_at = NULL, updated_at = ?2 WHERE name = ?1";
 static const char sql_ports_free[] = "DELETE FROM ports WHERE project = ?";
 static const char sql_purge_usage[] =
     "DELETE FROM task_usage WHERE task_id IN (SELECT id FROM tasks WHERE project = ?)";
@@ -273,23 +306,32 @@ int store_run_project_get(struct store *s, const char *name, struct run_project 
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_run_project_save(struct store *s, const struct run_project *p, const char *reason)
+static int project_save_row(struct store *s, const struct run_project *p, const char *reason)
 {
 	sqlite3_stmt *st = store_prep(s, sql_project_save);
 
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, p->name);
-	store_bind_text(st, 2, p->desired);
-	store_bind_text(st, 3, p->state);
-	store_bind_text(st, 4, reason);
-	store_bind_text(st, 5, p->task_id[0] ? p->task_id : NULL);
-	sqlite3_bind_int(st, 6, p->restarts);
-	sqlite3_bind_int(st, 7, p->fast_failures);
+	store_bind_text(st, 2, p->state);
+	store_bind_text(st, 3, reason);
+	store_bind_text(st, 4, p->task_id[0] ? p->task_id : NULL);
+	sqlite3_bind_int(st, 5, p->restarts);
+	sqlite3_bind_int(st, 6, p->fast_failures);
 	if (p->backoff_until > 0)
-		sqlite3_bind_int64(st, 8, p->backoff_until);
-	sqlite3_bind_int64(st, 9, util_now_ms());
+		sqlite3_bind_int64(st, 7, p->backoff_until);
+	sqlite3_bind_int64(st, 8, util_now_ms());
 	return store_step_done(st);
+}
+
+int store_run_project_save(struct store *s, const struct run_project *p, const char *reason,
+                           const struct run_event *ev)
+{
+	if (ev == NULL)
+		return project_save_row(s, p, reason);
+	if (store_begin(s) < 0)
+		return -1;
+	return finish(s, project_save_row(s, p, reason) < 0 || event_add(s, ev) < 0 ? -1 : 0);
 }
 
 int store_run_project_release(struct store *s, const char *name, int64_t release_id)
@@ -315,23 +357,34 @@ static int exec_name(struct store *s, const char *sql, const char *name)
 	return store_step_done(st);
 }
 
-int store_run_project_deleted(struct store *s, const char *name)
+int store_run_project_deleted(struct store *s, const char *name, const struct run_event *ev)
 {
 	sqlite3_stmt *st;
+	int rc = -1;
 
 	if (store_begin(s) < 0)
 		return -1;
 	st = store_prep(s, sql_project_deleted);
+	if (st != NULL) {
+		store_bind_text(st, 1, name);
+		sqlite3_bind_int64(st, 2, util_now_ms());
+		rc = store_step_done(st) < 0 || exec_name(s, sql_ports_free, name) < 0 ||
+		             event_add(s, ev) < 0
+		         ? -1
+		         : 0;
+	}
+	return finish(s, rc);
+}
+
+int store_run_project_undeleted(struct store *s, const char *name)
+{
+	sqlite3_stmt *st = store_prep(s, sql_project_undeleted);
+
 	if (st == NULL)
-		goto fail;
+		return -1;
 	store_bind_text(st, 1, name);
 	sqlite3_bind_int64(st, 2, util_now_ms());
-	if (store_step_done(st) < 0 || exec_name(s, sql_ports_free, name) < 0)
-		goto fail;
-	return store_commit(s);
-fail:
-	store_rollback(s);
-	return -1;
+	return store_step_done(st);
 }
 
 int store_run_project_purge(struct store *s, const char *name)
@@ -404,7 +457,7 @@ int store_run_release_get(struct store *s, int64_t id, struct run_release *out)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_run_release_set(struct store *s, int64_t id, const char *state, const char *reason)
+static int release_set_row(struct store *s, int64_t id, const char *state, const char *reason)
 {
 	sqlite3_stmt *st = store_prep(s, sql_release_set);
 
@@ -414,6 +467,16 @@ int store_run_release_set(struct store *s, int64_t id, const char *state, const 
 	store_bind_text(st, 2, state);
 	store_bind_text(st, 3, reason);
 	return store_step_done(st);
+}
+
+int store_run_release_set(struct store *s, int64_t id, const char *state, const char *reason,
+                          const struct run_event *ev)
+{
+	if (ev == NULL)
+		return release_set_row(s, id, state, reason);
+	if (store_begin(s) < 0)
+		return -1;
+	return finish(s, release_set_row(s, id, state, reason) < 0 || event_add(s, ev) < 0 ? -1 : 0);
 }
 
 int store_run_releases_prune(struct store *s, const char *project, int keep, int64_t spare,
@@ -441,7 +504,7 @@ int store_run_releases_prune(struct store *s, const char *project, int keep, int
 	}
 	sqlite3_reset(st);
 	for (size_t i = 0; i < nids; i++)
-		store_run_release_set(s, ids[i], "removed", "pruned: keep_releases");
+		release_set_row(s, ids[i], "removed", "pruned: keep_releases");
 	return 0;
 }
 

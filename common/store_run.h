@@ -15,6 +15,15 @@
 
 #include "store.h"
 
+/*
+ * The event that reports a change, committed in the same transaction as
+ * the change (readers of the event log never see one without the other).
+ * Every pointer is borrowed for the call; level NULL means "info".
+ */
+struct run_event {
+	const char *type, *task_id, *project, *level, *message, *data;
+};
+
 /* ---- tasks ---- */
 struct run_task {
 	char id[40];
@@ -35,9 +44,9 @@ int store_run_task_get(struct store *s, const char *id, struct run_task *out);
 /* A new pending 'service' run of a project. */
 /* The shim was spawned (the row stays pending until "started"). */
 int store_run_task_spawned(struct store *s, const char *id, int shim_pid, const char *cgroup);
-/* "started" arrived: running, with pid and start time. */
+/* "started" arrived: running, with pid and start time, and its event. */
 int store_run_task_started(struct store *s, const char *id, int pid, int shim_pid,
-                           int64_t started_at);
+                           int64_t started_at, const struct run_event *ev);
 /* running <-> paused (paused_at / paused_ms bookkeeping). */
 int store_run_task_paused(struct store *s, const char *id, bool paused);
 
@@ -50,9 +59,14 @@ struct run_end {
 	int64_t started_at; /* 0: keep the row's */
 	int64_t ended_at;   /* becomes completed_at */
 };
-/* Records the end of a run and drops its usage sample. */
-int store_run_task_ended(struct store *s, const char *id, const struct run_end *e);
-/* Tasks whose shim may be alive: running, paused, or pending with a shim_pid. */
+/* Records the end of a run with its event, and drops its usage sample. */
+int store_run_task_ended(struct store *s, const char *id, const struct run_end *e,
+                         const struct run_event *ev);
+/*
+ * Tasks whose shim may be alive: running, paused, or pending with a
+ * shim_pid, and pending service runs (a spawn the runner may not have
+ * recorded: the job directory's lock tells).
+ */
 int store_run_tasks_live(struct store *s, struct run_task **out, size_t *n);
 void run_tasks_free(struct run_task *t, size_t n);
 
@@ -71,12 +85,19 @@ struct run_project {
 int store_run_projects(struct store *s, struct run_project **out, size_t *n);
 /* 1 found (deleted ones too), 0 not, -1 error. */
 int store_run_project_get(struct store *s, const char *name, struct run_project *out);
-/* Writes the supervision fields; backoff_until 0 writes NULL, task_id "" too. */
-int store_run_project_save(struct store *s, const struct run_project *p, const char *reason);
+/*
+ * Writes the supervision fields the runner owns (not desired: the
+ * handlers' column) and, when ev is not NULL, its event, in one
+ * transaction; backoff_until 0 writes NULL, task_id "" too.
+ */
+int store_run_project_save(struct store *s, const struct run_project *p, const char *reason,
+                           const struct run_event *ev);
 /* Makes a release current: release_id and the spec that came with it. */
 int store_run_project_release(struct store *s, const char *name, int64_t release_id);
-/* deleted_at = now, ports freed. */
-int store_run_project_deleted(struct store *s, const char *name);
+/* deleted_at = now, state stopped, ports freed, and its event: one transaction. */
+int store_run_project_deleted(struct store *s, const char *name, const struct run_event *ev);
+/* A deleted project is back (a deploy after the delete): deleted_at = NULL. */
+int store_run_project_undeleted(struct store *s, const char *name);
 /* Removes the project's tasks (and their deps and usage) and releases rows. */
 int store_run_project_purge(struct store *s, const char *name);
 /* Task ids of the project (for purge). *out malloc'd array of char[40]. */
@@ -93,7 +114,9 @@ struct run_release {
 };
 void run_release_clear(struct run_release *r);
 int store_run_release_get(struct store *s, int64_t id, struct run_release *out);
-int store_run_release_set(struct store *s, int64_t id, const char *state, const char *reason);
+/* The release's state and reason, and ev (may be NULL) in the same transaction. */
+int store_run_release_set(struct store *s, int64_t id, const char *state, const char *reason,
+                          const struct run_event *ev);
 /*
  * Ready releases of a project beyond the newest `keep`, never `spare` nor
  * `spare2` (the new current one and the one still running): their seqs

@@ -17,7 +17,11 @@
 
 #include "bundle.h"
 #include "log.h"
+#include "bundle_logs.h"
+#include "helper.h"
+#include "json_get.h"
 #include "runner.h"
+#include "settle.h"
 #include "store.h"
 #include "store_run.h"
 #include "util.h"
@@ -82,7 +86,7 @@ static void add_stream(struct bundle_entry *e, size_t *n, char (*paths)[PATH_MAX
 static void add_run(struct bundle_job *b, struct json_object *run, struct bundle_entry *e,
                     size_t *n, char (*paths)[PATH_MAX])
 {
-	const char *id = json_str(run, "task_id");
+	const char *id = json_get_str(run, "task_id");
 	char dir[PATH_MAX], sp[PATH_MAX + 16], *text = NULL;
 	struct json_object *state = NULL, *logs = json_object_new_object();
 
@@ -158,7 +162,7 @@ static void bundle_done(struct runner *r, void *arg, bool ok, struct json_object
 {
 	struct bundle_job *b = arg;
 
-	commands_done(r, b->cmd_id, ok,
+	settle_command(r->store, b->cmd_id, ok,
 	              ok ? json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN) : NULL,
 	              ok ? NULL : (err && *err ? err : "bundle failed"));
 	json_object_put(b->manifest);
@@ -168,7 +172,7 @@ static void bundle_done(struct runner *r, void *arg, bool ok, struct json_object
 static struct bundle_job *bundle_new(struct runner *r, int64_t cmd_id, struct json_object *pl)
 {
 	struct bundle_job *b = calloc(1, sizeof(*b));
-	const char *fmt = json_str(pl, "format");
+	const char *fmt = json_get_str(pl, "format");
 
 	if (b == NULL)
 		return NULL;
@@ -235,9 +239,9 @@ void bundle_logs_cmd(struct runner *r, int64_t cmd_id, const char *project, stru
 	struct json_object *arr;
 	size_t n;
 
-	if (b == NULL || store_run_summaries(r->store, project, json_str(pl, "task"),
-	                                     json_int(pl, "since", 0), &runs, &n) < 0) {
-		commands_done(r, cmd_id, false, NULL, "cannot list the project's runs");
+	if (b == NULL || store_run_summaries(r->store, project, json_get_str(pl, "task"),
+	                                     json_get_int(pl, "since", 0), &runs, &n) < 0) {
+		settle_command(r->store, cmd_id, false, NULL, "cannot list the project's runs");
 		if (b != NULL)
 			json_object_put(b->manifest), free(b);
 		return;
@@ -256,7 +260,7 @@ void bundle_agent_logs_cmd(struct runner *r, int64_t cmd_id, struct json_object 
 	struct bundle_job *b = bundle_new(r, cmd_id, pl);
 
 	if (b == NULL) {
-		commands_done(r, cmd_id, false, NULL, "out of memory");
+		settle_command(r->store, cmd_id, false, NULL, "out of memory");
 		return;
 	}
 	b->agent = true;

@@ -5,13 +5,17 @@
  * only a cgroup catches a job's child that called setsid. Otherwise jobs are
  * reached through their process group (docs/architecture.md, "Kill mode").
  */
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cgroup.h"
+#include "cgroup_fs.h"
 #include "log.h"
 #include "runner.h"
 #include "util.h"
@@ -133,21 +137,34 @@ int cgroup_job_create(const struct runner *r, const char *task_id, char *out, si
 
 void cgroup_job_destroy(const char *path)
 {
-	char p[PATH_MAX];
-	int fd;
-
-	if (path == NULL || path[0] == '\0' || util_fmt(p, sizeof(p), "%s/cgroup.kill", path) < 0)
+	if (path == NULL || path[0] == '\0')
 		return;
-	fd = open(p, O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (write(fd, "1", 1) < 0)
-			log_warn("%s: %s", p, strerror(errno));
-		close(fd);
+	if (cgfs_kill(path) < 0 && errno != ENOENT)
+		log_warn("%s/cgroup.kill: %s", path, strerror(errno));
+	if (cgfs_remove_tree(path, 1000) < 0)
+		log_warn("cgroup %s: cannot remove: %s", path, strerror(errno));
+}
+
+int cgroup_sweep(struct runner *r, bool (*in_use)(void *arg, const char *path), void *arg)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dp;
+	int n = 0;
+
+	if (r->cgroup_root[0] == '\0' || (dp = opendir(r->cgroup_root)) == NULL)
+		return 0;
+	while ((d = readdir(dp)) != NULL) {
+		if (strncmp(d->d_name, "job-", 4) != 0 ||
+		    util_fmt(path, sizeof(path), "%s/%s", r->cgroup_root, d->d_name) < 0 ||
+		    in_use(arg, path))
+			continue;
+		/* a shim SIGKILLed with its runner, or a job's own subgroups: nobody removes it */
+		cgroup_job_destroy(path);
+		n++;
 	}
-	for (int i = 0; i < 100; i++) {
-		if (rmdir(path) == 0 || errno == ENOENT)
-			return;
-		usleep(2000);
-	}
-	log_warn("cgroup %s: cannot remove: %s", path, strerror(errno));
+	closedir(dp);
+	if (n > 0)
+		log_info("removed %d stale job cgroup(s) under %s", n, r->cgroup_root);
+	return n;
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Short-lived helper children for slow work (see helper_start in
- * runner.h). The runner stays responsive: a kill arriving during a 1 GB
+ * Short-lived helper children for slow work (see helper.h). The runner stays responsive: a kill arriving during a 1 GB
  * extraction is applied at once, and the extraction's result is taken when
  * its pipe closes.
  */
@@ -17,6 +16,8 @@
 
 #include "log.h"
 #include "loop.h"
+#include "helper.h"
+#include "json_get.h"
 #include "runner.h"
 #include "util.h"
 
@@ -71,7 +72,7 @@ static void helper_finish(struct helper *h)
 	if (o != NULL) {
 		ok = json_object_get_boolean(json_object_object_get(o, "ok"));
 		res = json_object_object_get(o, "result");
-		err = json_str(o, "error");
+		err = json_get_str(o, "error");
 	}
 	h->done(h->r, h->arg, ok, res, err ? err : "");
 	json_object_put(o);

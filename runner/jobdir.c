@@ -1,22 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Writing a run's job directory before its shim starts (docs/architecture.md,
- * "The job directory"): spec.json, the effective launch spec with the
- * environment a job gets (SPEC 4), parameters.json and output/. It reads
- * the normalized project spec the handlers stored; it starts nothing.
+ * Writing a run's job directory before its shim starts (see jobdir.h):
+ * spec.json, the effective launch spec with the environment a job gets,
+ * parameters.json and output/, under the directory's lock. It reads the
+ * normalized project spec the handlers stored; it starts nothing.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "log.h"
+#include "jobdir.h"
+#include "json_get.h"
 #include "runner.h"
 #include "store_run.h"
 #include "util.h"
@@ -135,7 +140,7 @@ static struct json_object *spec_json(struct runner *r, const struct run_task *t,
                                      const char *cgroup, struct json_object *spec)
 {
 	struct json_object *o, *argv = json_object_object_get(spec, "command");
-	const char *workdir = json_str(spec, "workdir"), *user = json_str(spec, "user");
+	const char *workdir = json_get_str(spec, "workdir"), *user = json_get_str(spec, "user");
 	char cwd[PATH_MAX];
 
 	if (argv == NULL || !json_object_is_type(argv, json_type_array) ||
@@ -156,7 +161,7 @@ static struct json_object *spec_json(struct runner *r, const struct run_task *t,
 	json_object_object_add(o, "stop_timeout_ms",
 	                       json_object_new_int64(stop_timeout_ms_of(r, spec)));
 	json_object_object_add(o, "control",
-	                       json_object_new_string(json_str(spec, "control") ?: "signals"));
+	                       json_object_new_string(json_get_str(spec, "control") ?: "signals"));
 	json_object_object_add(o, "cgroup",
 	                       cgroup && *cgroup ? json_object_new_string(cgroup) : NULL);
 	json_object_object_add(o, "log_max_bytes",
@@ -188,36 +193,98 @@ static int make_output(const char *dir, const char *user)
 	return 0;
 }
 
+int jobdir_path(const struct runner *r, const char *task_id, char *buf, size_t len)
+{
+	return util_fmt(buf, len, "%s/jobs/%s", r->cfg.data_dir, task_id) < 0 ? -1 : 0;
+}
+
+int jobdir_locked(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		rc = errno == EWOULDBLOCK ? 1 : -1;
+	close(fd); /* releases the lock if we took it */
+	return rc;
+}
+
+/* Creates dir if need be and takes its lock: 0 (*fd set), JOBDIR_BUSY, or -1. */
+static int lock_dir(const char *dir, int *fd)
+{
+	if (util_mkdir_p(dir, 0755) < 0)
+		return -1;
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0)
+		return -1;
+	if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	close(*fd);
+	*fd = -1;
+	return errno == EWOULDBLOCK ? JOBDIR_BUSY : -1;
+}
+
+/* A leftover of a spawn that failed before its shim ran: its files go, the locked directory stays. */
+static int clear_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+	int rc = 0;
+
+	if (dp == NULL)
+		return -1;
+	while ((d = readdir(dp)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (util_fmt(path, sizeof(path), "%s/%s", dir, d->d_name) < 0 || util_rm_rf(path) < 0)
+			rc = -1;
+	}
+	closedir(dp);
+	return rc;
+}
+
 int jobdir_prepare(struct runner *r, const struct run_task *t, const struct run_release *rel,
-                   const char *cgroup, char *err, size_t errlen)
+                   const char *cgroup, int *lock_fd, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	struct json_object *spec = json_tokener_parse(rel->spec ? rel->spec : ""), *o = NULL;
 	int rc = -1;
 
-	if (job_dir(r, t->id, dir, sizeof(dir)) < 0 || spec == NULL) {
+	*lock_fd = -1;
+	if (jobdir_path(r, t->id, dir, sizeof(dir)) < 0 || spec == NULL) {
 		snprintf(err, errlen,
 		         spec ? "job directory path too long" : "release spec unreadable");
 		rc = -2;
 		goto done;
 	}
-	util_rm_rf(dir); /* a leftover of a spawn that failed before the shim ran */
 	o = spec_json(r, t, rel, dir, cgroup, spec);
 	if (o == NULL) {
 		snprintf(err, errlen, "the spec has no command (or its path is too long)");
 		rc = -2;
 		goto done;
 	}
-	if (util_mkdir_p(dir, 0755) < 0 ||
-	    make_output(dir, json_object_get_string(json_object_object_get(o, "user"))) < 0 ||
+	rc = lock_dir(dir, lock_fd);
+	if (rc == JOBDIR_BUSY) {
+		snprintf(err, errlen, "a shim already runs this task");
+		goto done;
+	}
+	if (rc < 0 || clear_dir(dir) < 0 ||
+	    make_output(dir, json_get_str(o, "user")) < 0 ||
 	    write_text(dir, "parameters.json", t->parameters ? t->parameters : "null") < 0 ||
 	    write_text(dir, "spec.json",
 	               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0) {
 		snprintf(err, errlen, "job directory %s: %s", dir, strerror(errno));
+		rc = -1;
 		goto done;
 	}
 	rc = 0;
 done:
+	if (rc != 0 && *lock_fd >= 0) {
+		close(*lock_fd);
+		*lock_fd = -1;
+	}
 	json_object_put(o);
 	json_object_put(spec);
 	return rc;

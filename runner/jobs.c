@@ -1,16 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The runner's side of running jobs: one SOCK_SEQPACKET connection per
- * shim, the events it sends (started, exec_failed, exited, status), the
- * ops the runner sends (never a kill(2) of a job PID: architecture.md), and
- * recovery after a runner restart, when every live shim is found again
- * through its shim.sock or its exit.json.
+ * The runner's side of running jobs (see jobs.h): one SOCK_SEQPACKET
+ * connection per shim, the protocol of common/shim_proto.h on it, the
+ * record of each end, and recovery after a runner restart, when every live
+ * shim is found again through its directory's lock and its shim.sock.
  */
+#include "jobs.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +17,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
+#include "cgroup.h"
+#include "jobdir.h"
 #include "log.h"
 #include "loop.h"
 #include "packet.h"
 #include "runner.h"
-#include "store.h"
+#include "spawn.h"
 #include "store_run.h"
+#include "supervise.h"
 #include "util.h"
 
-int job_dir(const struct runner *r, const char *task_id, char *buf, size_t len)
-{
-	return util_fmt(buf, len, "%s/jobs/%s", r->cfg.data_dir, task_id) < 0 ? -1 : 0;
-}
+#define RETRY_FIRST_MS 10
+#define RETRY_MAX_MS   1000
 
 struct job *job_find(struct runner *r, const char *task_id)
 {
@@ -50,6 +47,8 @@ static void job_unlink(struct runner *r, struct job *j)
 			break;
 		}
 	}
+	loop_timer_cancel(r->loop, j->retry_timer);
+	j->retry_timer = 0;
 	if (j->conn_fd >= 0) {
 		loop_del_fd(r->loop, j->conn_fd);
 		close(j->conn_fd);
@@ -57,144 +56,138 @@ static void job_unlink(struct runner *r, struct job *j)
 	}
 }
 
-static void exit_from_json(struct json_object *o, struct job_exit *e)
+static const char *project_or_null(const struct job *j)
 {
-	struct json_object *v;
-
-	memset(e, 0, sizeof(*e));
-	if (json_object_object_get_ex(o, "exit_code", &v) &&
-	    !json_object_is_type(v, json_type_null))
-		e->has_code = true, e->exit_code = json_object_get_int(v);
-	if (json_object_object_get_ex(o, "signal", &v) && !json_object_is_type(v, json_type_null))
-		e->has_signal = true, e->signal = json_object_get_int(v);
-	e->core = json_object_get_boolean(json_object_object_get(o, "core"));
-	e->killed = json_object_get_boolean(json_object_object_get(o, "killed"));
-	e->timed_out = json_object_get_boolean(json_object_object_get(o, "timed_out"));
-	e->oom = json_object_get_boolean(json_object_object_get(o, "oom"));
-	e->stopped = json_object_get_boolean(json_object_object_get(o, "stopped"));
-	e->started_at = json_int(o, "started_at", 0);
-	e->ended_at = json_int(o, "ended_at", 0);
-	snprintf(e->reason, sizeof(e->reason), "%s",
-	         json_str(o, "reason") ? json_str(o, "reason") : "");
+	return j->project[0] ? j->project : NULL;
 }
 
-int job_read_exit(const char *jobdir, struct job_exit *e)
+/* The run is over: record it with its event, tell the owner, forget the job. */
+static void job_end(struct runner *r, struct job *j, const struct shim_exit *x)
 {
-	char path[PATH_MAX], *text = NULL;
-	struct json_object *o;
-
-	if (util_fmt(path, sizeof(path), "%s/exit.json", jobdir) < 0)
-		return -1;
-	if (util_read_file(path, 65536, &text, NULL) < 0)
-		return errno == ENOENT ? 0 : -1;
-	o = json_tokener_parse(text);
-	free(text);
-	if (o == NULL)
-		return -1;
-	exit_from_json(o, e);
-	json_object_put(o);
-	return 1;
-}
-
-/* The run is over: record it, tell its project, forget the job. */
-static void job_end(struct runner *r, struct job *j, const struct job_exit *e)
-{
+	struct job_end e = {.exit = *x};
 	struct run_end end = {0};
-	char reason[300];
-	bool by_request = e->stopped || j->stop_requested || j->kill_requested;
+	char type[32];
+	struct run_event ev = {.type = type, .task_id = j->task_id};
+	bool by_request = x->stopped || j->stop_requested || j->kill_requested;
 
-	end.state = sv_end_state(e->has_code, e->exit_code, e->has_signal, e->signal, by_request,
-	                         e->timed_out, reason, sizeof(reason));
-	if (!e->has_code && !e->has_signal && e->reason[0] != '\0')
-		snprintf(reason, sizeof(reason), "%s", e->reason); /* exec failed, shim lost */
-	if (!by_request && e->oom)
-		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+	e.state = sv_end_state(x->has_code, x->exit_code, x->has_signal, x->signal, by_request,
+	                       x->timed_out, e.reason, sizeof(e.reason));
+	if (!x->has_code && !x->has_signal && x->reason[0] != '\0')
+		snprintf(e.reason, sizeof(e.reason), "%s", x->reason); /* exec failed, shim lost */
+	if (!by_request && x->oom)
+		snprintf(e.reason + strlen(e.reason), sizeof(e.reason) - strlen(e.reason),
 		         " (out of memory)");
-	end.reason = reason;
-	end.has_code = e->has_code;
-	end.exit_code = e->exit_code;
-	end.has_signal = e->has_signal;
-	end.signal = e->signal;
-	end.killed = e->killed;
-	end.timed_out = e->timed_out;
-	end.oom = e->oom;
-	end.started_at = e->started_at;
-	end.ended_at = e->ended_at;
-	if (store_run_task_ended(r->store, j->task_id, &end) < 0)
+	e.run_ms = j->started && x->ended_at > j->started_at ? x->ended_at - j->started_at : 0;
+	end.state = e.state;
+	end.reason = e.reason;
+	end.has_code = x->has_code;
+	end.exit_code = x->exit_code;
+	end.has_signal = x->has_signal;
+	end.signal = x->signal;
+	end.killed = x->killed;
+	end.timed_out = x->timed_out;
+	end.oom = x->oom;
+	end.started_at = x->started_at;
+	end.ended_at = x->ended_at;
+	snprintf(type, sizeof(type), "task.%s", e.state);
+	ev.project = project_or_null(j);
+	ev.level = strcmp(e.state, "failed") == 0 ? "warn" : "info";
+	ev.message = e.reason;
+	if (store_run_task_ended(r->store, j->task_id, &end, &ev) < 0)
 		log_error("task %s: cannot record its end", j->task_id);
-	store_event_add(r->store, "task.exited", j->task_id, j->project[0] ? j->project : NULL,
-	                strcmp(end.state, "failed") == 0 ? "warn" : "info", reason, NULL);
-	log_info("task %s %s: %s", j->task_id, end.state, reason);
-	j->ended = true;
+	log_info("task %s %s: %s", j->task_id, e.state, e.reason);
 	job_unlink(r, j);
-	if (j->project[0] != '\0')
-		project_job_ended(r, j, e);
+	if (j->ops != NULL && j->ops->exited != NULL)
+		j->ops->exited(j->owner, j, &e);
 	free(j);
 }
 
-static void on_started(struct runner *r, struct job *j, struct json_object *o)
+static void on_started(struct runner *r, struct job *j, const struct shim_msg *m)
 {
-	j->pid = (pid_t)json_int(o, "pid", 0);
-	j->started_at = json_int(o, "started_at", util_now_ms());
+	struct run_event ev = {.type = "task.started", .task_id = j->task_id, .message = "started"};
+
+	j->pid = m->pid;
+	j->start_time = m->start_time;
+	j->started_at = m->started_at > 0 ? m->started_at : util_now_ms();
 	j->started = true;
-	store_run_task_started(r->store, j->task_id, j->pid, j->shim_pid, j->started_at);
-	store_event_add(r->store, "task.started", j->task_id, j->project[0] ? j->project : NULL,
-	                NULL, "started", NULL);
+	ev.project = project_or_null(j);
+	if (store_run_task_started(r->store, j->task_id, j->pid, j->shim_pid, j->started_at, &ev) <
+	    0)
+		log_error("task %s: cannot record its start", j->task_id);
 	log_info("task %s started: pid %d (%lld ms after spawn)", j->task_id, (int)j->pid,
 	         (long long)(util_mono_ms() - j->spawned_mono));
-	if (j->project[0] != '\0')
-		project_job_started(r, j);
+	if (j->ops != NULL && j->ops->started != NULL)
+		j->ops->started(j->owner, j);
 }
 
 /* 1 when the packet ended the job (j is freed), else 0. */
 static int on_packet(struct runner *r, struct job *j, const char *buf)
 {
-	int ended = 0;
-	struct json_object *o = json_tokener_parse(buf);
-	const char *ev = json_str(o, "ev");
-	struct job_exit e;
+	struct shim_msg m;
 
-	if (ev == NULL) {
+	if (shim_msg_decode(buf, &m) < 0) {
 		log_warn("task %s: bad packet from the shim", j->task_id);
-	} else if (strcmp(ev, "started") == 0) {
-		on_started(r, j, o);
-	} else if (strcmp(ev, "exited") == 0) {
-		exit_from_json(o, &e);
-		job_end(r, j, &e);
-		ended = 1;
-	} else if (strcmp(ev, "exec_failed") == 0) {
-		memset(&e, 0, sizeof(e));
-		snprintf(e.reason, sizeof(e.reason), "%s", json_str(o, "message") ?: "exec failed");
-		e.ended_at = util_now_ms();
-		job_end(r, j, &e);
-		ended = 1;
-	} else if (strcmp(ev, "status") == 0 && !j->started && json_int(o, "pid", 0) > 0) {
-		on_started(r, j, o); /* adopted before "started" was recorded */
-	} else if (strcmp(ev, "status") == 0) {
-		j->paused = json_object_get_boolean(json_object_object_get(o, "paused"));
-		log_debug("task %s: shim rss %lld", j->task_id,
-		          (long long)json_int(o, "shim_rss", 0));
+		return 0;
 	}
-	json_object_put(o);
-	return ended;
+	switch (m.type) {
+	case SHIM_EV_STARTED:
+		on_started(r, j, &m);
+		return 0;
+	case SHIM_EV_EXITED:
+	case SHIM_EV_EXEC_FAILED:
+		if (m.type == SHIM_EV_EXEC_FAILED && m.exit.ended_at == 0)
+			m.exit.ended_at = util_now_ms();
+		job_end(r, j, &m.exit);
+		return 1;
+	case SHIM_EV_STATUS:
+		j->paused = m.paused;
+		if (m.pid > 0 && !j->started)
+			on_started(r, j, &m); /* spawned before "started" was recorded */
+		else if (m.pid > 0)
+			j->pid = m.pid, j->start_time = m.start_time; /* now the pid can be trusted */
+		log_debug("task %s: %s, shim rss %lld", j->task_id, m.state, (long long)m.shim_rss);
+		return 0;
+	default:
+		log_warn("task %s: unexpected %s from the shim", j->task_id, shim_msg_name(m.type));
+		return 0;
+	}
 }
 
-/* The connection closed without "exited": exit.json, else the shim is gone. */
-static void job_lost(struct runner *r, struct job *j)
+/* No connection can be had and the lock is free: exit.json, else the shim died without one. */
+static void job_gone(struct runner *r, struct job *j)
 {
 	char dir[PATH_MAX];
-	struct job_exit e;
+	struct shim_exit x;
 
-	memset(&e, 0, sizeof(e));
-	if (job_dir(r, j->task_id, dir, sizeof(dir)) == 0 && job_read_exit(dir, &e) == 1) {
-		job_end(r, j, &e);
+	if (jobdir_path(r, j->task_id, dir, sizeof(dir)) == 0 && shim_exit_read(dir, &x) == 1) {
+		job_end(r, j, &x);
 		return;
 	}
 	/* no exit status can be had: a cgroup still lets us leave nothing running */
 	cgroup_job_destroy(j->cgroup);
-	snprintf(e.reason, sizeof(e.reason), "the shim died; the job's exit status is unknown");
-	e.ended_at = util_now_ms();
-	job_end(r, j, &e);
+	memset(&x, 0, sizeof(x));
+	snprintf(x.reason, sizeof(x.reason), "the shim died; the job's exit status is unknown");
+	x.ended_at = util_now_ms();
+	job_end(r, j, &x);
+}
+
+static void job_connect(struct runner *r, struct job *j);
+
+static void on_retry(struct loop *l, void *arg)
+{
+	struct job *j = arg;
+
+	j->retry_timer = 0;
+	job_connect(j->r, j);
+}
+
+/* The connection closed without "exited": the shim is gone, or exiting. */
+static void job_lost(struct runner *r, struct job *j)
+{
+	loop_del_fd(r->loop, j->conn_fd);
+	close(j->conn_fd);
+	j->conn_fd = -1;
+	job_connect(r, j);
 }
 
 static int conn_packet(const char *pkt, void *arg)
@@ -212,7 +205,7 @@ static void on_conn(struct loop *l, int fd, uint32_t events, void *arg)
 		job_lost(j->r, j);
 }
 
-static struct job *job_new(struct runner *r, const char *task_id, const char *project, int fd)
+static struct job *job_new(struct runner *r, const char *task_id, const char *project)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -221,27 +214,32 @@ static struct job *job_new(struct runner *r, const char *task_id, const char *pr
 	j->r = r;
 	snprintf(j->task_id, sizeof(j->task_id), "%s", task_id);
 	snprintf(j->project, sizeof(j->project), "%s", project ? project : "");
-	j->conn_fd = fd;
+	j->conn_fd = -1;
 	j->spawned_mono = util_mono_ms();
-	if (fd >= 0 && loop_add_fd(r->loop, fd, EPOLLIN, on_conn, j) < 0) {
-		free(j);
-		return NULL;
-	}
 	j->next = r->jobs;
 	r->jobs = j;
 	return j;
 }
 
+static int job_attach(struct runner *r, struct job *j, int fd)
+{
+	if (loop_add_fd(r->loop, fd, EPOLLIN, on_conn, j) < 0)
+		return -1;
+	j->conn_fd = fd;
+	return 0;
+}
+
 int job_spawn(struct runner *r, const char *task_id, const char *project, const char *cgroup,
-              struct job **out, char *err, size_t errlen)
+              int lock_fd, const struct job_owner_ops *ops, void *owner, struct job **out,
+              char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	const char *argv[] = {r->shim_path, dir, NULL};
-	struct spawn sp = {.argv = argv};
+	struct spawn sp = {.argv = argv, .fd4 = lock_fd};
 	int sv[2];
 	struct job *j;
 
-	if (job_dir(r, task_id, dir, sizeof(dir)) < 0) {
+	if (jobdir_path(r, task_id, dir, sizeof(dir)) < 0) {
 		snprintf(err, errlen, "job directory path too long");
 		return -1;
 	}
@@ -257,25 +255,31 @@ int job_spawn(struct runner *r, const char *task_id, const char *project, const 
 	}
 	close(sv[1]);
 	util_set_nonblock(sv[0]);
-	j = job_new(r, task_id, project, sv[0]);
+	j = job_new(r, task_id, project);
 	if (j == NULL) {
-		/* the shim runs on; a restart of the runner would adopt it */
+		/* the shim runs on with its lock; the next runner adopts it */
 		close(sv[0]);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	j->shim_pid = sp.pid;
+	j->ops = ops;
+	j->owner = owner;
 	snprintf(j->cgroup, sizeof(j->cgroup), "%s", cgroup ? cgroup : "");
 	store_run_task_spawned(r->store, task_id, sp.pid, cgroup && cgroup[0] ? cgroup : NULL);
+	if (job_attach(r, j, sv[0]) < 0) {
+		close(sv[0]); /* the shim keeps listening on shim.sock: reach it there */
+		job_connect(r, j);
+	}
 	*out = j;
 	return 0;
 }
 
-/* Connects to <jobdir>/shim.sock: the fd, or -1 (errno: ENOENT/ECONNREFUSED = shim gone). */
+/* Connects to <jobdir>/shim.sock: the fd, or -1 with errno. */
 static int shim_connect(const char *jobdir)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, dfd = -1, rc;
+	int fd, dfd = -1, rc, e;
 
 	if (util_fmt(sa.sun_path, sizeof(sa.sun_path), "%s/shim.sock", jobdir) < 0) {
 		/* too long for sun_path: go through the directory's fd instead */
@@ -286,116 +290,178 @@ static int shim_connect(const char *jobdir)
 	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = errno;
 	if (dfd >= 0)
 		close(dfd);
-	if (rc < 0 && fd >= 0) {
-		int e = errno;
+	if (rc < 0 && fd >= 0)
 		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
+	errno = e;
+	return rc < 0 ? -1 : fd;
 }
 
-static int job_send(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int job_send(struct job *j, const char *fmt, ...)
+static void retry_later(struct runner *r, struct job *j, const char *why)
 {
-	char buf[256];
-	va_list ap;
-	int n;
+	int64_t delay = RETRY_FIRST_MS << (j->retries < 7 ? j->retries : 7);
 
-	if (j->conn_fd < 0)
-		return -1;
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf) || packet_send(j->conn_fd, buf, (size_t)n) < 0) {
-		log_warn("task %s: send to shim: %s", j->task_id, strerror(errno));
-		return -1;
-	}
-	return 0;
+	if (delay > RETRY_MAX_MS)
+		delay = RETRY_MAX_MS;
+	if (j->retries++ == 0)
+		log_info("task %s: the shim is alive but cannot be reached yet (%s); retrying",
+		         j->task_id, why);
+	j->retry_timer = loop_timer_add(r->loop, delay, on_retry, j);
 }
 
-int job_op_stop(struct runner *r, struct job *j, int sig, int64_t timeout_ms)
+/*
+ * (Re)connects to a job's shim. The lock on its directory, not the
+ * connect's errno, tells whether the shim lives: a shim that holds it is
+ * only busy (a full backlog, no socket bound yet, EMFILE here), and is
+ * tried again later; once the lock is free, its exit.json tells the end.
+ */
+static void job_connect(struct runner *r, struct job *j)
 {
-	j->stop_requested = true;
-	if (sig <= 0)
-		return job_send(j, "{\"op\":\"stop\"}");
-	return job_send(j, "{\"op\":\"stop\",\"signal\":%d,\"timeout_ms\":%lld}", sig,
-	                (long long)timeout_ms);
-}
-
-int job_op_kill(struct runner *r, struct job *j)
-{
-	j->kill_requested = true;
-	return job_send(j, "{\"op\":\"kill\"}");
-}
-
-int job_op_signal(struct runner *r, struct job *j, int sig)
-{
-	return job_send(j, "{\"op\":\"signal\",\"signal\":%d}", sig);
-}
-
-int job_op_pause(struct runner *r, struct job *j, bool pause)
-{
-	if (job_send(j, pause ? "{\"op\":\"pause\"}" : "{\"op\":\"resume\"}") < 0)
-		return -1;
-	j->paused = pause;
-	store_run_task_paused(r->store, j->task_id, pause);
-	return 0;
-}
-
-/* One task found live in the database at start-up. */
-static void recover_one(struct runner *r, const struct run_task *t)
-{
+	struct shim_msg status = {.type = SHIM_OP_STATUS};
 	char dir[PATH_MAX];
-	struct job_exit e;
-	struct job *j;
-	int fd;
+	int fd, locked;
 
-	if (job_find(r, t->id) != NULL || job_dir(r, t->id, dir, sizeof(dir)) < 0)
+	if (jobdir_path(r, j->task_id, dir, sizeof(dir)) < 0) {
+		job_gone(r, j);
 		return;
+	}
+	locked = jobdir_locked(dir);
+	if (locked == 0) {
+		job_gone(r, j);
+		return;
+	}
 	fd = shim_connect(dir);
-	j = job_new(r, t->id, t->project, fd);
-	if (j == NULL) {
+	if (fd < 0 || job_attach(r, j, fd) < 0) {
+		char why[128];
+		snprintf(why, sizeof(why), "%s", strerror(fd < 0 ? errno : ENOMEM));
 		if (fd >= 0)
 			close(fd);
+		retry_later(r, j, locked < 0 ? "lock unreadable" : why);
 		return;
 	}
+	j->retries = 0;
+	if (shim_msg_send(fd, &status) < 0)
+		log_warn("task %s: status to shim: %s", j->task_id, strerror(errno));
+	if (j->stop_requested)
+		job_op_stop(j, 0, -1); /* a stop under way: the shim keeps its first deadline */
+}
+
+static int job_send(struct job *j, const struct shim_msg *m)
+{
+	if (j->conn_fd < 0)
+		return -1;
+	if (shim_msg_send(j->conn_fd, m) < 0) {
+		log_warn("task %s: %s to shim: %s", j->task_id, shim_msg_name(m->type),
+		         strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int job_op_stop(struct job *j, int sig, int64_t timeout_ms)
+{
+	struct shim_msg m = {.type = SHIM_OP_STOP, .signal = sig > 0 ? sig : 0,
+	                     .timeout_ms = timeout_ms};
+
+	j->stop_requested = true;
+	return job_send(j, &m);
+}
+
+int job_op_kill(struct job *j)
+{
+	struct shim_msg m = {.type = SHIM_OP_KILL};
+
+	j->kill_requested = true;
+	return job_send(j, &m);
+}
+
+int job_op_signal(struct job *j, int sig)
+{
+	struct shim_msg m = {.type = SHIM_OP_SIGNAL, .signal = sig};
+
+	return job_send(j, &m);
+}
+
+int job_op_pause(struct job *j, bool pause)
+{
+	struct shim_msg m = {.type = pause ? SHIM_OP_PAUSE : SHIM_OP_RESUME};
+
+	if (job_send(j, &m) < 0)
+		return -1;
+	j->paused = pause;
+	store_run_task_paused(j->r->store, j->task_id, pause);
+	return 0;
+}
+
+/* A job for a task row; its pid is not trusted until the shim names it again. */
+static struct job *job_from_row(struct runner *r, const struct run_task *t)
+{
+	struct job *j = job_new(r, t->id, t->project);
+
+	if (j == NULL)
+		return NULL;
 	j->shim_pid = t->shim_pid;
-	j->pid = t->pid;
 	j->started = strcmp(t->state, "pending") != 0;
 	j->paused = strcmp(t->state, "paused") == 0;
 	j->started_at = t->started_at;
 	snprintf(j->cgroup, sizeof(j->cgroup), "%s", t->cgroup);
-	if (fd >= 0) {
-		log_info("task %s: shim found again (pid %d)", t->id, t->shim_pid);
-		if (j->project[0] != '\0')
-			project_job_adopted(r, j);
-		job_send(j, "{\"op\":\"status\"}");
-		return;
-	}
-	/* the project owns the run again, so that its end goes through the restart policy */
-	if (j->project[0] != '\0')
-		project_job_adopted(r, j);
-	if (job_read_exit(dir, &e) == 1) {
-		log_info("task %s: ended while the runner was away", t->id);
-		job_end(r, j, &e);
-		return;
-	}
-	job_lost(r, j);
+	return j;
 }
 
-void jobs_recover(struct runner *r)
+int job_adopt(struct runner *r, const struct run_task *t, const struct job_owner_ops *ops,
+              void *owner, struct job **out)
+{
+	struct job *j = job_find(r, t->id);
+
+	if (j == NULL && (j = job_from_row(r, t)) == NULL)
+		return -1;
+	j->ops = ops;
+	j->owner = owner;
+	if (j->conn_fd < 0 && j->retry_timer == 0)
+		job_connect(r, j);
+	*out = j;
+	return 0;
+}
+
+/*
+ * A pending run with no recorded shim was spawned only if its directory's
+ * lock is held (the previous runner died between the spawn and its record);
+ * otherwise it never started and is not a job yet.
+ */
+static bool maybe_alive(struct runner *r, const struct run_task *t)
+{
+	char dir[PATH_MAX];
+
+	if (strcmp(t->state, "pending") != 0 || t->shim_pid != 0)
+		return true;
+	return jobdir_path(r, t->id, dir, sizeof(dir)) == 0 && jobdir_locked(dir) == 1;
+}
+
+void jobs_recover(struct runner *r, job_adopt_fn *adopt, void *arg)
 {
 	struct run_task *t;
+	struct job **jobs;
 	size_t n;
 
 	if (store_run_tasks_live(r->store, &t, &n) < 0) {
 		log_error("recovery: cannot list live tasks");
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		recover_one(r, &t[i]);
+	jobs = calloc(n ? n : 1, sizeof(*jobs));
+	/* every owner knows its job before any end is reported */
+	for (size_t i = 0; jobs != NULL && i < n; i++) {
+		if (job_find(r, t[i].id) != NULL || !maybe_alive(r, &t[i]) ||
+		    (jobs[i] = job_from_row(r, &t[i])) == NULL)
+			continue;
+		adopt(arg, jobs[i], &t[i]);
+	}
+	for (size_t i = 0; jobs != NULL && i < n; i++)
+		if (jobs[i] != NULL)
+			job_connect(r, jobs[i]); /* may end (and free) the job */
+	if (n > 0)
+		log_info("recovery: %zu run(s) found in the database", n);
+	free(jobs);
 	run_tasks_free(t, n);
 }

@@ -13,18 +13,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
+#include "bundle_logs.h"
+#include "cgroup.h"
+#include "commands.h"
+#include "jobs.h"
 #include "log.h"
-#include "util.h"
 #include "loop.h"
+#include "project.h"
 #include "runner.h"
+#include "sample.h"
 #include "store.h"
+#include "util.h"
 #include "wake.h"
 
 #ifndef HOSTAGENT_VERSION
@@ -37,37 +42,24 @@
 #define SAMPLE_MS  1000
 #define CLEANUP_MS 60000
 
-const char *json_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-int64_t json_int(struct json_object *o, const char *key, int64_t def)
-{
-	struct json_object *v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    json_object_is_type(v, json_type_null))
-		return def;
-	return json_object_get_int64(v);
-}
-
-/* Next to our own executable first (a build tree, a relocated install), then LIBEXECDIR. */
+/*
+ * Next to our own executable first (a relocated install), then where a
+ * build tree has it (../shim/), then LIBEXECDIR.
+ */
 static int find_shim(char *out, size_t len)
 {
+	static const char *const rel[] = {"hostagent-shim", "../shim/hostagent-shim"};
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (n > 0) {
 		exe[n] = '\0';
-		snprintf(out, len, "%s/hostagent-shim", dirname(exe));
-		if (access(out, X_OK) == 0)
-			return 0;
+		const char *dir = dirname(exe); /* once: dirname edits its argument */
+		for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
+			snprintf(out, len, "%s/%s", dir, rel[i]);
+			if (access(out, X_OK) == 0)
+				return 0;
+		}
 	}
 	snprintf(out, len, "%s/hostagent-shim", LIBEXECDIR);
 	return access(out, X_OK);
@@ -218,6 +210,32 @@ static void make_reachable(const struct config *c)
 	}
 }
 
+/*
+ * One fd per supervised run (its shim connection), plus the database,
+ * helpers and sockets: the soft limit of 1024 would make a restart with a
+ * thousand jobs fail to reach the rest. The hard limit is ours to take.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("RLIMIT_NOFILE: %s", strerror(errno));
+	}
+}
+
+static bool cgroup_in_use(void *arg, const char *path)
+{
+	struct runner *r = arg;
+
+	for (struct job *j = r->jobs; j != NULL; j = j->next)
+		if (strcmp(j->cgroup, path) == 0)
+			return true;
+	return false;
+}
+
 /* Start-up: the only place that may exit. */
 static void die(const char *what, const char *why)
 {
@@ -238,6 +256,7 @@ static void start(struct runner *r)
 		die("log path", "too long");
 	log_init("runner", (enum log_level)log_level_parse(r->cfg.log_level), path);
 	make_reachable(&r->cfg);
+	raise_nofile();
 	if (find_shim(r->shim_path, sizeof(r->shim_path)) < 0)
 		die(r->shim_path, "hostagent-shim not found");
 	if ((r->sig_fd = block_signals()) < 0)
@@ -277,8 +296,9 @@ int main(int argc, char **argv)
 	    loop_add_fd(r.loop, r.wake_fd, EPOLLIN, on_wake, &r) < 0)
 		die("epoll", strerror(errno));
 	project_load_all(&r);
-	jobs_recover(&r);
+	jobs_recover(&r, project_adopt, &r);
 	project_settle_all(&r);
+	cgroup_sweep(&r, cgroup_in_use, &r);
 	r.commands_due = true;
 	loop_set_before_sleep(r.loop, before_sleep, &r);
 	loop_timer_add(r.loop, r.cfg.runner_poll_ms, on_poll, &r);

@@ -1,24 +1,42 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Project supervision, the I/O half: it feeds supervise.c's table with
- * events (commands, "started", exits, backoff timers) and carries out the
- * actions: launching a run (a new task row, its job directory, its shim),
- * stopping one through its shim, backoff timers, and writing every
- * transition to projects.* and the event log. Extraction is in deploy.c.
+ * Project supervision, the I/O half (see project.h): commands and job
+ * observations become inputs of supervise.c's machine; its effects are
+ * carried out here, one after the other, and a launch that fails becomes
+ * the next input of the same loop (never a recursion). Extraction is
+ * deploy.c's; the job's shim is jobs.c's.
  */
+#include "project.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "cgroup.h"
+#include "deploy.h"
+#include "helper.h"
+#include "jobdir.h"
+#include "jobs.h"
+#include "json_get.h"
 #include "log.h"
 #include "loop.h"
 #include "runner.h"
+#include "settle.h"
 #include "store.h"
 #include "store_run.h"
 #include "util.h"
+
+/* A launch's outcome when it did not spawn: the next input. */
+struct launch_fail {
+	bool failed, permanent;
+	char why[512];
+};
+
+static void project_feed(struct project *p, const struct sv_input *first);
 
 static struct project *project_from_row(struct runner *r, const struct run_project *row)
 {
@@ -28,37 +46,29 @@ static struct project *project_from_row(struct runner *r, const struct run_proje
 		return NULL;
 	p->r = r;
 	snprintf(p->name, sizeof(p->name), "%s", row->name);
-	p->state = sv_state_parse(row->state);
-	p->desired_running = strcmp(row->desired, "running") == 0;
-	p->release_id = row->release_id;
+	p->sv.state = row->deleted ? SV_DELETED : sv_state_parse(row->state);
+	p->sv.desired_running = strcmp(row->desired, "running") == 0;
+	p->sv.release_id = row->release_id;
+	p->sv.restarts = row->restarts;
+	p->sv.fast_failures = row->fast_failures;
 	snprintf(p->task_id, sizeof(p->task_id), "%s", row->task_id);
-	p->restarts = row->restarts;
-	p->fast_failures = row->fast_failures;
 	p->backoff_until = row->backoff_until;
 	p->next = r->projects;
 	r->projects = p;
 	return p;
 }
 
-struct project *project_find(struct runner *r, const char *name, bool load)
+/* The in-memory project, loaded from the database if need be (deleted ones only if asked). */
+static struct project *project_find(struct runner *r, const char *name, bool deleted_too)
 {
 	struct run_project row;
 
 	for (struct project *p = r->projects; p != NULL; p = p->next)
 		if (strcmp(p->name, name) == 0)
 			return p;
-	if (!load || store_run_project_get(r->store, name, &row) != 1 || row.deleted)
+	if (store_run_project_get(r->store, name, &row) != 1 || (row.deleted && !deleted_too))
 		return NULL;
 	return project_from_row(r, &row);
-}
-
-struct project *project_for_cmd(struct runner *r, int64_t cmd_id, const char *name)
-{
-	struct project *p = project_find(r, name, true);
-
-	if (p == NULL)
-		commands_done(r, cmd_id, false, NULL, "no such project");
-	return p;
 }
 
 static void project_forget(struct runner *r, struct project *p)
@@ -73,410 +83,224 @@ static void project_forget(struct runner *r, struct project *p)
 	free(p);
 }
 
-/* Writes the supervision fields and, when the state changed, an event. */
-void project_set_state(struct runner *r, struct project *p, enum sv_state s, const char *reason)
+/* The supervision fields and, when the state changed, its event: one transaction. */
+static void project_save(struct project *p, enum sv_state before, const char *reason)
 {
 	struct run_project row = {0};
 	char type[48];
-	bool changed = p->state != s;
+	struct run_event ev = {.type = type, .project = p->name, .message = reason};
+	enum sv_state s = p->sv.state;
 
-	p->state = s;
+	if (s == SV_DELETED)
+		return; /* written by the delete itself */
 	snprintf(row.name, sizeof(row.name), "%s", p->name);
-	snprintf(row.desired, sizeof(row.desired), "%s",
-	         p->desired_running ? "running" : "stopped");
 	snprintf(row.state, sizeof(row.state), "%s", sv_state_name(s));
 	snprintf(row.task_id, sizeof(row.task_id), "%s", p->task_id);
-	row.restarts = p->restarts;
-	row.fast_failures = p->fast_failures;
+	row.restarts = p->sv.restarts;
+	row.fast_failures = p->sv.fast_failures;
 	row.backoff_until = (s == SV_BACKOFF || s == SV_CRASHLOOP) ? p->backoff_until : 0;
-	if (store_run_project_save(r->store, &row, reason) < 0)
-		log_error("project %s: cannot save its state", p->name);
-	if (!changed)
-		return;
 	snprintf(type, sizeof(type), "project.%s", sv_state_name(s));
-	store_event_add(r->store, type, p->task_id[0] ? p->task_id : NULL, p->name,
-	                s == SV_FAILED || s == SV_CRASHLOOP ? "warn" : "info", reason, NULL);
-	log_info("project %s: %s (%s)", p->name, sv_state_name(s), reason ? reason : "");
-}
-
-/* The command waiting for this project's next settled state; an older one is superseded. */
-static void project_set_cmd(struct runner *r, struct project *p, int64_t cmd_id)
-{
-	if (p->pending_cmd != 0 && p->pending_cmd != cmd_id)
-		commands_done(r, p->pending_cmd, true, "{\"superseded\":true}", NULL);
-	p->pending_cmd = cmd_id;
-}
-
-static void project_cmd_done(struct runner *r, struct project *p, bool ok, const char *reason)
-{
-	char res[96];
-
-	if (p->pending_cmd == 0)
-		return;
-	snprintf(res, sizeof(res), "{\"state\":\"%s\",\"task_id\":\"%s\"}", sv_state_name(p->state),
-	         p->task_id);
-	commands_done(r, p->pending_cmd, ok, res, reason);
-	p->pending_cmd = 0;
+	ev.task_id = p->task_id[0] ? p->task_id : NULL;
+	ev.level = s == SV_FAILED || s == SV_CRASHLOOP ? "warn" : "info";
+	if (store_run_project_save(p->r->store, &row, reason, s != before ? &ev : NULL) < 0)
+		log_error("project %s: cannot save its state", p->name);
+	if (s != before)
+		log_info("project %s: %s (%s)", p->name, sv_state_name(s), reason ? reason : "");
 }
 
 /* The restart policy of the release that runs. */
-static void project_policy(struct runner *r, struct project *p, struct sv_policy *pol)
+static void project_policy(struct project *p, struct sv_policy *pol)
 {
+	struct runner *r = p->r;
 	struct run_release rel;
-	struct json_object *spec = NULL;
+	struct json_object *spec;
 
 	pol->restart = SV_RESTART_ON_FAILURE;
 	pol->backoff_ms = r->cfg.restart_backoff_ms;
 	pol->backoff_max_ms = r->cfg.restart_backoff_max_ms;
 	pol->crashloop_after = r->cfg.crashloop_after;
 	pol->fast_failure_ms = r->cfg.fast_failure_ms;
-	if (store_run_release_get(r->store, p->release_id, &rel) != 1)
+	if (store_run_release_get(r->store, p->sv.release_id, &rel) != 1)
 		return;
 	spec = json_tokener_parse(rel.spec ? rel.spec : "");
-	sv_restart_parse(json_str(spec, "restart"), &pol->restart);
+	sv_restart_parse(json_get_str(spec, "restart"), &pol->restart);
 	json_object_put(spec);
 	run_release_clear(&rel);
 }
 
-/* 0 spawned; -1 a failure worth retrying; -2 one that no retry can mend. */
-static int launch_task(struct runner *r, struct project *p, const struct run_task *t, char *err,
-                       size_t errlen)
+/* A task that never ran ends with its event. */
+static void end_task(struct runner *r, const char *task_id, const char *project,
+                     const char *state, const char *why)
 {
-	struct run_release rel;
-	char cgroup[PATH_MAX] = "";
+	struct run_end end = {.state = state, .reason = why, .ended_at = util_now_ms()};
+	char type[32];
+	struct run_event ev = {.type = type, .task_id = task_id, .project = project,
+	                       .level = strcmp(state, "failed") == 0 ? "warn" : "info",
+	                       .message = why};
+
+	if (task_id == NULL || task_id[0] == '\0')
+		return;
+	snprintf(type, sizeof(type), "task.%s", state);
+	if (store_run_task_ended(r->store, task_id, &end, &ev) < 0)
+		log_error("task %s: cannot record its end", task_id);
+}
+
+static void on_job_started(void *owner, struct job *j)
+{
+	struct project *p = owner;
+	struct sv_input in = {.ev = SV_EV_STARTED};
+
+	if (p->job == j)
+		project_feed(p, &in);
+}
+
+static void on_job_exited(void *owner, struct job *j, const struct job_end *e)
+{
+	struct project *p = owner;
+	struct sv_input in = {.ev = SV_EV_EXITED, .run_ms = e->run_ms, .why = e->reason};
+
+	if (p->job != j)
+		return;
+	p->job = NULL;
+	in.success = e->exit.has_code && e->exit.exit_code == 0;
+	project_feed(p, &in);
+}
+
+static const struct job_owner_ops project_job_ops = {
+    .started = on_job_started,
+    .exited = on_job_exited,
+};
+
+/* A run the previous runner spawned (or this one, for a re-applied command) is ours again. */
+static void adopt_task(struct project *p, const struct run_task *t)
+{
 	struct job *j;
+
+	if (job_adopt(p->r, t, &project_job_ops, p, &j) == 0) {
+		p->job = j;
+		log_info("project %s: task %s was launched before; supervising it", p->name, t->id);
+	}
+}
+
+/* A new pending 'service' task of the current release, with its task.created event. */
+static int new_service_task(struct project *p, int64_t release_id, char id[40],
+                            struct launch_fail *f)
+{
+	struct runner *r = p->r;
+	struct run_release rel;
 	int rc = -1;
 
-	if (store_run_release_get(r->store, t->release_id ? t->release_id : p->release_id, &rel) !=
-	        1 ||
-	    strcmp(rel.state, "ready") != 0) {
-		snprintf(err, errlen, "release %lld is not ready", (long long)p->release_id);
-		return -2;
+	if (util_uuid4(id) < 0 || store_run_release_get(r->store, release_id, &rel) != 1) {
+		snprintf(f->why, sizeof(f->why), "no release to start");
+		return -1;
 	}
-	cgroup_job_create(r, t->id, cgroup, sizeof(cgroup));
-	rc = jobdir_prepare(r, t, &rel, cgroup, err, errlen);
-	if (rc == 0 && job_spawn(r, t->id, p->name, cgroup, &j, err, errlen) == 0)
-		p->job = j;
-	else if (rc == 0)
-		rc = -1;
-	if (rc < 0 && cgroup[0] != '\0') {
-		cgroup_job_destroy(cgroup);
+	if (store_begin(r->store) == 0) {
+		rc = store_task_add_service(r->store, id, p->name, release_id, rel.artifact, rel.spec);
+		rc = rc == 0 ? store_commit(r->store) : (store_rollback(r->store), -1);
 	}
 	run_release_clear(&rel);
+	if (rc < 0)
+		snprintf(f->why, sizeof(f->why), "cannot add the service task");
 	return rc;
 }
 
-/*
- * Exec never happened: the run counts as a fast failure, or, when no retry
- * can help (no ready release, no command), the project fails at once.
- */
-static void launch_failed(struct runner *r, struct project *p, const char *why, bool permanent)
+/* The shim of a ready task: cgroup, job directory under its lock, spawn. */
+static void spawn_task(struct project *p, const struct run_task *t, const struct run_release *rel,
+                       struct launch_fail *f)
 {
-	struct run_end end = {.state = "failed", .reason = why, .ended_at = util_now_ms()};
-	struct job fake = {.r = r};
-	struct job_exit e = {0};
+	struct runner *r = p->r;
+	char cgroup[PATH_MAX] = "";
+	int lock = -1, rc;
 
-	snprintf(e.reason, sizeof(e.reason), "%.250s", why);
-	store_run_task_ended(r->store, p->task_id, &end);
-	store_event_add(r->store, "task.exited", p->task_id, p->name, "warn", why, NULL);
-	snprintf(fake.task_id, sizeof(fake.task_id), "%s", p->task_id);
-	snprintf(fake.project, sizeof(fake.project), "%s", p->name);
-	if (permanent) {
-		project_set_state(r, p, SV_FAILED, why);
-		project_cmd_done(r, p, false, why);
+	cgroup_job_create(r, t->id, cgroup, sizeof(cgroup));
+	rc = jobdir_prepare(r, t, rel, cgroup, &lock, f->why, sizeof(f->why));
+	if (rc == JOBDIR_BUSY) {
+		adopt_task(p, t); /* a shim lives there: exactly one job, always */
 		return;
 	}
-	p->job = &fake;
-	project_job_ended(r, &fake, &e);
+	if (rc == 0 && job_spawn(r, t->id, p->name, cgroup, lock, &project_job_ops, p, &p->job,
+	                         f->why, sizeof(f->why)) < 0)
+		rc = -1;
+	if (lock >= 0)
+		close(lock); /* the shim holds the lock now */
+	if (rc < 0) {
+		f->failed = true;
+		f->permanent = rc == -2;
+		if (cgroup[0] != '\0')
+			cgroup_job_destroy(cgroup);
+	}
 }
 
-/*
- * Starts a run: task_id names a pending task the handler created (deploy,
- * rollback), or NULL for a new 'service' task of the current release.
- */
-static void project_launch(struct runner *r, struct project *p, const char *task_id)
+static bool is_terminal(const char *state)
 {
-	struct run_task t;
-	struct run_release rel;
-	char id[40], err[512];
-	int rc;
+	return strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0 ||
+	       strcmp(state, "timeout") == 0 || strcmp(state, "cancelled") == 0;
+}
 
-	loop_timer_cancel(r->loop, p->timer);
-	p->timer = 0;
-	p->next_task[0] = '\0';
-	if (task_id == NULL || *task_id == '\0') {
-		if (util_uuid4(id) < 0 ||
-		    store_run_release_get(r->store, p->release_id, &rel) != 1) {
-			project_set_state(r, p, SV_FAILED, "no release to start");
-			project_cmd_done(r, p, false, "no release to start");
+/* SV_FX_LAUNCH: starts release_id as task_id (a pending task) or as a new service task. */
+static void launch(struct project *p, int64_t release_id, const char *task_id,
+                   struct launch_fail *f)
+{
+	struct runner *r = p->r;
+	struct run_release rel;
+	struct run_task t;
+	char id[40];
+
+	if (task_id[0] == '\0') {
+		if (new_service_task(p, release_id, id, f) < 0) {
+			f->failed = f->permanent = true;
 			return;
 		}
-		store_task_add_service(r->store, id, p->name, p->release_id, rel.artifact,
-		                       rel.spec);
-		run_release_clear(&rel);
 		task_id = id;
 	}
 	snprintf(p->task_id, sizeof(p->task_id), "%s", task_id);
 	if (store_run_task_get(r->store, task_id, &t) != 1) {
-		project_set_state(r, p, SV_FAILED, "the task to start does not exist");
-		project_cmd_done(r, p, false, "the task to start does not exist");
+		snprintf(f->why, sizeof(f->why), "the task to start does not exist");
+		f->failed = f->permanent = true;
 		return;
+	}
+	if (is_terminal(t.state) && t.release_id != 0) {
+		/* a re-applied command whose run is over: the release gets a new run */
+		int64_t rid = t.release_id;
+		run_task_clear(&t);
+		if (new_service_task(p, rid, id, f) < 0 || store_run_task_get(r->store, id, &t) != 1) {
+			f->failed = f->permanent = true;
+			return;
+		}
+		snprintf(p->task_id, sizeof(p->task_id), "%s", id);
 	}
 	if (strcmp(t.state, "pending") != 0 || t.shim_pid != 0) {
-		/* a re-applied command: this run was spawned before (recovery adopted it) */
-		p->job = job_find(r, task_id);
-		log_info("project %s: task %s was already launched", p->name, task_id);
-		run_task_clear(&t);
-		return;
-	}
-	project_set_state(r, p, SV_STARTING, "starting");
-	rc = launch_task(r, p, &t, err, sizeof(err));
-	if (rc < 0) {
-		log_warn("project %s: cannot start task %s: %s", p->name, task_id, err);
-		launch_failed(r, p, err, rc == -2);
+		adopt_task(p, &t); /* a re-applied command: this run was spawned before */
+	} else if (store_run_release_get(r->store, t.release_id ? t.release_id : release_id, &rel) !=
+	               1 ||
+	           strcmp(rel.state, "ready") != 0) {
+		snprintf(f->why, sizeof(f->why), "release %lld is not ready", (long long)release_id);
+		f->failed = f->permanent = true;
+	} else {
+		spawn_task(p, &t, &rel, f);
+		run_release_clear(&rel);
 	}
 	run_task_clear(&t);
+	if (f->failed) {
+		log_warn("project %s: cannot start task %s: %s", p->name, p->task_id, f->why);
+		end_task(r, p->task_id, p->name, "failed", f->why);
+	}
 }
 
 static void on_backoff(struct loop *l, void *arg)
 {
 	struct project *p = arg;
+	struct sv_input in = {.ev = SV_EV_TIMER};
 
 	p->timer = 0;
-	if (sv_action_for(p->state, SV_EV_TIMER) != SV_A_LAUNCH || !p->desired_running)
-		return;
-	p->restarts++;
-	project_launch(p->r, p, NULL);
+	project_feed(p, &in);
 }
 
-static void project_backoff(struct runner *r, struct project *p, const struct sv_decision *d,
-                            const char *why)
+static void arm_timer(struct project *p, int64_t delay_ms)
 {
-	char reason[400];
-
-	p->backoff_until = util_now_ms() + d->delay_ms;
-	snprintf(reason, sizeof(reason), "%s; %d fast failure%s; next start in %lld ms", why,
-	         p->fast_failures, p->fast_failures == 1 ? "" : "s", (long long)d->delay_ms);
-	p->timer = loop_timer_add(r->loop, d->delay_ms, on_backoff, p);
-	project_set_state(r, p, d->next, reason);
-}
-
-/* An end nobody asked for: the restart policy decides. */
-static void unexpected_end(struct runner *r, struct project *p, const struct job *j,
-                           const struct job_exit *e)
-{
-	struct sv_policy pol;
-	struct sv_decision d;
-	char why[300];
-	bool success = e->has_code && e->exit_code == 0;
-	int64_t run_ms =
-	    j->started && e->ended_at > j->started_at ? e->ended_at - j->started_at : 0;
-
-	sv_end_state(e->has_code, e->exit_code, e->has_signal, e->signal, false, false, why,
-	             sizeof(why));
-	if (!e->has_code && !e->has_signal && e->reason[0])
-		snprintf(why, sizeof(why), "%s", e->reason);
-	project_policy(r, p, &pol);
-	sv_after_exit(&pol, success, run_ms, &p->fast_failures, &d);
-	if (!p->desired_running || !d.restart) {
-		project_set_state(r, p, d.restart ? SV_STOPPED : d.next, why);
-		project_cmd_done(r, p, success, success ? NULL : why);
-		return;
-	}
-	project_cmd_done(r, p, false, why);
-	if (d.next == SV_STARTING) {
-		p->restarts++;
-		store_event_add(r->store, "project.restarting", j->task_id, p->name, "info", why,
-		                NULL);
-		project_launch(r, p, NULL);
-		return;
-	}
-	project_backoff(r, p, &d, why);
-}
-
-void project_job_started(struct runner *r, struct job *j)
-{
-	struct project *p = project_find(r, j->project, false);
-
-	if (p == NULL || p->job != j)
-		return;
-	if (sv_action_for(p->state, SV_EV_STARTED) == SV_A_RUNNING) {
-		project_set_state(r, p, SV_RUNNING, "started");
-		project_cmd_done(r, p, true, NULL);
-	}
-}
-
-void project_job_adopted(struct runner *r, struct job *j)
-{
-	struct project *p = project_find(r, j->project, true);
-
-	if (p == NULL)
-		return;
-	p->job = j;
-	if (p->state == SV_STOPPING)
-		job_op_stop(r, j, 0, 0); /* the stop was under way; the shim keeps its deadline */
-	if (strcmp(p->task_id, j->task_id) != 0)
-		snprintf(p->task_id, sizeof(p->task_id), "%s", j->task_id);
-}
-
-static void project_finish_delete(struct runner *r, struct project *p);
-
-void project_job_ended(struct runner *r, struct job *j, const struct job_exit *e)
-{
-	struct project *p = project_find(r, j->project, false);
-	enum sv_action a;
-
-	if (p == NULL || p->job != j)
-		return;
-	p->job = NULL;
-	a = sv_action_for(p->state, SV_EV_EXITED);
-	if (a == SV_A_EXITED) {
-		unexpected_end(r, p, j, e);
-		return;
-	}
-	if (a != SV_A_STOPPED)
-		return;
-	if (p->delete_after) {
-		project_finish_delete(r, p);
-	} else if (p->next_task[0] != '\0') {
-		char next[40];
-		snprintf(next, sizeof(next), "%s", p->next_task);
-		project_launch(r, p, next);
-	} else if (p->desired_running) {
-		project_launch(r, p, NULL); /* restart: a new run of the same release */
-	} else {
-		project_set_state(r, p, SV_STOPPED, "stopped by request");
-		project_cmd_done(r, p, true, NULL);
-	}
-}
-
-/* Ends the current run through its shim (stop_signal, stop_timeout, SIGKILL). */
-static void project_stop_job(struct runner *r, struct project *p)
-{
-	loop_timer_cancel(r->loop, p->timer);
-	p->timer = 0;
-	if (p->job == NULL)
-		return;
-	if (p->state != SV_STOPPING && job_op_stop(r, p->job, 0, 0) < 0)
-		log_warn("project %s: the shim is not connected; the stop waits for it", p->name);
-	project_set_state(r, p, SV_STOPPING, "stopping");
-}
-
-/* Makes a ready release current and (re)starts the project on it with task_id. */
-void project_switch(struct runner *r, struct project *p, int64_t release_id, const char *task_id,
-                    int64_t cmd_id)
-{
-	p->desired_running = true;
-	p->release_id = release_id;
-	p->fast_failures = 0;
-	store_run_project_release(r->store, p->name, release_id);
-	project_set_cmd(r, p, cmd_id);
-	if (p->job != NULL) {
-		snprintf(p->next_task, sizeof(p->next_task), "%s", task_id ? task_id : "");
-		project_stop_job(r, p);
-		return;
-	}
-	project_launch(r, p, task_id);
-}
-
-void project_start_cmd(struct runner *r, int64_t cmd_id, const char *name)
-{
-	struct project *p = project_for_cmd(r, cmd_id, name);
-
-	if (p == NULL)
-		return;
-	p->gen++;
-	p->desired_running = true;
-	if (p->job != NULL && p->state != SV_STOPPING) {
-		project_set_state(r, p, p->state, NULL);
-		commands_done(r, cmd_id, true, "{\"already\":\"running\"}", NULL);
-		return;
-	}
-	project_set_cmd(r, p, cmd_id);
-	if (p->job != NULL)
-		return;       /* stopping: desired running relaunches it at the exit */
-	p->fast_failures = 0; /* a start by hand leaves a crash loop */
-	project_launch(r, p, NULL);
-}
-
-void project_stop_cmd(struct runner *r, int64_t cmd_id, const char *name)
-{
-	struct project *p = project_for_cmd(r, cmd_id, name);
-
-	if (p == NULL)
-		return;
-	p->gen++;
-	p->desired_running = false;
-	p->next_task[0] = '\0';
-	project_set_cmd(r, p, cmd_id);
-	if (p->job != NULL) {
-		project_stop_job(r, p);
-		return;
-	}
-	loop_timer_cancel(r->loop, p->timer);
-	p->timer = 0;
-	project_set_state(r, p, SV_STOPPED, "stopped by request");
-	project_cmd_done(r, p, true, NULL);
-}
-
-void project_restart_cmd(struct runner *r, int64_t cmd_id, const char *name)
-{
-	struct project *p = project_for_cmd(r, cmd_id, name);
-
-	if (p == NULL)
-		return;
-	p->gen++;
-	p->desired_running = true;
-	p->next_task[0] = '\0';
-	p->fast_failures = 0;
-	project_set_cmd(r, p, cmd_id);
-	if (p->job != NULL)
-		project_stop_job(r, p);
-	else
-		project_launch(r, p, NULL);
-}
-
-void project_signal_cmd(struct runner *r, int64_t cmd_id, const char *name, int sig)
-{
-	struct project *p = project_for_cmd(r, cmd_id, name);
-
-	if (p == NULL)
-		return;
-	if (p->job == NULL) {
-		commands_done(r, cmd_id, false, NULL, "the project is not running");
-		return;
-	}
-	if (sig <= 0 || sig >= 65 || job_op_signal(r, p->job, sig) < 0) {
-		commands_done(r, cmd_id, false, NULL,
-		              "cannot signal: bad signal or shim not connected");
-		return;
-	}
-	commands_done(r, cmd_id, true, NULL, NULL);
-}
-
-void project_rollback_cmd(struct runner *r, int64_t cmd_id, const char *name,
-                          struct json_object *payload)
-{
-	struct project *p = project_for_cmd(r, cmd_id, name);
-	struct run_release rel;
-	int64_t id = json_int(payload, "release_id", 0);
-	bool ready;
-
-	if (p == NULL)
-		return;
-	if (store_run_release_get(r->store, id, &rel) != 1 || strcmp(rel.project, name) != 0) {
-		commands_done(r, cmd_id, false, NULL, "no such release of this project");
-		return;
-	}
-	ready = strcmp(rel.state, "ready") == 0;
-	run_release_clear(&rel);
-	if (!ready) {
-		commands_done(r, cmd_id, false, NULL,
-		              "the release is not ready (removed or failed)");
-		return;
-	}
-	p->gen++;
-	project_switch(r, p, id, json_str(payload, "task_id"), cmd_id);
+	loop_timer_cancel(p->r->loop, p->timer);
+	p->backoff_until = util_now_ms() + delay_ms;
+	p->timer = loop_timer_add(p->r->loop, delay_ms, on_backoff, p);
 }
 
 /* Removes files of a purged project: its releases and the job directories of its runs. */
@@ -487,7 +311,7 @@ static void purge_files(struct runner *r, const char *name)
 
 	if (store_run_project_task_ids(r->store, name, &ids, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
-			if (job_dir(r, ids[i], path, sizeof(path)) == 0)
+			if (jobdir_path(r, ids[i], path, sizeof(path)) == 0)
 				helper_remove_tree(r, path);
 		free(ids);
 	}
@@ -495,53 +319,297 @@ static void purge_files(struct runner *r, const char *name)
 		helper_remove_tree(r, path);
 }
 
-static void project_finish_delete(struct runner *r, struct project *p)
+static void delete_project(struct project *p, bool purge)
 {
-	int64_t cmd = p->pending_cmd;
-	bool purge = p->purge_after;
-	char name[64];
+	struct runner *r = p->r;
+	struct run_event ev = {.type = "project.deleted", .project = p->name,
+	                       .message = purge ? "deleted and purged" : "deleted"};
 
-	snprintf(name, sizeof(name), "%s", p->name);
-	p->desired_running = false;
-	project_set_state(r, p, SV_STOPPED, "deleted");
-	if (store_run_project_deleted(r->store, name) < 0)
-		log_error("project %s: cannot mark it deleted", name);
+	if (store_run_project_deleted(r->store, p->name, &ev) < 0)
+		log_error("project %s: cannot mark it deleted", p->name);
 	if (purge) {
-		purge_files(r, name);
-		store_run_project_purge(r->store, name);
+		purge_files(r, p->name);
+		store_run_project_purge(r->store, p->name);
 	}
-	store_event_add(r->store, "project.deleted", NULL, name, "info",
-	                purge ? "deleted and purged" : "deleted", NULL);
-	project_forget(r, p);
-	if (cmd != 0)
-		commands_done(r, cmd, true, purge ? "{\"purged\":true}" : "{\"purged\":false}",
-		              NULL);
+	log_info("project %s: %s", p->name, ev.message);
+	p->forget = true;
 }
 
-void project_delete_cmd(struct runner *r, int64_t cmd_id, const char *name, bool purge)
+static void settle_fx(struct project *p, const struct sv_fx *f)
 {
-	struct project *p = project_for_cmd(r, cmd_id, name);
+	char res[128];
+	const char *result = f->result;
+
+	if (result != NULL && strcmp(result, SV_RESULT_STATE) == 0) {
+		snprintf(res, sizeof(res), "{\"state\":\"%s\",\"task_id\":\"%s\"}",
+		         sv_state_name(p->sv.state), p->task_id);
+		result = res;
+	}
+	settle_command(p->r->store, f->cmd_id, f->ok, result, f->reason);
+}
+
+/* Carries out one effect; a launch that did not spawn fills *f. */
+static void carry_out(struct project *p, const struct sv_fx *f, struct launch_fail *lf)
+{
+	struct runner *r = p->r;
+
+	switch (f->kind) {
+	case SV_FX_LAUNCH:
+		launch(p, f->release_id, f->task_id, lf);
+		break;
+	case SV_FX_STOP:
+		loop_timer_cancel(r->loop, p->timer);
+		p->timer = 0;
+		if (p->job == NULL) {
+			/* nothing to stop (its launch failed): the stop has ended at once */
+			snprintf(lf->why, sizeof(lf->why), "no run to stop");
+			lf->failed = true;
+		} else if (job_op_stop(p->job, 0, -1) < 0) {
+			log_warn("project %s: the shim is not connected; the stop waits for it",
+			         p->name);
+		}
+		break;
+	case SV_FX_SIGNAL:
+		if (p->job == NULL || f->signal <= 0 || f->signal >= 65 ||
+		    job_op_signal(p->job, f->signal) < 0)
+			settle_command(r->store, f->cmd_id, false, NULL,
+			               "cannot signal: bad signal or shim not connected");
+		else
+			settle_command(r->store, f->cmd_id, true, NULL, NULL);
+		break;
+	case SV_FX_TIMER:
+		arm_timer(p, f->delay_ms);
+		break;
+	case SV_FX_CANCEL_TIMER:
+		loop_timer_cancel(r->loop, p->timer);
+		p->timer = 0;
+		break;
+	case SV_FX_RELEASE:
+		if (store_run_project_release(r->store, p->name, f->release_id) < 0)
+			log_error("project %s: cannot record release %lld", p->name,
+			          (long long)f->release_id);
+		break;
+	case SV_FX_DELETE:
+		delete_project(p, f->purge);
+		break;
+	case SV_FX_UNDELETE:
+		p->forget = false;
+		if (store_run_project_undeleted(r->store, p->name) < 0)
+			log_error("project %s: cannot undelete it", p->name);
+		break;
+	case SV_FX_CANCEL_TASK:
+		end_task(r, f->task_id, p->name, "cancelled", f->reason);
+		break;
+	case SV_FX_SETTLE:
+		settle_fx(p, f);
+		break;
+	}
+}
+
+/*
+ * One input and whatever follows from it: each step's effects are carried
+ * out in order and its state saved with its event; a launch that did not
+ * spawn is the next input (an exit of a run that never ran, or a failure
+ * no retry can mend). The machine's backoff bounds the loop; the guard is
+ * for a policy with no delay at all.
+ */
+static void project_feed(struct project *p, const struct sv_input *first)
+{
+	struct sv_input in = *first;
+	char why[512];
+
+	for (int guard = 0; guard < 32; guard++) {
+		struct sv_out out = {0};
+		struct launch_fail lf = {0};
+		struct sv_policy pol;
+		enum sv_state before = p->sv.state;
+
+		project_policy(p, &pol);
+		sv_step(&p->sv, &in, &pol, &out);
+		for (size_t i = 0; i < out.n; i++)
+			carry_out(p, &out.fx[i], &lf);
+		project_save(p, before, out.reason);
+		if (!lf.failed)
+			break;
+		snprintf(why, sizeof(why), "%s", lf.why);
+		memset(&in, 0, sizeof(in));
+		in.ev = lf.permanent ? SV_EV_FAILED : SV_EV_EXITED;
+		in.why = why;
+	}
+	if (p->forget && p->extracting == 0)
+		project_forget(p->r, p);
+}
+
+static void feed_cmd(struct project *p, const struct store_command *c, enum sv_event ev,
+                     int64_t release_id, const char *task_id)
+{
+	struct sv_input in = {.ev = ev};
+
+	in.cmd.id = c->id;
+	in.cmd.ev = ev;
+	in.cmd.release_id = release_id;
+	snprintf(in.cmd.task_id, sizeof(in.cmd.task_id), "%s", task_id ? task_id : "");
+	project_feed(p, &in);
+}
+
+/* A deploy whose release is being extracted; the project stays in memory meanwhile. */
+struct deploy_ctx {
+	struct project *p;
+	struct store_command cmd; /* id and target only */
+	int64_t release_id;
+	char task_id[40];
+	bool start;
+};
+
+static void on_extracted(struct runner *r, void *arg, bool ok, const char *err)
+{
+	struct deploy_ctx *d = arg;
+	struct project *p = d->p;
+
+	p->extracting--;
+	if (p->sv.switch_pending == d->cmd.id)
+		p->sv.switch_pending = 0;
+	if (!ok) {
+		end_task(r, d->task_id, p->name, "failed", err);
+		settle_command(r->store, d->cmd.id, false, NULL, err);
+	} else if (p->override_id > d->cmd.id) {
+		/* a later stop, delete, deploy or rollback wins: the release is only ready */
+		end_task(r, d->task_id, p->name, "cancelled", "superseded by a later command");
+		settle_command(r->store, d->cmd.id, true, SV_RESULT_SUPERSEDED, NULL);
+	} else {
+		deploy_prune(r, p->name, d->release_id, p->sv.release_id);
+		feed_cmd(p, &d->cmd, d->start ? SV_EV_SWITCH : SV_EV_STAGE, d->release_id,
+		         d->task_id);
+		p = NULL; /* the feed may have freed it */
+	}
+	if (p != NULL && p->forget && p->extracting == 0)
+		project_forget(r, p);
+	free(d);
+}
+
+static void project_deploy(struct project *p, const struct store_command *c,
+                           struct json_object *pl)
+{
+	struct runner *r = p->r;
+	struct deploy_ctx *d = calloc(1, sizeof(*d));
+	struct run_release rel;
+
+	if (d == NULL || store_run_release_get(r->store, json_get_int(pl, "release_id", 0), &rel) != 1) {
+		settle_command(r->store, c->id, false, NULL,
+		               d ? "no such release of this project" : "out of memory");
+		free(d);
+		return;
+	}
+	d->p = p;
+	d->cmd.id = c->id;
+	d->release_id = rel.id;
+	d->start = json_get_bool(pl, "start", true);
+	snprintf(d->task_id, sizeof(d->task_id), "%s", json_get_str(pl, "task_id") ?: "");
+	p->override_id = c->id;
+	if (strcmp(rel.project, p->name) != 0 || strcmp(rel.state, "failed") == 0 ||
+	    strcmp(rel.state, "removed") == 0) {
+		end_task(r, d->task_id, p->name, "failed", "the release failed or was removed");
+		settle_command(r->store, c->id, false, NULL,
+		               strcmp(rel.project, p->name) != 0 ? "no such release of this project"
+		                                                 : "the release failed or was removed");
+		free(d);
+	} else {
+		p->extracting++;
+		if (d->start)
+			p->sv.switch_pending = c->id;
+		if (strcmp(rel.state, "ready") == 0)
+			on_extracted(r, d, true, NULL); /* a re-applied command after a restart */
+		else if (deploy_extract(r, &rel, d->task_id, on_extracted, d) < 0)
+			on_extracted(r, d, false, "cannot start the extraction helper");
+	}
+	run_release_clear(&rel);
+}
+
+static void project_rollback(struct project *p, const struct store_command *c,
+                             struct json_object *pl)
+{
+	struct runner *r = p->r;
+	struct run_release rel;
+	int64_t id = json_get_int(pl, "release_id", 0);
+	const char *why = NULL;
+
+	if (store_run_release_get(r->store, id, &rel) != 1 || strcmp(rel.project, p->name) != 0)
+		why = "no such release of this project";
+	else if (strcmp(rel.state, "ready") != 0)
+		why = "the release is not ready (removed or failed)";
+	if (why == NULL) {
+		p->override_id = c->id;
+		feed_cmd(p, c, SV_EV_SWITCH, id, json_get_str(pl, "task_id"));
+	} else {
+		end_task(r, json_get_str(pl, "task_id"), p->name, "failed", why);
+		settle_command(r->store, c->id, false, NULL, why);
+	}
+	if (rel.spec != NULL || rel.id != 0)
+		run_release_clear(&rel);
+}
+
+void project_command(struct runner *r, const struct store_command *c, struct json_object *pl)
+{
+	static const struct {
+		const char *op;
+		enum sv_event ev;
+	} simple[] = {{"start", SV_EV_START},     {"stop", SV_EV_STOP},
+	              {"restart", SV_EV_RESTART}, {"signal", SV_EV_SIGNAL},
+	              {"delete", SV_EV_DELETE}};
+	const char *op = c->kind + strlen("project.");
+	bool deploy = strcmp(op, "deploy") == 0;
+	struct project *p = project_find(r, c->target, deploy);
+	struct sv_input in = {0};
+
+	if (p == NULL) {
+		settle_command(r->store, c->id, false, NULL, "no such project");
+		return;
+	}
+	if (deploy) {
+		project_deploy(p, c, pl);
+		return;
+	}
+	if (strcmp(op, "rollback") == 0) {
+		project_rollback(p, c, pl);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(simple); i++) {
+		if (strcmp(op, simple[i].op) != 0)
+			continue;
+		in.ev = in.cmd.ev = simple[i].ev;
+		in.cmd.id = c->id;
+		in.cmd.purge = json_get_bool(pl, "purge", false);
+		in.cmd.signal = (int)json_get_int(pl, "signal", 0);
+		if (in.ev == SV_EV_STOP || in.ev == SV_EV_DELETE)
+			p->override_id = c->id;
+		project_feed(p, &in);
+		return;
+	}
+	settle_command(r->store, c->id, false, NULL, "unknown project command");
+}
+
+void project_adopt(void *arg, struct job *j, const struct run_task *t)
+{
+	struct runner *r = arg;
+	struct project *p = t->project[0] ? project_find(r, t->project, true) : NULL;
 
 	if (p == NULL)
-		return;
-	p->gen++;
-	p->desired_running = false;
-	p->delete_after = true;
-	p->purge_after = purge;
-	p->next_task[0] = '\0';
-	project_set_cmd(r, p, cmd_id);
-	if (p->job != NULL)
-		project_stop_job(r, p);
-	else
-		project_finish_delete(r, p);
+		return; /* not a project's run: its end is recorded, nobody is told */
+	j->ops = &project_job_ops;
+	j->owner = p;
+	p->job = j;
+	snprintf(p->task_id, sizeof(p->task_id), "%s", j->task_id);
+	/* the stop was under way; sent again once connected, and the shim keeps its first deadline */
+	if (p->sv.state == SV_STOPPING)
+		j->stop_requested = true;
 }
 
 /* A backoff that was under way when the runner stopped goes on where it was. */
-static void resume_timer(struct runner *r, struct project *p)
+static void resume_timer(struct project *p)
 {
 	int64_t left = p->backoff_until - util_now_ms();
 
-	p->timer = loop_timer_add(r->loop, left > 0 ? left : 0, on_backoff, p);
+	p->timer = loop_timer_add(p->r->loop, left > 0 ? left : 0, on_backoff, p);
 }
 
 int project_load_all(struct runner *r)
@@ -553,34 +621,38 @@ int project_load_all(struct runner *r)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct project *p = project_find(r, rows[i].name, false);
-		if (p == NULL)
-			p = project_from_row(r, &rows[i]);
-		if (p != NULL && (p->state == SV_BACKOFF || p->state == SV_CRASHLOOP))
-			resume_timer(r, p);
+		if (p != NULL && (p->sv.state == SV_BACKOFF || p->sv.state == SV_CRASHLOOP))
+			resume_timer(p);
 	}
 	free(rows);
 	return 0;
 }
 
 /*
- * After recovery: a project that says a run is under way but has no job
- * lost it while the runner was away without a recorded end (the end was
- * then recorded by recovery and handled). What is left is settled here,
- * except a project a queued command is about to settle: a deploy accepted
- * while the runner was down must run as the task its 202 named, once its
- * release is extracted, not fail for a release that is not ready yet.
+ * After recovery: a project that says a run is under way but has none lost
+ * it while the runner was away (its end was recorded, its state not). It
+ * starts again if it should run, else it is stopped; except a project that
+ * a queued command is about to settle: a deploy accepted while the runner
+ * was down must run as the task its 202 named, once its release is ready.
  */
 void project_settle_all(struct runner *r)
 {
-	for (struct project *p = r->projects; p != NULL; p = p->next) {
-		if (p->job != NULL ||
-		    (p->state != SV_STARTING && p->state != SV_RUNNING && p->state != SV_STOPPING))
+	struct project *next;
+
+	for (struct project *p = r->projects; p != NULL; p = next) {
+		struct sv_input in = {.ev = SV_EV_START};
+		enum sv_state s = p->sv.state;
+
+		next = p->next;
+		if (p->job != NULL || (s != SV_STARTING && s != SV_RUNNING && s != SV_STOPPING))
 			continue;
 		if (store_run_project_has_open_command(r->store, p->name) == 1)
 			continue;
-		if (p->desired_running && !p->delete_after)
-			project_launch(r, p, NULL);
-		else
-			project_set_state(r, p, SV_STOPPED, "no run found after a runner restart");
+		p->sv.state = SV_STOPPED;
+		if (p->sv.desired_running && s != SV_STOPPING) {
+			project_feed(p, &in);
+			continue;
+		}
+		project_save(p, s, "no run found after a runner restart");
 	}
 }

@@ -5,11 +5,14 @@
  * averages, written in one transaction so that reads never wait for a
  * second sample. One /proc scan serves every job.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "jobs.h"
 #include "runner.h"
+#include "sample.h"
 #include "store_run.h"
 #include "util.h"
 
@@ -34,6 +37,21 @@ static void sample_job(struct runner *r, struct job *j, struct run_usage *u, int
 	j->prev_ms = now;
 }
 
+/*
+ * A pid is sampled only while it is still the job's: after a runner
+ * restart the database's pid may have been reused, so the start time the
+ * shim reported must match the snapshot's (0: not reported yet).
+ */
+static bool is_the_job(const struct runner *r, const struct job *j)
+{
+	const struct procstat_proc *p;
+
+	if (!j->started || j->pid <= 0 || j->start_time == 0)
+		return false;
+	p = procstat_snap_find(&r->snap, j->pid);
+	return p != NULL && p->start_time == j->start_time;
+}
+
 void sample_tick(struct runner *r)
 {
 	struct procstat_cpu cpu;
@@ -49,7 +67,7 @@ void sample_tick(struct runner *r)
 		return;
 	}
 	for (struct job *j = r->jobs; j != NULL; j = j->next)
-		if (j->started && j->pid > 0)
+		if (is_the_job(r, j))
 			sample_job(r, j, &u[n++], r->snap.mono_ms);
 	if (procstat_read_cpu(&cpu) == 0) {
 		if (r->cpu_prev.total > 0) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Starting a program from the runner (see struct spawn in runner.h): the
+ * Starting a program from the runner (see spawn.h): the
  * shape of git's run-command. The parent learns of an exec failure through
  * a CLOEXEC pipe, so "started" is never claimed for a program that did not
  * start. It does not wait for the child: the SIGCHLD loop reaps it.
@@ -14,10 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runner.h"
+#include "spawn.h"
 #include "util.h"
 
-/* After fork: async-signal-safe calls only. */
 /*
  * The shim starts with an empty environment, except the sanitizers' own
  * options when the runner has them: a sanitizer build under test then
@@ -38,28 +37,49 @@ static char **shim_env(void)
 	return env;
 }
 
+/*
+ * Puts the handed-over fds on 3 and 4 and /dev/null on 0-2, whatever
+ * numbers they had: each is first moved above 9, so that no dup2 overwrites
+ * one still to be placed (an fd 3 of the runner's own would otherwise be
+ * clobbered by, or become, /dev/null).
+ */
+static int place_fds(const struct spawn *sp)
+{
+	int src[2] = {sp->fd3, sp->fd4}, nul;
+
+	for (int i = 0; i < 2; i++)
+		if (src[i] >= 0 && (src[i] = fcntl(src[i], F_DUPFD, 10)) < 0)
+			return -1;
+	nul = open("/dev/null", O_RDWR);
+	if (nul < 0 || (nul < 10 && (nul = fcntl(nul, F_DUPFD, 10)) < 0))
+		return -1;
+	for (int i = 0; i < 2; i++)
+		if (src[i] >= 0 && dup2(src[i], 3 + i) < 0)
+			return -1;
+	if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0)
+		return -1;
+	/* everything above what was placed goes at exec: the copies, and fds the runner inherited */
+	close_range(sp->fd4 >= 0 ? 5 : sp->fd3 >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	return 0;
+}
+
+/* After fork: async-signal-safe calls only. */
 static void spawn_child(const struct spawn *sp, int report, char **envp)
 {
 	struct sigaction sa = {.sa_handler = SIG_DFL};
 	sigset_t none;
-	int err, nul;
+	int err;
 
 	/* the runner blocks everything for its signalfd: the child must not inherit that */
 	for (int sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	nul = open("/dev/null", O_RDWR);
-	if (nul < 0)
+	/* the report pipe must survive the placing of fds 3 and 4 too */
+	if (report < 10 && (report = fcntl(report, F_DUPFD_CLOEXEC, 10)) < 0)
+		_exit(127);
+	if (place_fds(sp) < 0)
 		goto fail;
-	if (sp->fd3 >= 0 && sp->fd3 != 3 && dup2(sp->fd3, 3) < 0)
-		goto fail;
-	if (sp->fd3 == 3)
-		fcntl(3, F_SETFD, 0);
-	if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0)
-		goto fail;
-	/* fds the runner inherited without CLOEXEC (from whoever started it) stop here */
-	close_range(sp->fd3 >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	execve(sp->argv[0], (char *const *)sp->argv, envp);
 fail:
 	err = errno;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the runner's pure parts: the supervision table, the restart
- * policy (backoff doubling, cap, crash loop, reset after a long run), the
- * end state of a run, and the /proc parsers and averages of procstat.
+ * Unit tests of the runner's pure parts: the supervision table and whole
+ * command sequences through it, the restart policy (backoff doubling, cap,
+ * crash loop, reset after a long run), the end state of a run, and the
+ * /proc parsers and averages of procstat.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "procstat.h"
 #include "supervise.h"
+#include "util.h"
 
 #include "unit.h"
 
@@ -26,16 +28,21 @@ static void test_table(void)
 {
 	CHECK(sv_action_for(SV_STOPPED, SV_EV_START) == SV_A_LAUNCH);
 	CHECK(sv_action_for(SV_STARTING, SV_EV_STARTED) == SV_A_RUNNING);
-	CHECK(sv_action_for(SV_RUNNING, SV_EV_EXITED) == SV_A_EXITED);
-	CHECK(sv_action_for(SV_RUNNING, SV_EV_STOP) == SV_A_STOP_JOB);
-	CHECK(sv_action_for(SV_STARTING, SV_EV_STOP) == SV_A_STOP_JOB);
-	CHECK(sv_action_for(SV_STOPPING, SV_EV_EXITED) == SV_A_STOPPED);
-	CHECK(sv_action_for(SV_STOPPING, SV_EV_START) == SV_A_NONE);
+	CHECK(sv_action_for(SV_RUNNING, SV_EV_EXITED) == SV_A_POLICY);
+	CHECK(sv_action_for(SV_RUNNING, SV_EV_STOP) == SV_A_STOP);
+	CHECK(sv_action_for(SV_RUNNING, SV_EV_DELETE) == SV_A_STOP);
+	CHECK(sv_action_for(SV_STARTING, SV_EV_STOP) == SV_A_STOP);
+	CHECK(sv_action_for(SV_STOPPING, SV_EV_EXITED) == SV_A_ENDED);
+	CHECK(sv_action_for(SV_STOPPING, SV_EV_START) == SV_A_QUEUE);
+	CHECK(sv_action_for(SV_STOPPING, SV_EV_SWITCH) == SV_A_QUEUE);
 	CHECK(sv_action_for(SV_BACKOFF, SV_EV_TIMER) == SV_A_LAUNCH);
 	CHECK(sv_action_for(SV_BACKOFF, SV_EV_STOP) == SV_A_HALT);
 	CHECK(sv_action_for(SV_CRASHLOOP, SV_EV_TIMER) == SV_A_LAUNCH);
-	CHECK(sv_action_for(SV_CRASHLOOP, SV_EV_START) == SV_A_LAUNCH);
+	CHECK(sv_action_for(SV_CRASHLOOP, SV_EV_DELETE) == SV_A_DELETE);
 	CHECK(sv_action_for(SV_FAILED, SV_EV_START) == SV_A_LAUNCH);
+	CHECK(sv_action_for(SV_DELETED, SV_EV_START) == SV_A_REFUSE);
+	CHECK(sv_action_for(SV_DELETED, SV_EV_SWITCH) == SV_A_LAUNCH);
+	CHECK(sv_action_for(SV_STOPPED, SV_EV_SIGNAL) == SV_A_NOTRUN);
 	/* late or stray events are deliberate no-ops */
 	CHECK(sv_action_for(SV_STOPPED, SV_EV_TIMER) == SV_A_NONE);
 	CHECK(sv_action_for(SV_STOPPED, SV_EV_EXITED) == SV_A_NONE);
@@ -43,6 +50,252 @@ static void test_table(void)
 	CHECK(sv_action_for(SV_RUNNING, SV_EV_TIMER) == SV_A_NONE);
 	CHECK(sv_action_for((enum sv_state)99, SV_EV_START) == SV_A_NONE);
 	CHECK(sv_action_for(SV_RUNNING, (enum sv_event) - 1) == SV_A_NONE);
+	/* every pair is decided: no entry is out of the action range */
+	for (int st = 0; st < SV_NSTATES; st++)
+		for (int e = 0; e < SV_NEVENTS; e++)
+			CHECK(sv_action_for((enum sv_state)st, (enum sv_event)e) <= SV_A_REFUSE);
+}
+
+/*
+ * Whole sequences through sv_step, with the effects carried out by a
+ * small model of the world (is a run there, which tasks were launched,
+ * how each command was settled), as project.c carries them out.
+ */
+struct world {
+	struct sv m;
+	bool job, timer, deleted;
+	int launches, stops;
+	char last_task[40];
+	int64_t release;
+	struct {
+		bool settled, ok;
+		char result[64], reason[96];
+	} cmd[64];
+	char cancelled[8][40];
+	int ncancelled;
+};
+
+enum {
+	X_EXIT_FAIL = SV_NEVENTS + 1, /* EXITED after a short failed run */
+	X_EXIT_OK,                    /* EXITED, exit 0 after a long run */
+};
+
+struct step {
+	int ev; /* an sv_event, or X_* */
+	int64_t id, release;
+	const char *task;
+	enum sv_state want;
+};
+
+static void carry(struct world *w, const struct sv_out *out)
+{
+	for (size_t i = 0; i < out->n; i++) {
+		const struct sv_fx *f = &out->fx[i];
+		switch (f->kind) {
+		case SV_FX_LAUNCH:
+			w->job = true;
+			w->launches++;
+			snprintf(w->last_task, sizeof(w->last_task), "%s",
+			         f->task_id[0] ? f->task_id : "new");
+			break;
+		case SV_FX_STOP:
+			w->stops++;
+			break;
+		case SV_FX_TIMER:
+			w->timer = true;
+			break;
+		case SV_FX_CANCEL_TIMER:
+			w->timer = false;
+			break;
+		case SV_FX_RELEASE:
+			w->release = f->release_id;
+			break;
+		case SV_FX_DELETE:
+			w->deleted = true;
+			break;
+		case SV_FX_UNDELETE:
+			w->deleted = false;
+			break;
+		case SV_FX_CANCEL_TASK:
+			if (w->ncancelled < 8)
+				snprintf(w->cancelled[w->ncancelled++], 40, "%s", f->task_id);
+			break;
+		case SV_FX_SETTLE:
+			CHECK(f->cmd_id > 0 && f->cmd_id < 64 && !w->cmd[f->cmd_id].settled);
+			w->cmd[f->cmd_id].settled = true;
+			w->cmd[f->cmd_id].ok = f->ok;
+			snprintf(w->cmd[f->cmd_id].result, 64, "%s", f->result ? f->result : "");
+			snprintf(w->cmd[f->cmd_id].reason, 96, "%s", f->reason ? f->reason : "");
+			break;
+		case SV_FX_SIGNAL:
+			break;
+		}
+	}
+}
+
+static void run(struct world *w, const struct sv_policy *pol, const struct step *steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sv_input in = {0};
+		struct sv_out out = {0};
+		const struct step *s = &steps[i];
+
+		in.ev = s->ev > SV_NEVENTS ? SV_EV_EXITED : (enum sv_event)s->ev;
+		in.success = s->ev == X_EXIT_OK;
+		in.run_ms = s->ev == X_EXIT_OK ? 60000 : 10;
+		in.why = in.success ? "exited with code 0" : "exited with code 3";
+		in.cmd.ev = in.ev;
+		in.cmd.id = s->id;
+		in.cmd.release_id = s->release;
+		snprintf(in.cmd.task_id, sizeof(in.cmd.task_id), "%s", s->task ? s->task : "");
+		if (in.ev == SV_EV_EXITED)
+			w->job = false;
+		sv_step(&w->m, &in, pol, &out);
+		carry(w, &out);
+		if (w->m.state != s->want)
+			fprintf(stderr, "step %zu (%s): state %s, want %s\n", i,
+			        sv_event_name(in.ev), sv_state_name(w->m.state),
+			        sv_state_name(s->want));
+		CHECK(w->m.state == s->want);
+	}
+}
+
+#define RUN(w, pol, ...)                                                                           \
+	do {                                                                                       \
+		static const struct step steps_[] = {__VA_ARGS__};                                 \
+		run(w, pol, steps_, ARRAY_SIZE(steps_));                                           \
+	} while (0)
+
+static bool superseded(const struct world *w, int id)
+{
+	return w->cmd[id].settled && w->cmd[id].ok &&
+	       strcmp(w->cmd[id].result, SV_RESULT_SUPERSEDED) == 0;
+}
+
+/* The review's bug: a deploy sent while a delete is stopping the project is never lost. */
+static void test_deploy_during_delete(void)
+{
+	struct world w = {0};
+
+	RUN(&w, &policy, {SV_EV_SWITCH, 1, 1, "A", SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
+	    {SV_EV_DELETE, 2, 0, 0, SV_STOPPING}, {SV_EV_SWITCH, 3, 2, "B", SV_STOPPING},
+	    {X_EXIT_OK, 0, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
+	CHECK(w.cmd[1].ok && strcmp(w.cmd[1].result, SV_RESULT_STATE) == 0);
+	CHECK(superseded(&w, 2)); /* the later deploy wins */
+	CHECK(w.cmd[3].settled && w.cmd[3].ok);
+	CHECK(!w.deleted && w.release == 2 && strcmp(w.last_task, "B") == 0);
+	CHECK(w.launches == 2 && w.stops == 1 && w.m.desired_running);
+	/* a delete whose later deploy is still extracting does not take effect either */
+	memset(&w, 0, sizeof(w));
+	w.m.switch_pending = 5;
+	RUN(&w, &policy, {SV_EV_DELETE, 4, 0, 0, SV_STOPPED});
+	CHECK(superseded(&w, 4) && !w.deleted);
+	/* and a delete that is the later command is carried out */
+	memset(&w, 0, sizeof(w));
+	RUN(&w, &policy, {SV_EV_START, 1, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
+	    {SV_EV_START, 2, 0, 0, SV_RUNNING}, {SV_EV_DELETE, 3, 0, 0, SV_STOPPING},
+	    {X_EXIT_OK, 0, 0, 0, SV_DELETED});
+	CHECK(w.deleted && w.cmd[3].ok && strcmp(w.cmd[3].result, "{\"purged\":false}") == 0);
+	CHECK(w.cmd[2].ok && strcmp(w.cmd[2].result, "{\"already\":\"running\"}") == 0);
+	/* a start that reaches a deleted project is refused, never a silent success */
+	RUN(&w, &policy, {SV_EV_START, 4, 0, 0, SV_DELETED});
+	CHECK(w.cmd[4].settled && !w.cmd[4].ok);
+}
+
+static void test_start_during_stop(void)
+{
+	struct world w = {0};
+
+	RUN(&w, &policy, {SV_EV_START, 1, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
+	    {SV_EV_STOP, 2, 0, 0, SV_STOPPING}, {SV_EV_START, 3, 0, 0, SV_STOPPING},
+	    {X_EXIT_OK, 0, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
+	CHECK(w.cmd[2].settled && w.cmd[2].ok && w.cmd[3].ok && w.launches == 2);
+	CHECK(w.m.desired_running);
+	/* start then stop while stopping: the start never launches, the stop wins */
+	RUN(&w, &policy, {SV_EV_STOP, 4, 0, 0, SV_STOPPING}, {SV_EV_START, 5, 0, 0, SV_STOPPING},
+	    {SV_EV_STOP, 6, 0, 0, SV_STOPPING}, {X_EXIT_OK, 0, 0, 0, SV_STOPPED});
+	CHECK(w.cmd[4].ok && superseded(&w, 5) && w.cmd[6].ok && w.launches == 2);
+	CHECK(!w.m.desired_running && !w.job);
+}
+
+static void test_restart_during_backoff(void)
+{
+	struct world w = {0};
+
+	RUN(&w, &policy, {SV_EV_START, 1, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
+	    {X_EXIT_FAIL, 0, 0, 0, SV_BACKOFF});
+	CHECK(w.timer && w.m.fast_failures == 1);
+	RUN(&w, &policy, {SV_EV_RESTART, 2, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
+	CHECK(!w.timer && w.m.fast_failures == 0 && w.cmd[2].ok && w.launches == 2);
+	/* a late timer after that changes nothing */
+	RUN(&w, &policy, {SV_EV_TIMER, 0, 0, 0, SV_RUNNING});
+	CHECK(w.launches == 2);
+}
+
+static void test_delete_during_crashloop(void)
+{
+	struct sv_policy p = policy;
+	struct world w = {0};
+
+	p.crashloop_after = 2;
+	RUN(&w, &p, {SV_EV_START, 1, 0, 0, SV_STARTING}, {X_EXIT_FAIL, 0, 0, 0, SV_BACKOFF},
+	    {SV_EV_TIMER, 0, 0, 0, SV_STARTING}, {X_EXIT_FAIL, 0, 0, 0, SV_CRASHLOOP},
+	    {SV_EV_DELETE, 2, 0, 0, SV_DELETED}, {SV_EV_TIMER, 0, 0, 0, SV_DELETED});
+	CHECK(w.cmd[1].settled && !w.cmd[1].ok); /* its run failed before it ever started */
+	CHECK(w.deleted && !w.timer && w.cmd[2].ok && w.launches == 2 && w.m.restarts == 1);
+	/* a deploy brings a deleted project back */
+	RUN(&w, &p, {SV_EV_SWITCH, 3, 7, "C", SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
+	CHECK(!w.deleted && w.release == 7 && w.cmd[3].ok);
+}
+
+static void test_deploy_during_deploy(void)
+{
+	struct world w = {0};
+
+	RUN(&w, &policy, {SV_EV_SWITCH, 1, 1, "A", SV_STARTING},
+	    {SV_EV_SWITCH, 2, 2, "B", SV_STOPPING}, {SV_EV_SWITCH, 3, 3, "C", SV_STOPPING},
+	    {X_EXIT_OK, 0, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
+	CHECK(superseded(&w, 1)); /* stopped before it ran */
+	CHECK(superseded(&w, 2) && w.ncancelled == 1 && strcmp(w.cancelled[0], "B") == 0);
+	CHECK(w.cmd[3].ok && w.release == 3 && strcmp(w.last_task, "C") == 0 && w.launches == 2);
+}
+
+static void test_rollback_during_stop(void)
+{
+	struct world w = {0};
+
+	RUN(&w, &policy, {SV_EV_SWITCH, 1, 2, "A", SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
+	    {SV_EV_STOP, 2, 0, 0, SV_STOPPING}, {SV_EV_SWITCH, 3, 1, "R", SV_STOPPING},
+	    {X_EXIT_OK, 0, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
+	CHECK(w.cmd[2].ok && w.cmd[3].ok && w.release == 1 && strcmp(w.last_task, "R") == 0);
+}
+
+static void test_ends(void)
+{
+	struct sv_policy p = policy;
+	struct world w = {0};
+
+	/* restart "no": a job that exits 3 is exactly failed, and nothing relaunches it */
+	p.restart = SV_RESTART_NO;
+	RUN(&w, &p, {SV_EV_START, 1, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
+	    {X_EXIT_FAIL, 0, 0, 0, SV_FAILED}, {SV_EV_TIMER, 0, 0, 0, SV_FAILED});
+	CHECK(w.launches == 1 && !w.timer);
+	/* a launch that cannot succeed fails its command and the project */
+	memset(&w, 0, sizeof(w));
+	RUN(&w, &policy, {SV_EV_START, 1, 0, 0, SV_STARTING}, {SV_EV_FAILED, 0, 0, 0, SV_FAILED});
+	CHECK(w.cmd[1].settled && !w.cmd[1].ok);
+	/* at most SV_QUEUE_MAX commands wait for one stop; one more is refused, not dropped */
+	memset(&w, 0, sizeof(w));
+	RUN(&w, &policy, {SV_EV_START, 1, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
+	    {SV_EV_STOP, 2, 0, 0, SV_STOPPING});
+	for (int id = 3; id < 3 + SV_QUEUE_MAX; id++) {
+		struct sv_input in = {.ev = SV_EV_START, .cmd = {.id = id, .ev = SV_EV_START}};
+		struct sv_out out = {0};
+		sv_step(&w.m, &in, &policy, &out);
+		carry(&w, &out);
+	}
+	CHECK(w.cmd[2 + SV_QUEUE_MAX].settled && !w.cmd[2 + SV_QUEUE_MAX].ok);
+	CHECK(!w.cmd[3].settled && w.m.nqueue == SV_QUEUE_MAX);
 }
 
 static void test_backoff(void)
@@ -190,6 +443,13 @@ static void test_avg(void)
 int main(void)
 {
 	test_table();
+	test_deploy_during_delete();
+	test_start_during_stop();
+	test_restart_during_backoff();
+	test_delete_during_crashloop();
+	test_deploy_during_deploy();
+	test_rollback_during_stop();
+	test_ends();
 	test_backoff();
 	test_cap();
 	test_policies();

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -22,13 +23,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "log.h"
 #include "loop.h"
 #include "procstat.h"
 #include "packet.h"
 #include "shim.h"
+#include "shim_proto.h"
 #include "shim_exec.h"
 #include "shim_log.h"
 #include "util.h"
@@ -37,75 +37,74 @@
 
 static struct shim g;
 
-static void shim_send(struct json_object *o)
+static void shim_send(const struct shim_msg *m)
 {
-	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-
-	if (g.conn_fd >= 0 && packet_send(g.conn_fd, txt, strlen(txt)) < 0)
-		log_warn("send to runner: %s", strerror(errno));
-	json_object_put(o);
+	if (g.conn_fd >= 0 && shim_msg_send(g.conn_fd, m) < 0)
+		log_warn("send %s to runner: %s", shim_msg_name(m->type), strerror(errno));
 }
 
 /* exit.json must survive a power loss; shim.json is only a convenience. */
-static int write_json_atomic(const char *path, struct json_object *o)
+static int write_msg_atomic(const char *path, const struct shim_msg *m, bool durable)
 {
-	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	char buf[PACKET_MAX];
+	int n = shim_msg_encode(m, buf, sizeof(buf));
 
-	return util_write_atomic(path, txt, strlen(txt), 0644, strcmp(path, "exit.json") == 0);
+	if (n < 0) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return util_write_atomic(path, buf, (size_t)n, 0644, durable);
 }
 
-/* The common fields of "started" and shim.json. */
-static struct json_object *started_json(const char *ev)
+/* The "started" message, also kept as shim.json. */
+static void started_msg(struct shim_msg *m)
 {
-	struct json_object *o = json_object_new_object();
-
-	if (ev != NULL)
-		json_object_object_add(o, "ev", json_object_new_string(ev));
-	json_object_object_add(o, "shim_pid", json_object_new_int(getpid()));
-	json_object_object_add(o, "pid", json_object_new_int(g.pid));
-	json_object_object_add(o, "start_time", json_object_new_int64((int64_t)g.start_time));
-	json_object_object_add(o, "started_at", json_object_new_int64(g.started_at));
-	return o;
+	memset(m, 0, sizeof(*m));
+	m->type = SHIM_EV_STARTED;
+	m->shim_pid = getpid();
+	m->pid = g.pid;
+	m->start_time = g.start_time;
+	m->started_at = g.started_at;
 }
 
-static struct json_object *exit_json(const char *ev)
+/* The "exited" message, also kept as exit.json. */
+static void exit_msg(struct shim_msg *m)
 {
-	struct json_object *o = json_object_new_object();
+	struct shim_exit *e = &m->exit;
 	int st = g.wait_status;
-	bool exited = g.reaped && WIFEXITED(st), sig = g.reaped && WIFSIGNALED(st);
 
-	if (ev != NULL)
-		json_object_object_add(o, "ev", json_object_new_string(ev));
-	json_object_object_add(o, "pid", json_object_new_int(g.pid));
-	json_object_object_add(o, "exit_code",
-	                       exited ? json_object_new_int(WEXITSTATUS(st)) : NULL);
-	json_object_object_add(o, "signal", sig ? json_object_new_int(WTERMSIG(st)) : NULL);
-	json_object_object_add(o, "core", json_object_new_boolean(sig && WCOREDUMP(st)));
-	json_object_object_add(o, "started_at", json_object_new_int64(g.started_at));
-	json_object_object_add(o, "ended_at", json_object_new_int64(g.ended_at));
-	json_object_object_add(o, "killed", json_object_new_boolean(g.killed));
-	json_object_object_add(o, "timed_out", json_object_new_boolean(g.timed_out));
-	json_object_object_add(o, "oom", json_object_new_boolean(g.oom));
-	json_object_object_add(o, "stopped", json_object_new_boolean(g.stop_requested));
-	json_object_object_add(o, "reason", json_object_new_string(g.reason));
-	return o;
+	memset(m, 0, sizeof(*m));
+	m->type = SHIM_EV_EXITED;
+	m->pid = g.pid;
+	m->shim_pid = getpid();
+	e->has_code = g.reaped && WIFEXITED(st);
+	e->exit_code = e->has_code ? WEXITSTATUS(st) : 0;
+	e->has_signal = g.reaped && WIFSIGNALED(st);
+	e->signal = e->has_signal ? WTERMSIG(st) : 0;
+	e->core = e->has_signal && WCOREDUMP(st);
+	e->started_at = g.started_at;
+	e->ended_at = g.ended_at;
+	e->killed = g.killed;
+	e->timed_out = g.timed_out;
+	e->oom = g.oom;
+	e->stopped = g.stop_requested;
+	snprintf(e->reason, sizeof(e->reason), "%s", g.reason);
 }
 
 /* Ends the shim: the run is over and every file that says so is written. */
 static void shim_finish(void)
 {
-	struct json_object *o;
+	struct shim_msg m;
 
 	shim_log_wait(&g.out);
 	shim_log_wait(&g.err);
 	shim_log_state_write(&g.out, &g.err);
-	o = exit_json(NULL);
-	if (write_json_atomic("exit.json", o) < 0)
+	exit_msg(&m);
+	if (write_msg_atomic("exit.json", &m, true) < 0)
 		log_error("exit.json: %s", strerror(errno));
-	json_object_put(o);
 	/* remove the socket first: a runner that connects now is refused and reads exit.json */
 	unlink("shim.sock");
-	shim_send(exit_json("exited"));
+	shim_send(&m);
 	shim_cgroup_remove(&g);
 	log_info("job %d ended: %s", (int)g.pid, g.reason);
 	exit(0);
@@ -292,20 +291,19 @@ static int listen_sock(void)
 /* The job could not start: exit.json and exec_failed say why, and we leave. */
 static void start_failed(const char *why, int err)
 {
-	struct json_object *o = json_object_new_object();
+	struct shim_msg m;
 
 	snprintf(g.reason, sizeof(g.reason), "start failed: %s", why);
 	log_error("%s", g.reason);
 	g.ended_at = util_now_ms();
-	json_object_object_add(o, "ev", json_object_new_string("exec_failed"));
-	json_object_object_add(o, "errno", json_object_new_int(err));
-	json_object_object_add(o, "message", json_object_new_string(g.reason));
 	shim_log_state_write(&g.out, &g.err);
-	struct json_object *e = exit_json(NULL);
-	write_json_atomic("exit.json", e);
-	json_object_put(e);
+	exit_msg(&m);
+	if (write_msg_atomic("exit.json", &m, true) < 0)
+		log_error("exit.json: %s", strerror(errno));
 	unlink("shim.sock");
-	shim_send(o);
+	m.type = SHIM_EV_EXEC_FAILED;
+	m.err = err;
+	shim_send(&m);
 	shim_cgroup_remove(&g);
 	exit(1);
 }
@@ -361,15 +359,15 @@ static int open_streams(int *out_w, int *err_w)
 static void started(void)
 {
 	struct procstat_proc p;
-	struct json_object *o;
+	struct shim_msg m;
 
 	g.started_at = util_now_ms();
 	if (procstat_read(g.pid, &p) == 0)
 		g.start_time = p.start_time;
-	o = started_json(NULL);
-	write_json_atomic("shim.json", o);
-	json_object_put(o);
-	shim_send(started_json("started"));
+	started_msg(&m);
+	if (write_msg_atomic("shim.json", &m, false) < 0)
+		log_warn("shim.json: %s", strerror(errno));
+	shim_send(&m);
 	log_info("job started: pid %d, shim rss %llu KiB", (int)g.pid,
 	         (unsigned long long)(procstat_self_rss() >> 10));
 }
@@ -404,6 +402,34 @@ static int run(void)
 	return loop_run(g.loop);
 }
 
+/*
+ * The job directory's lock, held for the shim's whole life: the runner never
+ * prepares a directory whose lock is held, so a job has exactly one shim,
+ * even when a runner died between spawning us and recording it. The runner
+ * takes the lock before the spawn and hands its fd over as fd 4 (the lock
+ * belongs to the open file, so it is ours from the first instruction); a
+ * shim started by hand takes it itself. -1 when another shim holds it.
+ */
+static int take_lock(const char *jobdir)
+{
+	struct stat a, b;
+	int fd = -1;
+
+	if (fstat(4, &a) == 0 && stat(jobdir, &b) == 0 && S_ISDIR(a.st_mode) &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		fd = 4;
+	else
+		fd = open(jobdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	util_set_cloexec(fd); /* the job must never hold it */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -413,6 +439,12 @@ int main(int argc, char **argv)
 	g.conn_fd = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
 	if (g.conn_fd >= 0)
 		util_set_cloexec(3), util_set_nonblock(3);
+	g.lock_fd = take_lock(argv[1]);
+	if (g.lock_fd < 0) {
+		fprintf(stderr, "hostagent-shim: %s: another shim holds this job directory (%s)\n",
+		        argv[1], strerror(errno));
+		return 111;
+	}
 	g.listen_fd = -1;
 	g.out.pipe_fd = g.out.seg_fd = g.out.idx_fd = -1;
 	g.err.pipe_fd = g.err.seg_fd = g.err.idx_fd = -1;

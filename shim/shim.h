@@ -20,6 +20,7 @@ struct shim {
 	struct shim_spec spec;
 	int listen_fd;       /* shim.sock (owned) */
 	int conn_fd;         /* the current runner connection (owned), -1 when none */
+	int lock_fd;         /* the job directory, flock'ed for the shim's life (owned) */
 	pid_t pid;           /* the job; its pgid and sid too */
 	uint64_t start_time; /* from /proc/<pid>/stat, to tell a reused PID apart */
 	int64_t started_at, ended_at;

@@ -20,6 +20,7 @@
 
 #include <json-c/json.h>
 
+#include "json_get.h"
 #include "util.h"
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -45,24 +46,6 @@ void shim_spec_clear(struct shim_spec *s)
 	free(s->user);
 	free(s->cgroup);
 	memset(s, 0, sizeof(*s));
-}
-
-static const char *get_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static int64_t get_int(struct json_object *o, const char *key, int64_t def)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-		return def;
-	return json_object_get_int64(v);
 }
 
 static int parse_env(struct json_object *env, struct shim_spec *out)
@@ -96,11 +79,11 @@ static void parse_limits(struct json_object *o, struct shim_limits *l)
 	if (!json_object_object_get_ex(o, "limits", &lim) ||
 	    !json_object_is_type(lim, json_type_object))
 		return;
-	l->memory = (uint64_t)get_int(lim, "memory", 0);
-	l->nofile = (uint64_t)get_int(lim, "nofile", 0);
-	l->nproc = (uint64_t)get_int(lim, "nproc", 0);
-	l->cpu = (uint64_t)get_int(lim, "cpu", 0);
-	l->fsize = (uint64_t)get_int(lim, "fsize", 0);
+	l->memory = (uint64_t)json_get_int(lim, "memory", 0);
+	l->nofile = (uint64_t)json_get_int(lim, "nofile", 0);
+	l->nproc = (uint64_t)json_get_int(lim, "nproc", 0);
+	l->cpu = (uint64_t)json_get_int(lim, "cpu", 0);
+	l->fsize = (uint64_t)json_get_int(lim, "fsize", 0);
 }
 
 int shim_spec_parse(const char *text, struct shim_spec *out, char *err, size_t errlen)
@@ -111,7 +94,7 @@ int shim_spec_parse(const char *text, struct shim_spec *out, char *err, size_t e
 	memset(out, 0, sizeof(*out));
 	if (o == NULL || !json_object_object_get_ex(o, "argv", &argv) ||
 	    !json_object_is_type(argv, json_type_array) ||
-	    (n = json_object_array_length(argv)) == 0 || get_str(o, "cwd") == NULL) {
+	    (n = json_object_array_length(argv)) == 0 || json_get_str(o, "cwd") == NULL) {
 		snprintf(err, errlen, "spec.json: argv (non-empty) and cwd are required");
 		goto fail;
 	}
@@ -124,14 +107,14 @@ int shim_spec_parse(const char *text, struct shim_spec *out, char *err, size_t e
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	out->cwd = strdup(get_str(o, "cwd"));
-	out->user = get_str(o, "user") ? strdup(get_str(o, "user")) : NULL;
-	out->cgroup = get_str(o, "cgroup") ? strdup(get_str(o, "cgroup")) : NULL;
+	out->cwd = strdup(json_get_str(o, "cwd"));
+	out->user = json_get_str(o, "user") ? strdup(json_get_str(o, "user")) : NULL;
+	out->cgroup = json_get_str(o, "cgroup") ? strdup(json_get_str(o, "cgroup")) : NULL;
 	parse_limits(o, &out->limits);
-	out->stop_signal = (int)get_int(o, "stop_signal", SIGTERM);
-	out->stop_timeout_ms = get_int(o, "stop_timeout_ms", 10000);
-	out->log_max_bytes = (uint64_t)get_int(o, "log_max_bytes", 64LL << 20);
-	out->log_segment_bytes = (uint64_t)get_int(o, "log_segment_bytes", 8LL << 20);
+	out->stop_signal = (int)json_get_int(o, "stop_signal", SIGTERM);
+	out->stop_timeout_ms = json_get_int(o, "stop_timeout_ms", 10000);
+	out->log_max_bytes = (uint64_t)json_get_int(o, "log_max_bytes", 64LL << 20);
+	out->log_segment_bytes = (uint64_t)json_get_int(o, "log_segment_bytes", 8LL << 20);
 	json_object_put(o);
 	return 0;
 fail:

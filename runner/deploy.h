@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Releases on disk: extracting one in a helper child (so a kill of another
+ * project is never queued behind a large extraction) and pruning old
+ * ones. It records the release's state and, on failure, the
+ * project.deploy_failed event; what the deploy means for the project is
+ * the caller's (project.c), told through the done callback.
+ */
+#ifndef HOSTAGENT_DEPLOY_H
+#define HOSTAGENT_DEPLOY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct runner;
+struct run_release;
+
+/* ok: the release is ready. err: why not (borrowed for the call). */
+typedef void deploy_done_fn(struct runner *r, void *arg, bool ok, const char *err);
+
+/*
+ * Extracts rel into <data>/releases/<project>/<seq> unless it is there
+ * already, marks it 'ready' or 'failed' (with its event, naming task_id),
+ * then calls done(r, arg, ...) on the loop. 0 started (done comes later),
+ * -1 it could not start (done is not called).
+ */
+int deploy_extract(struct runner *r, const struct run_release *rel, const char *task_id,
+                   deploy_done_fn *done, void *arg);
+
+/* Ready releases beyond keep_releases are removed, never keep_id nor running_id. */
+void deploy_prune(struct runner *r, const char *project, int64_t keep_id, int64_t running_id);
+
+#endif
