@@ -22,8 +22,8 @@
 enum {
 	F_SIGNAL = 1 << 0,
 	F_TIMEOUT = 1 << 1,
-	F_PIDS = 1 << 2, /* pid, shim_pid */
-	F_START = 1 << 3, /* start_time, started_at */
+	F_PIDS = 1 << 2,   /* pid, shim_pid */
+	F_START = 1 << 3,  /* start_time, started_at */
 	F_STATUS = 1 << 4, /* state, paused, shim_rss */
 	F_ERR = 1 << 5,
 	F_EXIT = 1 << 6,
@@ -63,7 +63,8 @@ static void add_bool(struct json_object *o, const char *k, bool v)
 
 static void encode_exit(struct json_object *o, const struct shim_exit *e)
 {
-	json_object_object_add(o, "exit_code", e->has_code ? json_object_new_int(e->exit_code) : NULL);
+	json_object_object_add(o, "exit_code",
+	                       e->has_code ? json_object_new_int(e->exit_code) : NULL);
 	json_object_object_add(o, "signal", e->has_signal ? json_object_new_int(e->signal) : NULL);
 	add_bool(o, "core", e->core);
 	add_bool(o, "killed", e->killed);

@@ -35,25 +35,25 @@ enum shim_msg_type {
 struct shim_exit {
 	bool has_code, has_signal, core;
 	int exit_code, signal;
-	bool killed;    /* the shim sent SIGKILL (a kill, or a stop that timed out) */
-	bool timed_out; /* the run's own time limit ran out */
-	bool oom;       /* the kernel's OOM killer ended it */
-	bool stopped;   /* a stop was requested */
+	bool killed;                  /* the shim sent SIGKILL (a kill, or a stop that timed out) */
+	bool timed_out;               /* the run's own time limit ran out */
+	bool oom;                     /* the kernel's OOM killer ended it */
+	bool stopped;                 /* a stop was requested */
 	int64_t started_at, ended_at; /* ms since the epoch */
 	char reason[256];
 };
 
 struct shim_msg {
 	enum shim_msg_type type;
-	int signal;          /* SIGNAL; STOP (0: the spec's stop_signal) */
-	int64_t timeout_ms;  /* STOP (< 0: the spec's stop_timeout) */
-	pid_t pid, shim_pid; /* STARTED, STATUS, EXITED (pid) */
-	uint64_t start_time; /* STARTED, STATUS: the job's start in /proc/<pid>/stat ticks */
-	int64_t started_at;  /* STARTED, STATUS: ms since the epoch */
-	char state[16];      /* STATUS: running, paused, stopping, exited */
-	bool paused;         /* STATUS */
-	int64_t shim_rss;    /* STATUS: the shim's own resident bytes */
-	int err;             /* EXEC_FAILED: errno, 0 when none applies */
+	int signal;            /* SIGNAL; STOP (0: the spec's stop_signal) */
+	int64_t timeout_ms;    /* STOP (< 0: the spec's stop_timeout) */
+	pid_t pid, shim_pid;   /* STARTED, STATUS, EXITED (pid) */
+	uint64_t start_time;   /* STARTED, STATUS: the job's start in /proc/<pid>/stat ticks */
+	int64_t started_at;    /* STARTED, STATUS: ms since the epoch */
+	char state[16];        /* STATUS: running, paused, stopping, exited */
+	bool paused;           /* STATUS */
+	int64_t shim_rss;      /* STATUS: the shim's own resident bytes */
+	int err;               /* EXEC_FAILED: errno, 0 when none applies */
 	struct shim_exit exit; /* EXITED; EXEC_FAILED (reason, ended_at) */
 };
 

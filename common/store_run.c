@@ -149,9 +149,9 @@ int store_run_task_started(struct store *s, const char *id, int pid, int shim_pi
 {
 	if (store_begin(s) < 0)
 		return -1;
-	return finish(s, task_started_row(s, id, pid, shim_pid, started_at) < 0 || event_add(s, ev) < 0
-	                     ? -1
-	                     : 0);
+	return finish(
+	    s, task_started_row(s, id, pid, shim_pid, started_at) < 0 || event_add(s, ev) < 0 ? -1
+	                                                                                      : 0);
 }
 
 int store_run_task_paused(struct store *s, const char *id, bool paused)
@@ -476,7 +476,8 @@ int store_run_release_set(struct store *s, int64_t id, const char *state, const 
 		return release_set_row(s, id, state, reason);
 	if (store_begin(s) < 0)
 		return -1;
-	return finish(s, release_set_row(s, id, state, reason) < 0 || event_add(s, ev) < 0 ? -1 : 0);
+	return finish(s,
+	              release_set_row(s, id, state, reason) < 0 || event_add(s, ev) < 0 ? -1 : 0);
 }
 
 int store_run_releases_prune(struct store *s, const char *project, int keep, int64_t spare,

@@ -163,8 +163,8 @@ static void bundle_done(struct runner *r, void *arg, bool ok, struct json_object
 	struct bundle_job *b = arg;
 
 	settle_command(r->store, b->cmd_id, ok,
-	              ok ? json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN) : NULL,
-	              ok ? NULL : (err && *err ? err : "bundle failed"));
+	               ok ? json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN) : NULL,
+	               ok ? NULL : (err && *err ? err : "bundle failed"));
 	json_object_put(b->manifest);
 	free(b);
 }

@@ -44,7 +44,8 @@ static void task_cmd(struct runner *r, const struct store_command *c, struct jso
 		rc = job_op_pause(j, op[0] == 'p');
 	else
 		rc = job_op_signal(j, (int)json_get_int(pl, "signal", 0));
-	settle_command(r->store, c->id, rc == 0, NULL, rc == 0 ? NULL : "the shim is not connected");
+	settle_command(r->store, c->id, rc == 0, NULL,
+	               rc == 0 ? NULL : "the shim is not connected");
 }
 
 static void logs_cmd(struct runner *r, const struct store_command *c, struct json_object *pl)
@@ -52,8 +53,7 @@ static void logs_cmd(struct runner *r, const struct store_command *c, struct jso
 	bundle_logs_cmd(r, c->id, c->target, pl);
 }
 
-static void agent_logs_cmd(struct runner *r, const struct store_command *c,
-                           struct json_object *pl)
+static void agent_logs_cmd(struct runner *r, const struct store_command *c, struct json_object *pl)
 {
 	bundle_agent_logs_cmd(r, c->id, pl);
 }
@@ -63,13 +63,20 @@ static const struct {
 	const char *kind;
 	void (*apply)(struct runner *r, const struct store_command *c, struct json_object *pl);
 } kinds[] = {
-    {"project.deploy", project_command}, {"project.start", project_command},
-    {"project.stop", project_command},   {"project.restart", project_command},
-    {"project.signal", project_command}, {"project.rollback", project_command},
-    {"project.delete", project_command}, {"logs.bundle", logs_cmd},
-    {"agent.logs", agent_logs_cmd},      {"task.kill", task_cmd},
-    {"task.stop", task_cmd},             {"task.pause", task_cmd},
-    {"task.resume", task_cmd},           {"task.signal", task_cmd},
+    {"project.deploy", project_command},
+    {"project.start", project_command},
+    {"project.stop", project_command},
+    {"project.restart", project_command},
+    {"project.signal", project_command},
+    {"project.rollback", project_command},
+    {"project.delete", project_command},
+    {"logs.bundle", logs_cmd},
+    {"agent.logs", agent_logs_cmd},
+    {"task.kill", task_cmd},
+    {"task.stop", task_cmd},
+    {"task.pause", task_cmd},
+    {"task.resume", task_cmd},
+    {"task.signal", task_cmd},
 };
 
 static void dispatch(struct runner *r, const struct store_command *c, struct json_object *pl)
@@ -97,7 +104,8 @@ void commands_apply(struct runner *r)
 		 * pass instead (the poll timer), and nothing later jumps it.
 		 */
 		if (store_command_set(r->store, c.id, "running", NULL, NULL) < 0) {
-			log_warn("command %lld: cannot mark it running; retried later", (long long)c.id);
+			log_warn("command %lld: cannot mark it running; retried later",
+			         (long long)c.id);
 			json_object_put(pl);
 			store_command_clear(&c);
 			break;

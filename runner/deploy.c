@@ -31,7 +31,8 @@ struct extraction {
 	void *arg;
 };
 
-/* In the helper child. A release directory that exists is complete: arc_extract renames it in last. */
+/* In the helper child. A release directory that exists is complete: arc_extract renames it in last.
+ */
 static int extract_work(void *arg, struct json_object **result, char *err, size_t errlen)
 {
 	struct extraction *x = arg;
@@ -57,15 +58,17 @@ static void extract_done(struct runner *r, void *arg, bool ok, struct json_objec
 {
 	struct extraction *x = arg;
 	char why[700];
-	struct run_event ev = {.type = "project.deploy_failed", .project = x->project,
-	                       .level = "warn", .message = why};
+	struct run_event ev = {.type = "project.deploy_failed",
+	                       .project = x->project,
+	                       .level = "warn",
+	                       .message = why};
 
 	if (!err || !*err)
 		err = "unknown error";
 	snprintf(why, sizeof(why), "release %d: extraction failed: %s", x->seq, err);
 	ev.task_id = x->task_id[0] ? x->task_id : NULL;
-	if (store_run_release_set(r->store, x->release_id, ok ? "ready" : "failed",
-	                          ok ? NULL : err, ok ? NULL : &ev) < 0)
+	if (store_run_release_set(r->store, x->release_id, ok ? "ready" : "failed", ok ? NULL : err,
+	                          ok ? NULL : &ev) < 0)
 		log_error("release %lld: cannot record its state", (long long)x->release_id);
 	if (!ok)
 		log_warn("project %s: %s", x->project, why);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Short-lived helper children for slow work (see helper.h). The runner stays responsive: a kill arriving during a 1 GB
- * extraction is applied at once, and the extraction's result is taken when
+ * Short-lived helper children for slow work (see helper.h). The runner stays responsive: a kill
+ * arriving during a 1 GB extraction is applied at once, and the extraction's result is taken when
  * its pipe closes.
  */
 #include <errno.h>

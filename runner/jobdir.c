@@ -225,7 +225,8 @@ static int lock_dir(const char *dir, int *fd)
 	return errno == EWOULDBLOCK ? JOBDIR_BUSY : -1;
 }
 
-/* A leftover of a spawn that failed before its shim ran: its files go, the locked directory stays. */
+/* A leftover of a spawn that failed before its shim ran: its files go, the locked directory stays.
+ */
 static int clear_dir(const char *dir)
 {
 	char path[PATH_MAX];
@@ -238,7 +239,8 @@ static int clear_dir(const char *dir)
 	while ((d = readdir(dp)) != NULL) {
 		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
 			continue;
-		if (util_fmt(path, sizeof(path), "%s/%s", dir, d->d_name) < 0 || util_rm_rf(path) < 0)
+		if (util_fmt(path, sizeof(path), "%s/%s", dir, d->d_name) < 0 ||
+		    util_rm_rf(path) < 0)
 			rc = -1;
 	}
 	closedir(dp);
@@ -270,8 +272,7 @@ int jobdir_prepare(struct runner *r, const struct run_task *t, const struct run_
 		snprintf(err, errlen, "a shim already runs this task");
 		goto done;
 	}
-	if (rc < 0 || clear_dir(dir) < 0 ||
-	    make_output(dir, json_get_str(o, "user")) < 0 ||
+	if (rc < 0 || clear_dir(dir) < 0 || make_output(dir, json_get_str(o, "user")) < 0 ||
 	    write_text(dir, "parameters.json", t->parameters ? t->parameters : "null") < 0 ||
 	    write_text(dir, "spec.json",
 	               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0) {

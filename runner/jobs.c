@@ -144,7 +144,8 @@ static int on_packet(struct runner *r, struct job *j, const char *buf)
 		if (m.pid > 0 && !j->started)
 			on_started(r, j, &m); /* spawned before "started" was recorded */
 		else if (m.pid > 0)
-			j->pid = m.pid, j->start_time = m.start_time; /* now the pid can be trusted */
+			j->pid = m.pid,
+			j->start_time = m.start_time; /* now the pid can be trusted */
 		log_debug("task %s: %s, shim rss %lld", j->task_id, m.state, (long long)m.shim_rss);
 		return 0;
 	default:
@@ -362,8 +363,8 @@ static int job_send(struct job *j, const struct shim_msg *m)
 
 int job_op_stop(struct job *j, int sig, int64_t timeout_ms)
 {
-	struct shim_msg m = {.type = SHIM_OP_STOP, .signal = sig > 0 ? sig : 0,
-	                     .timeout_ms = timeout_ms};
+	struct shim_msg m = {
+	    .type = SHIM_OP_STOP, .signal = sig > 0 ? sig : 0, .timeout_ms = timeout_ms};
 
 	j->stop_requested = true;
 	return job_send(j, &m);

@@ -43,7 +43,8 @@ struct job {
 	char project[64];    /* "" for a queued task */
 	int conn_fd;         /* SOCK_SEQPACKET to the shim (owned), -1 while disconnected */
 	pid_t shim_pid, pid; /* pid is 0 until "started" or a status names it */
-	uint64_t start_time; /* of pid, as the shim saw it; 0 while unknown (never trust pid then) */
+	uint64_t
+	    start_time; /* of pid, as the shim saw it; 0 while unknown (never trust pid then) */
 	int64_t started_at;
 	char cgroup[PATH_MAX]; /* "" in process-group mode */
 	bool started, stop_requested, kill_requested, paused;

@@ -129,12 +129,14 @@ static void project_policy(struct project *p, struct sv_policy *pol)
 }
 
 /* A task that never ran ends with its event. */
-static void end_task(struct runner *r, const char *task_id, const char *project,
-                     const char *state, const char *why)
+static void end_task(struct runner *r, const char *task_id, const char *project, const char *state,
+                     const char *why)
 {
 	struct run_end end = {.state = state, .reason = why, .ended_at = util_now_ms()};
 	char type[32];
-	struct run_event ev = {.type = type, .task_id = task_id, .project = project,
+	struct run_event ev = {.type = type,
+	                       .task_id = task_id,
+	                       .project = project,
 	                       .level = strcmp(state, "failed") == 0 ? "warn" : "info",
 	                       .message = why};
 
@@ -195,7 +197,8 @@ static int new_service_task(struct project *p, int64_t release_id, char id[40],
 		return -1;
 	}
 	if (store_begin(r->store) == 0) {
-		rc = store_task_add_service(r->store, id, p->name, release_id, rel.artifact, rel.spec);
+		rc = store_task_add_service(r->store, id, p->name, release_id, rel.artifact,
+		                            rel.spec);
 		rc = rc == 0 ? store_commit(r->store) : (store_rollback(r->store), -1);
 	}
 	run_release_clear(&rel);
@@ -263,7 +266,8 @@ static void launch(struct project *p, int64_t release_id, const char *task_id,
 		/* a re-applied command whose run is over: the release gets a new run */
 		int64_t rid = t.release_id;
 		run_task_clear(&t);
-		if (new_service_task(p, rid, id, f) < 0 || store_run_task_get(r->store, id, &t) != 1) {
+		if (new_service_task(p, rid, id, f) < 0 ||
+		    store_run_task_get(r->store, id, &t) != 1) {
 			f->failed = f->permanent = true;
 			return;
 		}
@@ -271,10 +275,11 @@ static void launch(struct project *p, int64_t release_id, const char *task_id,
 	}
 	if (strcmp(t.state, "pending") != 0 || t.shim_pid != 0) {
 		adopt_task(p, &t); /* a re-applied command: this run was spawned before */
-	} else if (store_run_release_get(r->store, t.release_id ? t.release_id : release_id, &rel) !=
-	               1 ||
+	} else if (store_run_release_get(r->store, t.release_id ? t.release_id : release_id,
+	                                 &rel) != 1 ||
 	           strcmp(rel.state, "ready") != 0) {
-		snprintf(f->why, sizeof(f->why), "release %lld is not ready", (long long)release_id);
+		snprintf(f->why, sizeof(f->why), "release %lld is not ready",
+		         (long long)release_id);
 		f->failed = f->permanent = true;
 	} else {
 		spawn_task(p, &t, &rel, f);
@@ -322,7 +327,8 @@ static void purge_files(struct runner *r, const char *name)
 static void delete_project(struct project *p, bool purge)
 {
 	struct runner *r = p->r;
-	struct run_event ev = {.type = "project.deleted", .project = p->name,
+	struct run_event ev = {.type = "project.deleted",
+	                       .project = p->name,
 	                       .message = purge ? "deleted and purged" : "deleted"};
 
 	if (store_run_project_deleted(r->store, p->name, &ev) < 0)
@@ -487,14 +493,14 @@ static void on_extracted(struct runner *r, void *arg, bool ok, const char *err)
 	free(d);
 }
 
-static void project_deploy(struct project *p, const struct store_command *c,
-                           struct json_object *pl)
+static void project_deploy(struct project *p, const struct store_command *c, struct json_object *pl)
 {
 	struct runner *r = p->r;
 	struct deploy_ctx *d = calloc(1, sizeof(*d));
 	struct run_release rel;
 
-	if (d == NULL || store_run_release_get(r->store, json_get_int(pl, "release_id", 0), &rel) != 1) {
+	if (d == NULL ||
+	    store_run_release_get(r->store, json_get_int(pl, "release_id", 0), &rel) != 1) {
 		settle_command(r->store, c->id, false, NULL,
 		               d ? "no such release of this project" : "out of memory");
 		free(d);
@@ -510,8 +516,9 @@ static void project_deploy(struct project *p, const struct store_command *c,
 	    strcmp(rel.state, "removed") == 0) {
 		end_task(r, d->task_id, p->name, "failed", "the release failed or was removed");
 		settle_command(r->store, c->id, false, NULL,
-		               strcmp(rel.project, p->name) != 0 ? "no such release of this project"
-		                                                 : "the release failed or was removed");
+		               strcmp(rel.project, p->name) != 0
+		                   ? "no such release of this project"
+		                   : "the release failed or was removed");
 		free(d);
 	} else {
 		p->extracting++;
@@ -553,8 +560,10 @@ void project_command(struct runner *r, const struct store_command *c, struct jso
 	static const struct {
 		const char *op;
 		enum sv_event ev;
-	} simple[] = {{"start", SV_EV_START},     {"stop", SV_EV_STOP},
-	              {"restart", SV_EV_RESTART}, {"signal", SV_EV_SIGNAL},
+	} simple[] = {{"start", SV_EV_START},
+	              {"stop", SV_EV_STOP},
+	              {"restart", SV_EV_RESTART},
+	              {"signal", SV_EV_SIGNAL},
 	              {"delete", SV_EV_DELETE}};
 	const char *op = c->kind + strlen("project.");
 	bool deploy = strcmp(op, "deploy") == 0;
@@ -599,7 +608,8 @@ void project_adopt(void *arg, struct job *j, const struct run_task *t)
 	j->owner = p;
 	p->job = j;
 	snprintf(p->task_id, sizeof(p->task_id), "%s", j->task_id);
-	/* the stop was under way; sent again once connected, and the shim keeps its first deadline */
+	/* the stop was under way; sent again once connected, and the shim keeps its first deadline
+	 */
 	if (p->sv.state == SV_STOPPING)
 		j->stop_requested = true;
 }

@@ -58,7 +58,8 @@ static int place_fds(const struct spawn *sp)
 			return -1;
 	if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0)
 		return -1;
-	/* everything above what was placed goes at exec: the copies, and fds the runner inherited */
+	/* everything above what was placed goes at exec: the copies, and fds the runner inherited
+	 */
 	close_range(sp->fd4 >= 0 ? 5 : sp->fd3 >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	return 0;
 }

@@ -24,7 +24,8 @@
 #define H  SV_A_HALT
 
 static const enum sv_action actions[SV_NSTATES][SV_NEVENTS] = {
-    /*             START  STOP  RESTART SWITCH STAGE SIGNAL DELETE STARTED        EXITED       FAILED       TIMER */
+    /*             START  STOP  RESTART SWITCH STAGE SIGNAL DELETE STARTED        EXITED FAILED
+       TIMER */
     [SV_STOPPED] = {L, N, L, L, G, NR, D, N, N, N, N},
     [SV_STARTING] = {N, S, S, S, G, X, S, SV_A_RUNNING, SV_A_POLICY, SV_A_FAIL, N},
     [SV_RUNNING] = {N, S, S, S, G, X, S, N, SV_A_POLICY, N, N},
@@ -226,7 +227,7 @@ static void ended(struct sv *m, struct sv_out *out)
 	}
 }
 
-static void delete(struct sv *m, const struct sv_cmd *c, struct sv_out *out)
+static void delete (struct sv *m, const struct sv_cmd *c, struct sv_out *out)
 {
 	struct sv_fx *f;
 
@@ -268,7 +269,7 @@ static void command(struct sv *m, const struct sv_input *in, enum sv_action a,
 		settle(out, c, true, NULL, NULL);
 		break;
 	case SV_A_DELETE:
-		delete(m, c, out);
+		delete (m, c, out);
 		break;
 	case SV_A_STAGE:
 		if (m->state == SV_DELETED) {
@@ -378,9 +379,9 @@ void sv_after_exit(const struct sv_policy *p, bool success, int64_t run_ms, int 
 }
 
 static const char *const state_names[SV_NSTATES] = {
-    [SV_STOPPED] = "stopped",     [SV_STARTING] = "starting", [SV_RUNNING] = "running",
-    [SV_STOPPING] = "stopping",   [SV_BACKOFF] = "backoff",   [SV_CRASHLOOP] = "crashloop",
-    [SV_FAILED] = "failed",       [SV_DELETED] = "deleted",
+    [SV_STOPPED] = "stopped",   [SV_STARTING] = "starting", [SV_RUNNING] = "running",
+    [SV_STOPPING] = "stopping", [SV_BACKOFF] = "backoff",   [SV_CRASHLOOP] = "crashloop",
+    [SV_FAILED] = "failed",     [SV_DELETED] = "deleted",
 };
 
 const char *sv_state_name(enum sv_state s)
@@ -397,10 +398,10 @@ enum sv_state sv_state_parse(const char *s)
 }
 
 static const char *const event_names[SV_NEVENTS] = {
-    [SV_EV_START] = "start",     [SV_EV_STOP] = "stop",       [SV_EV_RESTART] = "restart",
-    [SV_EV_SWITCH] = "switch",   [SV_EV_STAGE] = "stage",     [SV_EV_SIGNAL] = "signal",
-    [SV_EV_DELETE] = "delete",   [SV_EV_STARTED] = "started", [SV_EV_EXITED] = "exited",
-    [SV_EV_FAILED] = "failed",   [SV_EV_TIMER] = "timer",
+    [SV_EV_START] = "start",   [SV_EV_STOP] = "stop",       [SV_EV_RESTART] = "restart",
+    [SV_EV_SWITCH] = "switch", [SV_EV_STAGE] = "stage",     [SV_EV_SIGNAL] = "signal",
+    [SV_EV_DELETE] = "delete", [SV_EV_STARTED] = "started", [SV_EV_EXITED] = "exited",
+    [SV_EV_FAILED] = "failed", [SV_EV_TIMER] = "timer",
 };
 
 const char *sv_event_name(enum sv_event e)

@@ -100,10 +100,10 @@ struct sv {
 
 struct sv_input {
 	enum sv_event ev;
-	struct sv_cmd cmd;  /* command events */
-	bool success;       /* EXITED: exit code 0 */
-	int64_t run_ms;     /* EXITED: how long the run lasted (0: it never ran) */
-	const char *why;    /* EXITED, FAILED: what happened, for reasons (borrowed) */
+	struct sv_cmd cmd; /* command events */
+	bool success;      /* EXITED: exit code 0 */
+	int64_t run_ms;    /* EXITED: how long the run lasted (0: it never ran) */
+	const char *why;   /* EXITED, FAILED: what happened, for reasons (borrowed) */
 };
 
 enum sv_fx_kind {

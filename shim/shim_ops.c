@@ -76,8 +76,7 @@ void shim_tree_kill_all(struct shim *s)
 
 static void set_paused(struct shim *s, bool on)
 {
-	if (s->spec.cgroup == NULL ||
-	    cgfs_freeze(s->spec.cgroup, on, FREEZE_WAIT_MS) < 0)
+	if (s->spec.cgroup == NULL || cgfs_freeze(s->spec.cgroup, on, FREEZE_WAIT_MS) < 0)
 		tree_signal(s, on ? SIGSTOP : SIGCONT);
 	s->paused = on;
 }

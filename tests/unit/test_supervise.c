@@ -177,9 +177,10 @@ static void test_deploy_during_delete(void)
 {
 	struct world w = {0};
 
-	RUN(&w, &policy, {SV_EV_SWITCH, 1, 1, "A", SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
-	    {SV_EV_DELETE, 2, 0, 0, SV_STOPPING}, {SV_EV_SWITCH, 3, 2, "B", SV_STOPPING},
-	    {X_EXIT_OK, 0, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
+	RUN(&w, &policy, {SV_EV_SWITCH, 1, 1, "A", SV_STARTING},
+	    {SV_EV_STARTED, 0, 0, 0, SV_RUNNING}, {SV_EV_DELETE, 2, 0, 0, SV_STOPPING},
+	    {SV_EV_SWITCH, 3, 2, "B", SV_STOPPING}, {X_EXIT_OK, 0, 0, 0, SV_STARTING},
+	    {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
 	CHECK(w.cmd[1].ok && strcmp(w.cmd[1].result, SV_RESULT_STATE) == 0);
 	CHECK(superseded(&w, 2)); /* the later deploy wins */
 	CHECK(w.cmd[3].settled && w.cmd[3].ok);
@@ -225,7 +226,8 @@ static void test_restart_during_backoff(void)
 	RUN(&w, &policy, {SV_EV_START, 1, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
 	    {X_EXIT_FAIL, 0, 0, 0, SV_BACKOFF});
 	CHECK(w.timer && w.m.fast_failures == 1);
-	RUN(&w, &policy, {SV_EV_RESTART, 2, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
+	RUN(&w, &policy, {SV_EV_RESTART, 2, 0, 0, SV_STARTING},
+	    {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
 	CHECK(!w.timer && w.m.fast_failures == 0 && w.cmd[2].ok && w.launches == 2);
 	/* a late timer after that changes nothing */
 	RUN(&w, &policy, {SV_EV_TIMER, 0, 0, 0, SV_RUNNING});
@@ -264,9 +266,10 @@ static void test_rollback_during_stop(void)
 {
 	struct world w = {0};
 
-	RUN(&w, &policy, {SV_EV_SWITCH, 1, 2, "A", SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
-	    {SV_EV_STOP, 2, 0, 0, SV_STOPPING}, {SV_EV_SWITCH, 3, 1, "R", SV_STOPPING},
-	    {X_EXIT_OK, 0, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
+	RUN(&w, &policy, {SV_EV_SWITCH, 1, 2, "A", SV_STARTING},
+	    {SV_EV_STARTED, 0, 0, 0, SV_RUNNING}, {SV_EV_STOP, 2, 0, 0, SV_STOPPING},
+	    {SV_EV_SWITCH, 3, 1, "R", SV_STOPPING}, {X_EXIT_OK, 0, 0, 0, SV_STARTING},
+	    {SV_EV_STARTED, 0, 0, 0, SV_RUNNING});
 	CHECK(w.cmd[2].ok && w.cmd[3].ok && w.release == 1 && strcmp(w.last_task, "R") == 0);
 }
 
