@@ -59,6 +59,29 @@ static int user_version(struct store *s)
 }
 
 /*
+ * WAL lets handlers read while the runner writes. Switching a new file to
+ * WAL takes an exclusive lock, and when two processes create the file at
+ * once SQLite refuses one of them at once (SQLITE_BUSY without calling the
+ * busy handler: waiting could deadlock). By then the other one is making the
+ * file WAL, after which the switch is a no-op: so try again for a while.
+ */
+static int wal_mode(struct store *s, char *err, size_t errlen)
+{
+	int rc = SQLITE_BUSY;
+
+	for (int i = 0; i < 500 && (rc & 0xff) == SQLITE_BUSY; i++) {
+		if (i > 0)
+			sqlite3_sleep(10);
+		rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "PRAGMA journal_mode=WAL: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Applies store_migrations[v..] (index i brings user_version from i to
  * i + 1) in one transaction. Both daemons and every handler worker may open
  * the file at once: the version is re-read inside BEGIN IMMEDIATE so only
@@ -117,13 +140,13 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	sqlite3_busy_timeout(s->db, 5000);
 	sqlite3_extended_result_codes(s->db, 1);
 	/*
-	 * WAL lets handlers read while the runner writes. synchronous=NORMAL
-	 * never corrupts and loses nothing when a process crashes; only the
-	 * last commits before a power loss (docs/architecture.md).
+	 * synchronous=NORMAL (in WAL mode) never corrupts and loses nothing
+	 * when a process crashes; only the last commits before a power loss
+	 * (docs/architecture.md).
 	 */
-	if (exec_sql(s,
-	             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+	if (wal_mode(s, err, errlen) < 0 ||
+	    exec_sql(s,
+	             "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
 	             err, errlen) < 0)
 		goto fail;
 	if (migrate(s, err, errlen) < 0)
