@@ -1,12 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The frozen-migration check make check runs: every common/migrations/*.sql
-# must match its line in SHA256SUMS, and every line must name a file. A
-# released migration may already have run on a host, so editing it would
-# leave that host with a schema no fresh install has. Usage: frozen.sh [DIR]
+# must match its line in SHA256SUMS and be in MIGRATIONS (common/Makefile.inc),
+# and every line must name a file. A released migration may already have run
+# on a host, so editing it would leave that host with a schema no fresh
+# install has. Usage: frozen.sh [DIR]
 set -eu
 dir=${1:-${srcdir:-.}/common/migrations}
 sums=$dir/SHA256SUMS
+mk=$dir/../Makefile.inc
 bad=0
 
 fail() {
@@ -26,6 +28,9 @@ for f in "$dir"/*.sql; do
 	if [ -z "$want" ]; then
 		fail "common/migrations/$name has no line in SHA256SUMS. If it is a new" \
 			"migration, add one: (cd common/migrations && sha256sum $name >> SHA256SUMS)."
+	elif ! grep -qF "common/migrations/$name" "$mk"; then
+		fail "common/migrations/$name is not in MIGRATIONS (common/Makefile.inc), so no" \
+			"build would apply it: add it there."
 	elif [ "$want" != "$got" ]; then
 		fail "common/migrations/$name was changed after its release (sha256 $got," \
 			"SHA256SUMS says $want). Never edit a released migration: restore it" \
