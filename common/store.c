@@ -13,7 +13,7 @@
 #include <json-c/json.h>
 
 #include "log.h"
-#include "schema.h"
+#include "schema.h" /* store_migrations[], from common/migrations/NNNN_*.sql */
 #include "util.h"
 
 #define STMT_CACHE 256
@@ -26,19 +26,6 @@ struct stmt_slot {
 struct store {
 	sqlite3 *db;
 	struct stmt_slot cache[STMT_CACHE];
-};
-
-/*
- * Version 2: active tokens in list order without a sort (the list is the
- * most frequent authenticated read).
- */
-static const char schema_v2_sql[] =
-    "CREATE INDEX tokens_active ON tokens (created_at DESC, id) WHERE revoked_at IS NULL;";
-
-/* Numbered migrations: index i brings user_version from i to i + 1. */
-static const char *const migrations[] = {
-    schema_v1_sql,
-    schema_v2_sql,
 };
 
 sqlite3 *store_db(struct store *s)
@@ -72,27 +59,60 @@ static int user_version(struct store *s)
 }
 
 /*
- * Both daemons and every handler worker may open the file at once: the
- * version is re-read inside BEGIN IMMEDIATE so only one of them migrates.
+ * WAL lets handlers read while the runner writes. Switching a new file to
+ * WAL takes an exclusive lock, and when two processes create the file at
+ * once SQLite refuses one of them at once (SQLITE_BUSY without calling the
+ * busy handler: waiting could deadlock). By then the other one is making the
+ * file WAL, after which the switch is a no-op: so try again for a while.
+ */
+static int wal_mode(struct store *s, char *err, size_t errlen)
+{
+	int rc = SQLITE_BUSY;
+
+	for (int i = 0; i < 500 && (rc & 0xff) == SQLITE_BUSY; i++) {
+		if (i > 0)
+			sqlite3_sleep(10);
+		rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "PRAGMA journal_mode=WAL: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Applies store_migrations[v..] (index i brings user_version from i to
+ * i + 1) in one transaction. Both daemons and every handler worker may open
+ * the file at once: the version is re-read inside BEGIN IMMEDIATE so only
+ * one of them migrates. A version newer than this build is refused.
  */
 static int migrate(struct store *s, char *err, size_t errlen)
 {
-	int v, target = (int)ARRAY_SIZE(migrations);
-	char sql[64];
+	int v, target = (int)ARRAY_SIZE(store_migrations);
+	char sql[64], msg[256];
 
 	if (user_version(s) == target)
 		return 0;
 	if (exec_sql(s, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
 	v = user_version(s);
-	if (v < 0 || v > target) {
-		snprintf(err, errlen, "database schema version %d is newer than this build (%d)", v,
-		         target);
+	if (v < 0) {
+		snprintf(err, errlen, "PRAGMA user_version: %s", sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (v > target) {
+		snprintf(err, errlen,
+		         "database schema version %d is newer than this build (%d): "
+		         "refusing to open it with an older hostagent",
+		         v, target);
 		goto fail;
 	}
 	for (; v < target; v++) {
-		if (exec_sql(s, migrations[v], err, errlen) < 0)
+		if (exec_sql(s, store_migrations[v], msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "migration %d: %s", v + 1, msg);
 			goto fail;
+		}
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
 		if (exec_sql(s, sql, err, errlen) < 0)
 			goto fail;
@@ -120,13 +140,13 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	sqlite3_busy_timeout(s->db, 5000);
 	sqlite3_extended_result_codes(s->db, 1);
 	/*
-	 * WAL lets handlers read while the runner writes. synchronous=NORMAL
-	 * never corrupts and loses nothing when a process crashes; only the
-	 * last commits before a power loss (docs/architecture.md).
+	 * synchronous=NORMAL (in WAL mode) never corrupts and loses nothing
+	 * when a process crashes; only the last commits before a power loss
+	 * (docs/architecture.md).
 	 */
-	if (exec_sql(s,
-	             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+	if (wal_mode(s, err, errlen) < 0 ||
+	    exec_sql(s,
+	             "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
 	             err, errlen) < 0)
 		goto fail;
 	if (migrate(s, err, errlen) < 0)

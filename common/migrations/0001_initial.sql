@@ -1,6 +1,7 @@
 -- SPDX-License-Identifier: MIT
--- Migration 1 of the hostagent database. Embedded into common/store.c at build
--- time (common/schema.h); applied when PRAGMA user_version < 1.
+-- Migration 1 of the hostagent database: the initial schema, applied when
+-- PRAGMA user_version < 1. Released, so frozen: never edit it (SHA256SUMS);
+-- a change to the schema is the next numbered file.
 -- Times are INTEGER milliseconds since the epoch (UTC); the API formats them.
 -- JSON columns hold text that json-c wrote.
 
