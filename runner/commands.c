@@ -26,7 +26,7 @@ void commands_done(struct runner *r, int64_t id, bool ok, const char *result, co
 		log_warn("command %lld failed: %s", (long long)id, reason ? reason : "");
 }
 
-/* task.kill / stop / pause / resume / signal: steering one run by task id (SPEC 3.6). */
+/* task.kill / stop / pause / resume / signal: one run, by task id (docs/architecture.md). */
 static void task_cmd(struct runner *r, const struct store_command *c, struct json_object *pl)
 {
 	struct job *j = job_find(r, c->target);

@@ -2,7 +2,7 @@
 /*
  * Writing a run's job directory before its shim starts (docs/architecture.md,
  * "The job directory"): spec.json, the effective launch spec with the
- * environment a job gets (SPEC 4), parameters.json and output/. It reads
+ * environment a job gets, parameters.json and output/. It reads
  * the normalized project spec the handlers stored; it starts nothing.
  */
 #include <errno.h>

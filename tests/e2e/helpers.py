@@ -30,7 +30,7 @@ CTL_BIN = BUILD / "ctl" / "hostagentctl"
 RENDER = ROOT / "nginx" / "render"
 NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
 
-# Environment variables the daemons read (SPEC 5); a stack must not inherit
+# Environment variables the daemons read (docs/operations.md); a stack must not inherit
 # the developer's.
 COMPAT_ENV = ("DATABASE_URL", "NUM_INTERNAL_WORKERS", "AUTO_START_WORKERS",
               "DEFAULT_TIMEOUT_MINUTES", "DEFAULT_MAX_STEPS", "LOG_LEVEL")
@@ -556,7 +556,7 @@ def render_locations(conf, prefix, **values):
 
 
 def assert_envelope(status, headers, body):
-    """SPEC 3.1: a JSON object with exactly one of result/error, and meta
+    """docs/api.md, Conventions: a JSON object with exactly one of result/error, and meta
     with request_id (equal to the X-Request-Id header) and duration_ms."""
     assert isinstance(body, dict), f"{status}: not a JSON object: {body!r}"
     assert ("result" in body) != ("error" in body), f"{status}: result xor error: {body}"
