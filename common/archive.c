@@ -2,8 +2,8 @@
 /*
  * Artifact inspection and safe extraction. libarchive only parses: every
  * policy decision is made here, per entry, and every file is created by us
- * with openat(O_NOFOLLOW) below a directory fd of the release (PITFALLS.md,
- * "libarchive extraction": its SECURE_* flags leave hardlinks, set-uid bits,
+ * with openat(O_NOFOLLOW) below a directory fd of the release (docs/platform-notes.md,
+ * libarchive: its SECURE_* flags leave hardlinks, set-uid bits,
  * FIFOs and sizes unchecked). Not here: where releases live, or the HTTP codes.
  */
 #ifndef _GNU_SOURCE

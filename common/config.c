@@ -77,7 +77,7 @@ static const struct key keys[] = {
     {"metrics_auth", K_BOOL, NUM(metrics_auth), 0, 0},
 };
 
-/* The Task Executor's variable names (SPEC 5), mapped onto our keys. */
+/* The Task Executor's variable names (docs/operations.md, Configuration), mapped onto our keys. */
 static const struct {
 	const char *env;
 	const char *key;

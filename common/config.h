@@ -24,7 +24,7 @@ struct config {
 	char runner_socket[PATH_MAX]; /* wake-up datagram socket of the runner */
 	int fcgi_workers;             /* pre-forked handler processes */
 	char log_level[16];
-	/* Task Executor compatibility (SPEC 5) */
+	/* Task Executor compatibility (docs/operations.md, Configuration) */
 	int num_internal_workers;
 	bool auto_start_workers;
 	int default_timeout_minutes;

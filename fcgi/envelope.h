@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The response of one request, built in memory and written once: status,
- * extra headers and the SPEC 3.1 envelope ({"result"|"error", "meta"}).
+ * extra headers and the envelope of docs/api.md, Conventions ({"result"|"error", "meta"}).
  * Keeping it in memory until the handler returns is what lets the status
  * be decided before the first byte and lets Idempotency-Key store and
  * replay the exact answer. Streaming handlers bypass it (resp->sent).
@@ -40,7 +40,7 @@ int resp_header(struct response *r, const char *name, const char *fmt, ...)
 void resp_ok(struct response *r, int status, struct json_object *result);
 /* A list: result is the array (owned), meta gets count/total/limit/offset. */
 void resp_list(struct response *r, struct json_object *arr, int64_t total, int limit, int offset);
-/* Error envelope; type from SPEC 3.1; detail says what is wrong. Replaces any result. */
+/* Error envelope; type from docs/api.md; detail says what is wrong. Replaces any result. */
 void resp_error(struct response *r, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Adds a member (owned) to the error object, e.g. "checks" for /ready. */
@@ -48,7 +48,7 @@ void resp_error_add(struct response *r, const char *key, struct json_object *val
 
 /* The reason phrase for a status, "Unknown" for others. */
 const char *http_reason(int status);
-/* The SPEC error type for an error status (e.g. 404 → "not_found"). */
+/* The API's error type for an error status (e.g. 404 → "not_found"). */
 const char *http_error_type(int status);
 
 /*

@@ -2,7 +2,7 @@
 /*
  * hostagent-fcgi: loads the configuration, takes or creates the listening
  * unix socket, and hands over to the pool master. The socket's mode (0660)
- * and group are the trust boundary in front of libfcgi (PITFALLS), so it is
+ * and group are the trust boundary in front of libfcgi (docs/platform-notes.md, libfcgi), so it is
  * created here rather than with FCGX_OpenSocket, which unlinks blindly,
  * ignores the umask question and exit()s on errors.
  */

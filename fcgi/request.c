@@ -3,7 +3,7 @@
  * Reading one request: params, query string and body. libfcgi ignores
  * CONTENT_LENGTH and reports a cut-off upload only as a short read with
  * FCGX_GetError(in) != 0, so a body is accepted only when both agree
- * (PITFALLS). A body nginx wrote to a file (BODY_FILE) is used in place
+ * (docs/platform-notes.md, libfcgi). A body nginx wrote to a file (BODY_FILE) is used in place
  * and unlinked when the request ends.
  */
 #include "request.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Project names, digests and the deploy spec (SPEC 3.4). The spec is read
+ * Project names, digests and the deploy spec (docs/api.md, Projects). The spec is read
  * field by field from a table, every type is checked, and a normalized copy
  * is built beside it so that the runner never sees a shorthand or a missing
  * default. It decides nothing that needs the database: port collisions,
@@ -262,7 +262,7 @@ static int v_command(struct vctx *c, struct json_object *v, int present)
 	return v_put(c, c->out, "command", arr);
 }
 
-/* [A-Za-z_][A-Za-z0-9_]*, and HOSTAGENT_* belongs to the agent (SPEC 4). */
+/* [A-Za-z_][A-Za-z0-9_]*, and HOSTAGENT_* belongs to the agent (docs/architecture.md). */
 static int v_env_key(struct vctx *c, const char *key)
 {
 	size_t i;
@@ -760,7 +760,7 @@ static int v_description(struct vctx *c, struct json_object *v, int present)
 	return v_put_new(c, c->out, "description", json_object_new_string(s));
 }
 
-/* The agent sets PORT_<NAME> for every port (SPEC 4); env must not fight it. */
+/* The agent sets PORT_<NAME> for every port (docs/architecture.md); env must not fight it. */
 static int v_port_env(struct vctx *c)
 {
 	struct json_object *ports, *env, *x;
@@ -813,7 +813,7 @@ static const struct v_field {
     {"description", v_description},
 };
 
-/* Unknown fields are rejected first, so that a typo is reported as a typo (SPEC 3.1). */
+/* Unknown fields are rejected first, so that a typo is reported as a typo (docs/api.md). */
 static int v_spec_keys(struct vctx *c, struct json_object *in)
 {
 	size_t i;

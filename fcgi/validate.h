@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Validation of what clients send about projects: names, digests and the
- * deploy spec (SPEC 3.4). Pure functions: JSON in, a normalized copy with
+ * deploy spec (docs/api.md, Projects). Pure functions: JSON in, a normalized copy with
  * every default applied out. Nothing here touches the database or the disk,
  * allocates ports or checks that an artifact exists.
  */
@@ -30,7 +30,7 @@ struct validate_opts {
 };
 
 /*
- * Validates a deploy spec; SPEC 3.4 and docs/ list the fields. in is
+ * Validates a deploy spec; docs/api.md (Projects) describes the fields. in is
  * borrowed and never modified. On success returns 0 and *out is a NEW
  * object (the caller owns it: json_object_put) sharing nothing with in,
  * holding every field, defaults applied, optional fields without a

@@ -90,7 +90,7 @@ static struct archive *bundle_writer_new(enum bundle_format fmt)
 	/*
 	 * Logs are text and compress 5-10x even at level 1, which is 2.4-3x
 	 * faster than the default level 6 for a few percent more bytes: a
-	 * bundle is made on demand while a client waits (PITFALLS.md).
+	 * bundle is made on demand while a client waits (docs/platform-notes.md, libarchive).
 	 */
 	if (r == ARCHIVE_OK && fmt == BUNDLE_TAR_GZ &&
 	    ((r = archive_write_add_filter_gzip(a)) == ARCHIVE_OK))

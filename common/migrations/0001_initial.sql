@@ -154,7 +154,7 @@ CREATE TABLE commands (
 );
 CREATE INDEX commands_open ON commands (state, id) WHERE state IN ('pending', 'running');
 
--- Internal execution slots and external workers (SPEC 3.7).
+-- Internal execution slots and external workers of the task queue.
 CREATE TABLE workers (
 	id TEXT PRIMARY KEY,
 	backend_type TEXT NOT NULL,
@@ -229,7 +229,7 @@ CREATE TABLE task_usage (
 	procs INTEGER
 );
 
--- The runner's one-second samples of the host (SPEC 3.2 /api/v1/host).
+-- The runner's one-second samples of the host (GET /api/v1/host).
 CREATE TABLE host_usage (
 	id INTEGER PRIMARY KEY CHECK (id = 1),
 	sampled_at INTEGER NOT NULL,

@@ -46,15 +46,18 @@ free_port() {
 # and locations rendered for $DATA without a rate limit, then the caller's
 # http-level text from stdin (its upstreams and its server, which has
 # `include $NGX/conf/locations.conf;` where hostagent's locations go).
-# Extra NAME=VALUE arguments go to both templates. Checked with nginx -t.
+# Extra NAME=VALUE arguments go to every template. Checked with nginx -t.
 bench_nginx_conf() { # WORKER_CONNECTIONS [NAME=VALUE]...
 	local wc=$1 conf=$NGX/conf
 	shift
 	mkdir -p "$DATA/tmp/upload" "$conf" "$NGX/logs" "$NGX"/tmp/{client_body,proxy,fastcgi,uwsgi,scgi}
 	sh "$ROOT/nginx/render" -o "$conf/http.conf" "$ROOT/nginx/hostagent-http.conf.in" \
 		FCGI_SOCKET="$DATA/run/fcgi.sock" RATE=1000000r/s "$@"
+	sh "$ROOT/nginx/render" -o "$conf/fastcgi.conf" "$ROOT/nginx/hostagent-fastcgi.conf.in" "$@"
+	sh "$ROOT/nginx/render" -o "$conf/errors.conf" "$ROOT/nginx/hostagent-errors.conf.in" "$@"
 	sh "$ROOT/nginx/render" -o "$conf/locations.conf" "$ROOT/nginx/hostagent-locations.conf.in" \
-		DATA_DIR="$DATA" RATE_BURST=1000000 "$@"
+		DATA_DIR="$DATA" RATE_BURST=1000000 FASTCGI_SNIPPET="$conf/fastcgi.conf" \
+		ERRORS_SNIPPET="$conf/errors.conf" "$@"
 	{
 		cat <<CONF
 user $(id -un);

@@ -2,8 +2,9 @@
 """Builders of every archive the end-to-end tests upload.
 
 Good archives hold a small shell service (bin/svc.sh, see SVC below) in each
-supported format; hostile ones each carry exactly one attack from SPEC 5 and
-PITFALLS ("libarchive extraction"). Everything is built in memory with the
+supported format; hostile ones each carry exactly one attack that the
+extraction policy (docs/architecture.md) and docs/platform-notes.md
+(libarchive) guard against. Everything is built in memory with the
 standard library (tarfile, zipfile, zlib, lzma) and the `zstd` CLI; the
 compression bombs are written chunk by chunk and never materialize their
 gigabytes. Nothing here talks to the agent.

@@ -30,7 +30,7 @@ CTL_BIN = BUILD / "ctl" / "hostagentctl"
 RENDER = ROOT / "nginx" / "render"
 NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
 
-# Environment variables the daemons read (SPEC 5); a stack must not inherit
+# Environment variables the daemons read (docs/operations.md); a stack must not inherit
 # the developer's.
 COMPAT_ENV = ("DATABASE_URL", "NUM_INTERNAL_WORKERS", "AUTO_START_WORKERS",
               "DEFAULT_TIMEOUT_MINUTES", "DEFAULT_MAX_STEPS", "LOG_LEVEL")
@@ -298,10 +298,9 @@ class Stack:
                FCGI_SOCKET=self.data_dir / "run" / "fcgi.sock",
                RATE=self.rate, FCGI_KEEP_CONN=self.keep_conn,
                UPSTREAM_KEEPALIVE=self.workers)
-        render(ROOT / "nginx" / "hostagent-locations.conf.in",
-               conf / "hostagent-locations.conf",
-               DATA_DIR=self.data_dir, RATE_BURST=self.burst, FCGI_KEEP_CONN=self.keep_conn,
-               STREAM_MAX=self.stream_max, UPLOAD_MAX=self.upload_max)
+        render_locations(conf, "hostagent-", DATA_DIR=self.data_dir, RATE_BURST=self.burst,
+                         FCGI_KEEP_CONN=self.keep_conn, STREAM_MAX=self.stream_max,
+                         UPLOAD_MAX=self.upload_max)
         render(ROOT / "nginx" / "hostagent.conf.in", conf / "nginx.conf",
                NGINX_USER=_user_name(), PID_FILE=self.nginx_prefix / "nginx.pid",
                ERROR_LOG="stderr warn", TEMP_DIR=self.nginx_prefix / "tmp",
@@ -545,8 +544,19 @@ def render(template, out, **values):
         raise StackError(f"nginx/render {template} failed: {r.stderr}")
 
 
+def render_locations(conf, prefix, **values):
+    """The server snippet and the two it includes (FastCGI, errors) into
+    conf as PREFIXlocations.conf, PREFIXfastcgi.conf and PREFIXerrors.conf;
+    every value goes to all three templates."""
+    fastcgi, errors = conf / f"{prefix}fastcgi.conf", conf / f"{prefix}errors.conf"
+    render(ROOT / "nginx" / "hostagent-fastcgi.conf.in", fastcgi, **values)
+    render(ROOT / "nginx" / "hostagent-errors.conf.in", errors, **values)
+    render(ROOT / "nginx" / "hostagent-locations.conf.in", conf / f"{prefix}locations.conf",
+           FASTCGI_SNIPPET=fastcgi, ERRORS_SNIPPET=errors, **values)
+
+
 def assert_envelope(status, headers, body):
-    """SPEC 3.1: a JSON object with exactly one of result/error, and meta
+    """docs/api.md, Conventions: a JSON object with exactly one of result/error, and meta
     with request_id (equal to the X-Request-Id header) and duration_ms."""
     assert isinstance(body, dict), f"{status}: not a JSON object: {body!r}"
     assert ("result" in body) != ("error" in body), f"{status}: result xor error: {body}"

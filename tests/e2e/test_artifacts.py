@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Artifact uploads through nginx (SPEC 3.3, issue 3 point 1): every format
+"""Artifact uploads through nginx (docs/api.md, Artifacts): every format
 detected from the bytes, content-addressed storage, ?sha256= verification,
 the same bytes twice, metadata, download served by nginx, deletion rules."""
 

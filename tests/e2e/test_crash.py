@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Crash safety (SPEC 5, issue 3 "Crash safety"): kill -9 of the runner
+"""Crash safety (docs/architecture.md, Crash recovery): kill -9 of the runner
 while projects run (they keep running, exits meanwhile are recorded, stop
 and kill still work, a reused PID is never signalled), kill -9 of the runner
 in the middle of a stop, commands accepted while the runner is down, kill -9

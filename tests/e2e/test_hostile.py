@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Hostile input (SPEC 5, issue 3 "Hostile input"): every archive from
+"""Hostile input (docs/architecture.md, Artifact and extraction policy): every archive from
 archives.HOSTILE gets a clear 4xx at upload and leaves nothing behind (no
 artifact file, no temporary file, no row, nothing written outside); the same
 through a multipart deploy; set-uid bits are masked on extraction; 100 000

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Projects end to end (SPEC 3.4, 4; issue 3 points 2-6): deploy by
+"""Projects end to end (docs/api.md, Projects; docs/architecture.md, jobs): deploy by
 multipart and JSON, what the process gets (user, session, ports, env),
 redeploy, rollback, start/stop/restart/signal, restart policies with backoff
 and crashloop, logs (tar, tar.gz, zip, ?task=, ?since=, tail, follow, cap),
@@ -94,7 +94,7 @@ def test_multipart_deploy_runs_as_run_user_in_own_session_with_port_and_env(stac
     status, body = H.poll(lambda: _try_http(port), 20) or (None, b"")
     assert status == 200 and body.strip() == version.encode(), (status, body)
 
-    # SPEC 4 environment
+    # the environment docs/architecture.md promises a job
     for k in SPEC4_ENV:
         assert k in env, "missing %s in %s" % (k, sorted(env))
     assert env["HOSTAGENT_TASK_ID"] == task

@@ -449,8 +449,7 @@ def test_snippets_fit_an_existing_server(tmp_path):
         (tmp_path / "tmp" / t).mkdir(parents=True)
     helpers.render(helpers.ROOT / "nginx" / "hostagent-http.conf.in", conf / "http.conf",
                    FCGI_SOCKET=tmp_path / "fcgi.sock")
-    helpers.render(helpers.ROOT / "nginx" / "hostagent-locations.conf.in",
-                   conf / "locations.conf", DATA_DIR=tmp_path / "tmp" / "data")
+    helpers.render_locations(conf, "", DATA_DIR=tmp_path / "tmp" / "data")
     port = helpers.free_ports(1)[0]
     (conf / "nginx.conf").write_text(f"""
 pid {tmp_path}/nginx.pid;
@@ -474,6 +473,26 @@ http {{
     r = subprocess.run([helpers.NGINX_BIN, "-t", "-p", str(tmp_path), "-c", "conf/nginx.conf",
                         "-e", "stderr"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_installed_nginx_files_find_each_other(tmp_path):
+    """make install puts every nginx file where the include lines of the
+    others look for it: each include is absolute and names an installed
+    file, and the FastCGI and error snippets are among them."""
+    dest = tmp_path / "dest"
+    r = subprocess.run(["make", "-s", "-C", str(helpers.BUILD), f"DESTDIR={dest}",
+                        "install-nginxconfdDATA", "install-nginxsnippetsDATA",
+                        "install-nginxexampleDATA"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    files = [p for p in dest.rglob("*") if p.is_file()]
+    includes = {m.group(1) for p in files
+                for m in re.finditer(r"^\s*include\s+([^;\s]+);", p.read_text(), re.M)}
+    names = {Path(i).name for i in includes}
+    assert names == {"hostagent.conf", "hostagent-fastcgi.conf", "hostagent-errors.conf"}, includes
+    assert len(includes) == 4, includes  # conf.d/ and snippets/ both have a hostagent.conf
+    for inc in includes:
+        assert inc.startswith("/"), inc
+        assert (dest / inc.lstrip("/")).is_file(), f"{inc} is not installed"
 
 
 def test_render_refuses_missing_values(tmp_path):

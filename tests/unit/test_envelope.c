@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for fcgi/envelope.c (the SPEC 3.1 envelope, status lines,
+ * Unit tests for fcgi/envelope.c (the docs/api.md envelope, status lines,
  * headers, idempotent replay) and the JSON/Content-Type helpers of
  * fcgi/request.c.
  */
