@@ -18,6 +18,7 @@ import socket
 import sqlite3
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -565,3 +566,60 @@ def assert_envelope(status, headers, body):
     assert isinstance(meta.get("duration_ms"), (int, float)) \
         and not isinstance(meta.get("duration_ms"), bool), f"bad duration_ms: {meta}"
     assert meta["duration_ms"] >= 0
+
+
+# ---- a PID namespace of the test's own ----------------------------------------
+
+# PID 1 of the namespace: runs argv as its only child and reaps every
+# orphan (shims whose runner was killed end up here) until that child ends,
+# then exits with its status. When PID 1 exits the kernel kills whatever is
+# left in the namespace, so nothing started inside can outlive the run.
+_PIDNS_INIT = r"""
+import os, sys
+child = os.fork()
+if child == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+while True:
+    pid, status = os.wait()
+    if pid == child:
+        code = os.waitstatus_to_exitcode(status)
+        sys.exit(code if code >= 0 else 128 - code)
+"""
+
+# Set in the environment of what run_in_own_pid_namespace starts: the PID
+# namespace it was started from (readlink /proc/self/ns/pid).
+PIDNS_ENV = "HOSTAGENT_E2E_PIDNS_FROM"
+
+
+def in_own_pid_namespace():
+    """True inside run_in_own_pid_namespace: in a PID namespace other than
+    the one the run was started from."""
+    outer = os.environ.get(PIDNS_ENV)
+    return bool(outer) and os.readlink("/proc/self/ns/pid") != outer
+
+
+def run_in_own_pid_namespace(argv, timeout):
+    """Runs argv inside a new PID namespace (with its own /proc) under
+    `unshare --pid --fork --mount-proc --kill-child`, so that the namespace's
+    /proc/sys/kernel/ns_last_pid is writable and PIDs can be steered without
+    touching the host's PID counter. Returns the CompletedProcess (stdout
+    and stderr merged, text). Raises AssertionError with the exact reason
+    when the namespace cannot be made: a test that needs it must fail, not
+    skip."""
+    unshare = shutil.which("unshare")
+    assert unshare, "unshare (util-linux) is not installed: cannot make a PID namespace"
+    probe = subprocess.run(
+        [unshare, "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c",
+         "echo 5000 > /proc/sys/kernel/ns_last_pid && sh -c 'echo $$'"],
+        capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0 and probe.stdout.strip() == "5001", (
+        "cannot steer PIDs in a PID namespace of our own (unshare --pid --fork --mount-proc,"
+        " then writing its /proc/sys/kernel/ns_last_pid): exit %d, stdout %r, stderr %r"
+        % (probe.returncode, probe.stdout, probe.stderr))
+    env = dict(os.environ)
+    env[PIDNS_ENV] = os.readlink("/proc/self/ns/pid")
+    return subprocess.run(
+        [unshare, "--pid", "--fork", "--mount-proc", "--kill-child",
+         sys.executable, "-c", _PIDNS_INIT, *argv],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env, timeout=timeout)
