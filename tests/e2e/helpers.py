@@ -12,6 +12,7 @@ Nothing here sleeps for a fixed time where a poll with a deadline works.
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -241,6 +242,7 @@ class Stack:
         self.log_dir = self.data_dir / "test-logs"
         self.conf = self.data_dir / "hostagent.conf"
         self.db = self.data_dir / "db" / "hostagent.db"
+        self.port_base = random.randrange(20000, 29000, 1000) + random.randrange(0, 1000, 100)
         self.procs = {}
         self.started = []  # every Popen ever started (a restarted runner too)
         self.token = None
@@ -278,6 +280,11 @@ class Stack:
             "runner_dead_after_ms": 1000,
             "restart_backoff_ms": 100,
             "log_level": "info",
+            # a window of its own for the ports it allocates to projects: stacks
+            # of parallel runs on one machine would otherwise all hand out 20000
+            # first, and a service that cannot bind its port exits and restarts
+            "port_min": self.port_base,
+            "port_max": self.port_base + 999,
         }
         cfg.update(self.extra_config)
         self.conf.write_text("".join(f"{k} = {v}\n" for k, v in cfg.items()))
