@@ -92,6 +92,17 @@ def proc_stat(pid):
     return fields[0], int(fields[1]), int(fields[2]), int(fields[3])
 
 
+def proc_starttime(pid):
+    """Field 22 of /proc/<pid>/stat (clock ticks after boot), or None: with
+    the PID it names one process, even after the PID is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    return int(data[data.rindex(")") + 2:].split()[19])
+
+
 def proc_alive(pid):
     """True while pid exists and is not a zombie."""
     st = proc_stat(pid)
@@ -245,6 +256,7 @@ class Stack:
         self.port_base = random.randrange(20000, 29000, 1000) + random.randrange(0, 1000, 100)
         self.procs = {}
         self.started = []  # every Popen ever started (a restarted runner too)
+        self.start_times = {}  # pid of each of them -> its start time
         self.token = None
         self.http_port = self.https_port = None
         self._stopped = False
@@ -357,6 +369,7 @@ class Stack:
                                  cwd=str(self.data_dir), start_new_session=True)
         self.procs[name] = p
         self.started.append((name, p))
+        self.start_times[p.pid] = proc_starttime(p.pid)
         return p
 
     def start(self):
@@ -454,11 +467,26 @@ class Stack:
 
     # -- tear-down --
 
+    def _own_sessions(self, sids):
+        """The sessions in sids that are still this stack's. A session
+        outlives its leader, and its ID stays taken while a member lives;
+        but once empty the ID is free, and on a busy machine (pid_max
+        32768, parallel test runs) a process of someone else's may come to
+        lead a session with that number. A live process with the leader's
+        PID but another start time is such a reuse: not ours to kill."""
+        out = set()
+        for sid in sids:
+            t = proc_starttime(sid)
+            if t is None or t == self.start_times.get(sid):
+                out.add(sid)
+        return out
+
     def _stack_processes(self, sids):
         """Processes of this stack still alive: in one of its sessions, or
         working in / naming its data directory (shims, jobs)."""
         mine = {os.getpid()}
         d = str(self.data_dir)
+        sids = self._own_sessions(sids)
         out = {}
         for p in all_pids():
             if p in mine:

@@ -316,7 +316,9 @@ def test_stop_timeout_then_sigkill(stack, projects):
     assert took >= 0.8, "killed after %.2fs: stop_timeout of 1 s not honoured" % took
     row = H.poll(lambda: (lambda t: t if t and t["completed_at"] else None)(
         H.task_row(stack, res["task"]["id"])), 10)
-    assert row and row["signal"] == 9, row
+    assert row, H.task_row(stack, res["task"]["id"])
+    assert (row["state"], row["exit_code"], row["signal"], row["killed"], row["reason"]) == (
+        "cancelled", None, 9, 1, "stopped by request"), row
 
 
 # ---------------------------------------------------------------------------
