@@ -12,12 +12,14 @@ Nothing here sleeps for a fixed time where a poll with a deadline works.
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
 import sqlite3
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -88,6 +90,17 @@ def proc_stat(pid):
         return None
     fields = data[data.rindex(")") + 2:].split()
     return fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def proc_starttime(pid):
+    """Field 22 of /proc/<pid>/stat (clock ticks after boot), or None: with
+    the PID it names one process, even after the PID is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    return int(data[data.rindex(")") + 2:].split()[19])
 
 
 def proc_alive(pid):
@@ -240,8 +253,10 @@ class Stack:
         self.log_dir = self.data_dir / "test-logs"
         self.conf = self.data_dir / "hostagent.conf"
         self.db = self.data_dir / "db" / "hostagent.db"
+        self.port_base = random.randrange(20000, 29000, 1000) + random.randrange(0, 1000, 100)
         self.procs = {}
         self.started = []  # every Popen ever started (a restarted runner too)
+        self.start_times = {}  # pid of each of them -> its start time
         self.token = None
         self.http_port = self.https_port = None
         self._stopped = False
@@ -277,6 +292,11 @@ class Stack:
             "runner_dead_after_ms": 1000,
             "restart_backoff_ms": 100,
             "log_level": "info",
+            # a window of its own for the ports it allocates to projects: stacks
+            # of parallel runs on one machine would otherwise all hand out 20000
+            # first, and a service that cannot bind its port exits and restarts
+            "port_min": self.port_base,
+            "port_max": self.port_base + 999,
         }
         cfg.update(self.extra_config)
         self.conf.write_text("".join(f"{k} = {v}\n" for k, v in cfg.items()))
@@ -348,6 +368,7 @@ class Stack:
                                  cwd=str(self.data_dir), start_new_session=True)
         self.procs[name] = p
         self.started.append((name, p))
+        self.start_times[p.pid] = proc_starttime(p.pid)
         return p
 
     def start(self):
@@ -445,11 +466,26 @@ class Stack:
 
     # -- tear-down --
 
+    def _own_sessions(self, sids):
+        """The sessions in sids that are still this stack's. A session
+        outlives its leader, and its ID stays taken while a member lives;
+        but once empty the ID is free, and on a busy machine (pid_max
+        32768, parallel test runs) a process of someone else's may come to
+        lead a session with that number. A live process with the leader's
+        PID but another start time is such a reuse: not ours to kill."""
+        out = set()
+        for sid in sids:
+            t = proc_starttime(sid)
+            if t is None or t == self.start_times.get(sid):
+                out.add(sid)
+        return out
+
     def _stack_processes(self, sids):
         """Processes of this stack still alive: in one of its sessions, or
         working in / naming its data directory (shims, jobs)."""
         mine = {os.getpid()}
         d = str(self.data_dir)
+        sids = self._own_sessions(sids)
         out = {}
         for p in all_pids():
             if p in mine:
@@ -575,3 +611,60 @@ def assert_envelope(status, headers, body):
     assert isinstance(meta.get("duration_ms"), (int, float)) \
         and not isinstance(meta.get("duration_ms"), bool), f"bad duration_ms: {meta}"
     assert meta["duration_ms"] >= 0
+
+
+# ---- a PID namespace of the test's own ----------------------------------------
+
+# PID 1 of the namespace: runs argv as its only child and reaps every
+# orphan (shims whose runner was killed end up here) until that child ends,
+# then exits with its status. When PID 1 exits the kernel kills whatever is
+# left in the namespace, so nothing started inside can outlive the run.
+_PIDNS_INIT = r"""
+import os, sys
+child = os.fork()
+if child == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+while True:
+    pid, status = os.wait()
+    if pid == child:
+        code = os.waitstatus_to_exitcode(status)
+        sys.exit(code if code >= 0 else 128 - code)
+"""
+
+# Set in the environment of what run_in_own_pid_namespace starts: the PID
+# namespace it was started from (readlink /proc/self/ns/pid).
+PIDNS_ENV = "HOSTAGENT_E2E_PIDNS_FROM"
+
+
+def in_own_pid_namespace():
+    """True inside run_in_own_pid_namespace: in a PID namespace other than
+    the one the run was started from."""
+    outer = os.environ.get(PIDNS_ENV)
+    return bool(outer) and os.readlink("/proc/self/ns/pid") != outer
+
+
+def run_in_own_pid_namespace(argv, timeout):
+    """Runs argv inside a new PID namespace (with its own /proc) under
+    `unshare --pid --fork --mount-proc --kill-child`, so that the namespace's
+    /proc/sys/kernel/ns_last_pid is writable and PIDs can be steered without
+    touching the host's PID counter. Returns the CompletedProcess (stdout
+    and stderr merged, text). Raises AssertionError with the exact reason
+    when the namespace cannot be made: a test that needs it must fail, not
+    skip."""
+    unshare = shutil.which("unshare")
+    assert unshare, "unshare (util-linux) is not installed: cannot make a PID namespace"
+    probe = subprocess.run(
+        [unshare, "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c",
+         "echo 5000 > /proc/sys/kernel/ns_last_pid && sh -c 'echo $$'"],
+        capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0 and probe.stdout.strip() == "5001", (
+        "cannot steer PIDs in a PID namespace of our own (unshare --pid --fork --mount-proc,"
+        " then writing its /proc/sys/kernel/ns_last_pid): exit %d, stdout %r, stderr %r"
+        % (probe.returncode, probe.stdout, probe.stderr))
+    env = dict(os.environ)
+    env[PIDNS_ENV] = os.readlink("/proc/self/ns/pid")
+    return subprocess.run(
+        [unshare, "--pid", "--fork", "--mount-proc", "--kill-child",
+         sys.executable, "-c", _PIDNS_INIT, *argv],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env, timeout=timeout)

@@ -681,6 +681,55 @@ def poll(fn, timeout, interval=0.02):
         interval = min(interval * 1.5, 0.2)
 
 
+def stays(fn, window, what, interval=0.02):
+    """A negative check over a time window: calls fn until window seconds
+    have passed and raises AssertionError naming what as soon as it returns
+    something falsy. Only for after a positive wait has shown that the
+    system settled, with a window derived from the configured timing."""
+    deadline = time.monotonic() + window
+    while True:
+        v = fn()
+        if not v:
+            raise AssertionError("%s: no longer true (%r)" % (what, v))
+        if time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def command_row(stack, cmd_id):
+    """The commands row the runner settles (state, result, reason), or None."""
+    rows = db(stack, "SELECT state, result, reason FROM commands WHERE id = ?", (cmd_id,))
+    if not rows:
+        return None
+    r = dict(zip(("state", "result", "reason"), rows[0]))
+    r["result"] = json.loads(r["result"]) if r["result"] else None
+    return r
+
+
+def wait_command(stack, cmd_id, timeout=30):
+    """Polls until the runner has settled the command (applied or failed)."""
+    last = [None]
+
+    def settled():
+        last[0] = command_row(stack, cmd_id)
+        return last[0] is not None and last[0]["state"] in ("applied", "failed")
+
+    if not poll(settled, timeout):
+        raise AssertionError("command %s not settled in %ss: %s" % (cmd_id, timeout, last[0]))
+    return last[0]
+
+
+def project_events(stack, name):
+    """(type, message) of every project.* event of the project, oldest first."""
+    return db(stack, "SELECT type, message FROM events WHERE project = ? AND type LIKE"
+                     " 'project.%' ORDER BY id", (name,))
+
+
+def wait_clock_past(ms):
+    """Polls until the wall clock (ms since the epoch) is past ms."""
+    assert poll(lambda: int(time.time() * 1000) > ms, 5, 0.001)
+
+
 def http_get_port(port, path="/", timeout=2):
     c = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

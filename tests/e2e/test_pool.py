@@ -11,7 +11,6 @@ import struct
 import subprocess
 import tempfile
 import threading
-import time
 
 import helpers
 from helpers import assert_envelope, wait_for
@@ -35,17 +34,19 @@ def test_sighup_replaces_workers_without_failing_a_request(fresh_stack):
     for t in threads:
         t.start()
     try:
-        time.sleep(0.3)
+        # the reload happens under load: requests are being answered
+        wait_for(lambda: count[0] >= 20, 30, "20 requests answered before the reload")
         os.kill(s.fcgi_master_pid(), signal.SIGHUP)
         # every old worker retires, and a full new generation serves
         wait_for(lambda: (lambda w: w if len(w) == 4 and not set(w) & set(before) else None)(
             s.fcgi_worker_pids()), 30, "a new generation of 4 workers")
-        time.sleep(0.3)
+        after = count[0]
+        wait_for(lambda: count[0] >= after + 20, 30, "20 requests answered by the new workers")
     finally:
         done.set()
         for t in threads:
             t.join(60)
-    assert count[0] > 20, count
+    assert count[0] >= 40, count
     assert not failures, failures[:5]
     assert s.procs["fcgi"].poll() is None, "the pool master died on SIGHUP"
 

@@ -49,8 +49,7 @@ def test_root_identifies_the_service(stack, tls):
     assert r["name"] == "hostagent"
     assert isinstance(r["version"], str) and r["version"]
     assert r["hostname"] == socket.gethostname()
-    assert any(k.startswith("api") and "/api/v1" in str(v) for k, v in r.items()), \
-        f"no API base in {r}"
+    assert r["api"] == "/api/v1", r
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -66,7 +65,6 @@ def test_health_has_the_documented_shape(stack):
     assert status == 200, body
     assert_envelope(status, headers, body)
     h = body["result"]
-    assert h["status"] in ("healthy", "degraded", "unhealthy")
     assert h["status"] == "healthy", h
     assert isinstance(h["version"], str) and h["version"]
     assert RFC3339_MS.match(h["timestamp"]), h["timestamp"]
@@ -265,7 +263,7 @@ def test_api_token_lifecycle_and_scopes(stack):
 
     # revoked: refused from then on
     status, _, body = stack.req("DELETE", f"/api/v1/tokens/{tid}")
-    assert status in (200, 204), body
+    assert status == 200, body
     status, headers, body = stack.req("GET", "/api/v1/artifacts", token=token)
     assert status == 401, body
     assert error_type(body) == "unauthorized"
@@ -342,7 +340,8 @@ def test_pool_down_is_a_json_502(fresh_stack):
              "the orphaned workers to exit")
     for path in ("/ping", "/api/v1/tokens", "/api/v1/artifacts"):
         status, headers, body = s.req("GET", path)
-        assert status in (502, 503), (path, status, body)
+        # nothing accepts on the pool's socket: nginx's own 502
+        assert status == 502, (path, status, body)
         assert_envelope(status, headers, body)
         assert error_type(body) == "unavailable"
 
@@ -420,12 +419,12 @@ def test_sigterm_to_the_pool_lets_the_request_in_flight_finish(fresh_stack):
     assert caught, "could not catch an upload inside a handler worker"
     status, headers, body = result["resp"]
     print(f"the upload was answered {status}")
-    assert status == 201 or 400 <= status < 500, (status, body)
+    # a well-formed tar: accepted, with its row committed before the answer
+    assert status == 201, (status, body)
     assert_envelope(status, headers, body)
-    if status == 201:
-        sha = body["result"]["sha256"]
-        assert s.sql("SELECT size FROM artifacts WHERE sha256 = ?", (sha,)), \
-            "the accepted artifact has no row"
+    sha = body["result"]["sha256"]
+    assert s.sql("SELECT size FROM artifacts WHERE sha256 = ?", (sha,)), \
+        "the accepted artifact has no row"
     # the master stops once its workers are done, and they are gone with it
     s.procs["fcgi"].wait(timeout=30)
     wait_for(lambda: not [p for p in workers if helpers.proc_alive(p)], 15,
