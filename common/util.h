@@ -77,5 +77,11 @@ int util_parse_size(const char *s, uint64_t *out);
 int util_signal_parse(const char *s);
 /* The name without "SIG" for a signal number, or NULL. */
 const char *util_signal_name(int sig);
+/*
+ * Fault injection for the end-to-end tests: when HOSTAGENT_FAULT names
+ * this point, the process SIGKILLs itself here (a crash at the worst
+ * moment, on purpose). Without the variable it does nothing.
+ */
+void util_fault_point(const char *name);
 
 #endif

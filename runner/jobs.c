@@ -255,6 +255,7 @@ int job_spawn(struct runner *r, const char *task_id, const char *project, const 
 		return -1;
 	}
 	close(sv[1]);
+	util_fault_point("after-spawn"); /* tests: a runner killed before it records the shim */
 	util_set_nonblock(sv[0]);
 	j = job_new(r, task_id, project);
 	if (j == NULL) {
@@ -408,6 +409,13 @@ static struct job *job_from_row(struct runner *r, const struct run_task *t)
 	j->paused = strcmp(t->state, "paused") == 0;
 	j->started_at = t->started_at;
 	snprintf(j->cgroup, sizeof(j->cgroup), "%s", t->cgroup);
+	/* a spawn that was never recorded: the cgroup is where the runner makes them */
+	if (j->cgroup[0] == '\0' && r->cgroup_root[0] != '\0') {
+		char path[PATH_MAX];
+		if (util_fmt(path, sizeof(path), "%s/job-%s", r->cgroup_root, t->id) == 0 &&
+		    access(path, F_OK) == 0)
+			snprintf(j->cgroup, sizeof(j->cgroup), "%s", path);
+	}
 	return j;
 }
 

@@ -226,12 +226,16 @@ static void raise_nofile(void)
 	}
 }
 
+/* A job cgroup is <root>/job-<task id>: in use while that task is supervised. */
 static bool cgroup_in_use(void *arg, const char *path)
 {
 	struct runner *r = arg;
+	const char *base = strrchr(path, '/');
 
+	base = base ? base + 1 : path;
 	for (struct job *j = r->jobs; j != NULL; j = j->next)
-		if (strcmp(j->cgroup, path) == 0)
+		if (strcmp(j->cgroup, path) == 0 ||
+		    (strncmp(base, "job-", 4) == 0 && strcmp(base + 4, j->task_id) == 0))
 			return true;
 	return false;
 }
@@ -298,6 +302,7 @@ int main(int argc, char **argv)
 	project_load_all(&r);
 	jobs_recover(&r, project_adopt, &r);
 	project_settle_all(&r);
+	r.recovered = true;
 	cgroup_sweep(&r, cgroup_in_use, &r);
 	r.commands_due = true;
 	loop_set_before_sleep(r.loop, before_sleep, &r);

@@ -30,10 +30,15 @@
 #include "store_run.h"
 #include "util.h"
 
-/* A launch's outcome when it did not spawn: the next input. */
+/*
+ * What follows an effect, as the next input: a launch that did not spawn
+ * (an exit of a run that never ran, or a failure no retry can mend), or a
+ * run found already started when it was adopted.
+ */
 struct launch_fail {
-	bool failed, permanent;
+	bool failed, permanent, started;
 	char why[512];
+	int64_t delay_ms; /* a backoff timer was armed for this long (-1: none) */
 };
 
 static void project_feed(struct project *p, const struct sv_input *first);
@@ -47,6 +52,10 @@ static struct project *project_from_row(struct runner *r, const struct run_proje
 	p->r = r;
 	snprintf(p->name, sizeof(p->name), "%s", row->name);
 	p->sv.state = row->deleted ? SV_DELETED : sv_state_parse(row->state);
+	/* after recovery every live run is known: a project loaded now has none */
+	if (r->recovered && (p->sv.state == SV_STARTING || p->sv.state == SV_RUNNING ||
+	                     p->sv.state == SV_STOPPING))
+		p->sv.state = SV_STOPPED;
 	p->sv.desired_running = strcmp(row->desired, "running") == 0;
 	p->sv.release_id = row->release_id;
 	p->sv.restarts = row->restarts;
@@ -174,14 +183,18 @@ static const struct job_owner_ops project_job_ops = {
 };
 
 /* A run the previous runner spawned (or this one, for a re-applied command) is ours again. */
-static void adopt_task(struct project *p, const struct run_task *t)
+static void adopt_task(struct project *p, const struct run_task *t, struct launch_fail *f)
 {
 	struct job *j;
 
-	if (job_adopt(p->r, t, &project_job_ops, p, &j) == 0) {
-		p->job = j;
-		log_info("project %s: task %s was launched before; supervising it", p->name, t->id);
+	if (job_adopt(p->r, t, &project_job_ops, p, &j) < 0) {
+		snprintf(f->why, sizeof(f->why), "cannot supervise task %s again", t->id);
+		f->failed = true;
+		return;
 	}
+	p->job = j;
+	f->started = j->started; /* its "started" was seen before this launch */
+	log_info("project %s: task %s was launched before; supervising it", p->name, t->id);
 }
 
 /* A new pending 'service' task of the current release, with its task.created event. */
@@ -218,7 +231,7 @@ static void spawn_task(struct project *p, const struct run_task *t, const struct
 	cgroup_job_create(r, t->id, cgroup, sizeof(cgroup));
 	rc = jobdir_prepare(r, t, rel, cgroup, &lock, f->why, sizeof(f->why));
 	if (rc == JOBDIR_BUSY) {
-		adopt_task(p, t); /* a shim lives there: exactly one job, always */
+		adopt_task(p, t, f); /* a shim lives there: exactly one job, always */
 		return;
 	}
 	if (rc == 0 && job_spawn(r, t->id, p->name, cgroup, lock, &project_job_ops, p, &p->job,
@@ -274,7 +287,7 @@ static void launch(struct project *p, int64_t release_id, const char *task_id,
 		snprintf(p->task_id, sizeof(p->task_id), "%s", id);
 	}
 	if (strcmp(t.state, "pending") != 0 || t.shim_pid != 0) {
-		adopt_task(p, &t); /* a re-applied command: this run was spawned before */
+		adopt_task(p, &t, f); /* a re-applied command: this run was spawned before */
 	} else if (store_run_release_get(r->store, t.release_id ? t.release_id : release_id,
 	                                 &rel) != 1 ||
 	           strcmp(rel.state, "ready") != 0) {
@@ -385,6 +398,7 @@ static void carry_out(struct project *p, const struct sv_fx *f, struct launch_fa
 		break;
 	case SV_FX_TIMER:
 		arm_timer(p, f->delay_ms);
+		lf->delay_ms = f->delay_ms;
 		break;
 	case SV_FX_CANCEL_TIMER:
 		loop_timer_cancel(r->loop, p->timer);
@@ -422,11 +436,11 @@ static void carry_out(struct project *p, const struct sv_fx *f, struct launch_fa
 static void project_feed(struct project *p, const struct sv_input *first)
 {
 	struct sv_input in = *first;
-	char why[512];
+	char why[512], reason[700];
 
 	for (int guard = 0; guard < 32; guard++) {
 		struct sv_out out = {0};
-		struct launch_fail lf = {0};
+		struct launch_fail lf = {.delay_ms = -1};
 		struct sv_policy pol;
 		enum sv_state before = p->sv.state;
 
@@ -434,12 +448,19 @@ static void project_feed(struct project *p, const struct sv_input *first)
 		sv_step(&p->sv, &in, &pol, &out);
 		for (size_t i = 0; i < out.n; i++)
 			carry_out(p, &out.fx[i], &lf);
+		if (lf.delay_ms >= 0) {
+			int n = p->sv.fast_failures;
+			snprintf(reason, sizeof(reason), "%s; %d fast failure%s; next start in %lld ms",
+			         out.reason ? out.reason : "ended", n, n == 1 ? "" : "s",
+			         (long long)lf.delay_ms);
+			out.reason = reason;
+		}
 		project_save(p, before, out.reason);
-		if (!lf.failed)
+		if (!lf.failed && !lf.started)
 			break;
 		snprintf(why, sizeof(why), "%s", lf.why);
 		memset(&in, 0, sizeof(in));
-		in.ev = lf.permanent ? SV_EV_FAILED : SV_EV_EXITED;
+		in.ev = lf.started ? SV_EV_STARTED : lf.permanent ? SV_EV_FAILED : SV_EV_EXITED;
 		in.why = why;
 	}
 	if (p->forget && p->extracting == 0)
@@ -451,6 +472,17 @@ static void feed_cmd(struct project *p, const struct store_command *c, enum sv_e
 {
 	struct sv_input in = {.ev = ev};
 
+	/* a re-applied deploy or rollback whose run is the one we supervise: it is in effect */
+	if (ev == SV_EV_SWITCH && task_id != NULL && task_id[0] != '\0' && p->job != NULL &&
+	    strcmp(p->job->task_id, task_id) == 0) {
+		if (p->sv.state == SV_STARTING) {
+			p->sv.launching.id = c->id;
+			p->sv.launching.ev = ev;
+		} else {
+			settle_command(p->r->store, c->id, true, NULL, NULL);
+		}
+		return;
+	}
 	in.cmd.id = c->id;
 	in.cmd.ev = ev;
 	in.cmd.release_id = release_id;
@@ -608,6 +640,11 @@ void project_adopt(void *arg, struct job *j, const struct run_task *t)
 	j->owner = p;
 	p->job = j;
 	snprintf(p->task_id, sizeof(p->task_id), "%s", j->task_id);
+	/* a launch the previous runner did not get to record: the run is under way */
+	if (p->sv.state != SV_STARTING && p->sv.state != SV_RUNNING && p->sv.state != SV_STOPPING) {
+		p->sv.state = SV_STARTING;
+		p->sv.desired_running = true;
+	}
 	/* the stop was under way; sent again once connected, and the shim keeps its first deadline
 	 */
 	if (p->sv.state == SV_STOPPING)

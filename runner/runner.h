@@ -31,6 +31,7 @@ struct runner {
 	struct job *jobs;         /* owned by jobs.c */
 	struct project *projects; /* owned by project.c */
 	bool commands_due;
+	bool recovered; /* start-up recovery is over: no run is unknown any more */
 	/* sampling (sample.c) */
 	struct procstat_snap snap;
 	struct procstat_cpu cpu_prev;

@@ -353,7 +353,7 @@ class Stack:
             raise StackError(f"hostagentctl token create printed {token!r}")
         return token
 
-    def _spawn(self, name):
+    def _spawn(self, name, extra_env=None):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if name == "nginx":
             argv = [NGINX_BIN, "-p", str(self.nginx_prefix), "-c", "conf/nginx.conf",
@@ -364,7 +364,7 @@ class Stack:
             argv = [str(RUNNER_BIN), "-c", str(self.conf)]
         with open(self.log_dir / f"{name}.log", "ab") as log:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                 stderr=subprocess.STDOUT, env=self.env(),
+                                 stderr=subprocess.STDOUT, env={**self.env(), **(extra_env or {})},
                                  cwd=str(self.data_dir), start_new_session=True)
         self.procs[name] = p
         self.started.append((name, p))
@@ -430,8 +430,9 @@ class Stack:
     def kill_runner(self, sig=signal.SIGKILL):
         return self.kill("runner", sig)
 
-    def start_runner(self):
-        return self._spawn("runner")
+    def start_runner(self, env=None):
+        """Starts the runner (again); env adds variables, such as HOSTAGENT_FAULT."""
+        return self._spawn("runner", env)
 
     def fcgi_master_pid(self):
         return self.procs["fcgi"].pid
