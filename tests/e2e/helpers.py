@@ -353,7 +353,7 @@ class Stack:
             raise StackError(f"hostagentctl token create printed {token!r}")
         return token
 
-    def _spawn(self, name, extra_env=None):
+    def _spawn(self, name, extra_env=None, nofile=None):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if name == "nginx":
             argv = [NGINX_BIN, "-p", str(self.nginx_prefix), "-c", "conf/nginx.conf",
@@ -365,7 +365,8 @@ class Stack:
         with open(self.log_dir / f"{name}.log", "ab") as log:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                  stderr=subprocess.STDOUT, env={**self.env(), **(extra_env or {})},
-                                 cwd=str(self.data_dir), start_new_session=True)
+                                 cwd=str(self.data_dir), start_new_session=True,
+                                 preexec_fn=_nofile(nofile))
         self.procs[name] = p
         self.started.append((name, p))
         self.start_times[p.pid] = proc_starttime(p.pid)
@@ -430,9 +431,10 @@ class Stack:
     def kill_runner(self, sig=signal.SIGKILL):
         return self.kill("runner", sig)
 
-    def start_runner(self, env=None):
-        """Starts the runner (again); env adds variables, such as HOSTAGENT_FAULT."""
-        return self._spawn("runner", env)
+    def start_runner(self, env=None, nofile=None):
+        """Starts the runner (again); env adds variables, such as HOSTAGENT_FAULT;
+        nofile sets its soft RLIMIT_NOFILE (as a default systemd unit would)."""
+        return self._spawn("runner", env, nofile)
 
     def fcgi_master_pid(self):
         return self.procs["fcgi"].pid
@@ -565,6 +567,18 @@ class Stack:
         if not keep:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         return problems
+
+
+def _nofile(soft):
+    """A preexec_fn that lowers the soft RLIMIT_NOFILE to soft (None: none)."""
+    if soft is None:
+        return None
+
+    def set_limit():
+        import resource
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard), hard))
+    return set_limit
 
 
 def _user_name():

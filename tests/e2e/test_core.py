@@ -145,12 +145,23 @@ def _sanitized():
     return "build-asan" in os.environ.get("HOSTAGENT_BUILD_DIR", "")
 
 
+def _socket_fds(pid):
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
 def test_a_thousand_jobs_are_adopted_after_kill9(fresh_stack):
-    """1,000 running jobs (100 under the sanitizers, whose shims are ten
-    times larger), kill -9 of the runner, a new runner: every job is
-    supervised again with the same pid and start time, none is killed and
-    none is started again. The re-adoption time is printed."""
-    n = 100 if _sanitized() else 1000
+    """1,100 running jobs (100 under the sanitizers, whose shims are ten
+    times larger), kill -9 of the runner, a new runner started with the
+    usual soft limit of 1,024 fds: every shim is connected again, every job
+    is supervised with the same pid and start time, none is killed and none
+    is started again. The re-adoption time is printed."""
+    n = 100 if _sanitized() else 1100
     stack = fresh_stack(rate="5000r/s", burst=5000, config={"runner_poll_ms": 50})
     sha = _release(stack)
     names = [H.new_name("many") for _ in range(n)]
@@ -169,11 +180,15 @@ def test_a_thousand_jobs_are_adopted_after_kill9(fresh_stack):
 
     stack.kill_runner()
     t0 = time.monotonic()
-    stack.start_runner()
+    # the soft limit a plain service gets: one fd per shim is past it
+    stack.start_runner(nofile=1024)
     # the new runner has reached every shim once its liveness row is written
     # after recovery, and the log says how many runs it found
     log = stack.log_dir / "runner.log"
     assert H.poll(lambda: f"recovery: {n} run(s) found" in log.read_text(errors="replace"), 60)
+    # one connection per shim: the runner must have raised its own fd limit to hold them
+    runner = stack.procs["runner"].pid
+    assert H.poll(lambda: _socket_fds(runner) >= n, 30), _socket_fds(runner)
     adopted_s = time.monotonic() - t0
 
     # every job was asked for its status and answered (a status reply names its pid)
@@ -186,5 +201,4 @@ def test_a_thousand_jobs_are_adopted_after_kill9(fresh_stack):
     assert H.db(stack, "SELECT count(*) FROM tasks")[0][0] == runs_before  # nothing relaunched
     ended = H.db(stack, "SELECT count(*) FROM tasks WHERE completed_at IS NOT NULL")[0][0]
     assert ended == 0
-    # the runner holds one connection per shim, past the default soft limit of 1024 fds
     print(f"\n{n} jobs re-adopted {adopted_s:.2f} s after the runner restarted")
