@@ -9,6 +9,8 @@ kill -9 of the runner, none killed and none started again."""
 import os
 import time
 
+import pytest
+
 import archives as A
 import projects_helpers as H
 from projects_helpers import projects  # noqa: F401  (fixture)
@@ -202,3 +204,46 @@ def test_a_thousand_jobs_are_adopted_after_kill9(fresh_stack):
     ended = H.db(stack, "SELECT count(*) FROM tasks WHERE completed_at IS NOT NULL")[0][0]
     assert ended == 0
     print(f"\n{n} jobs re-adopted {adopted_s:.2f} s after the runner restarted")
+
+
+def test_cgroups_of_vanished_shims_are_swept(fresh_stack):
+    """kill -9 of the runner and of a job's shim: the job is left in its
+    cgroup with nobody to report its end. The next runner kills what is
+    left in the cgroup, records the run as lost, and removes the cgroup; an
+    empty job cgroup nobody owns (a shim SIGKILLed after its job ended) is
+    removed at start-up too."""
+    stack = fresh_stack()
+    if H.kill_mode(stack) != "cgroup":
+        pytest.skip("this host gives the runner no cgroup v2 subtree (kill mode process-group):"
+                    " nothing to sweep; test_runner covers the removal on a cgroupfs-like tree")
+    reg = H.Projects(stack)
+    try:
+        name = reg.add(H.new_name("sweep"))
+        m = H.new_marker()
+        reg.markers.append(m)
+        r = H.deploy_ok(stack, H.svc_spec(name, "idle", m, artifact=_release(stack),
+                                          restart="no"))
+        task = r["task"]["id"]
+        p = H.wait_running(stack, name, task)
+        cg = H.db(stack, "SELECT cgroup FROM tasks WHERE id = ?", (task,))[0][0]
+        assert cg and os.path.isdir(cg), cg
+        root = os.path.dirname(cg)
+        stale = os.path.join(root, "job-" + H.new_marker("stale"))
+        os.mkdir(stale)
+        stack.kill_runner()
+        shim = _shims_of(task)
+        assert len(shim) == 1, shim
+        os.kill(shim[0], 9)
+        assert H.wait_gone(shim, 10)
+        assert H.pid_alive(p["pid"])  # the job lives on in its cgroup, with nobody to reap it
+        stack.start_runner()
+        assert H.wait_gone(m, 20), H.procs_with(m)
+        row = H.poll(lambda: (lambda t: t if t and t["completed_at"] else None)(
+            H.task_row(stack, task)), 20)
+        assert row["state"] == "failed" and "shim died" in row["reason"], row
+        assert H.poll(lambda: not os.path.exists(cg), 10), os.listdir(cg)
+        assert H.poll(lambda: not os.path.exists(stale), 10)
+    finally:
+        if stack.procs["runner"].poll() is not None:
+            stack.start_runner()
+        reg.cleanup()
