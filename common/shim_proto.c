@@ -82,9 +82,10 @@ static struct json_object *encode_obj(const struct shim_msg *m)
 	unsigned f = types[m->type].fields;
 
 	json_object_object_add(o, types[m->type].key, json_object_new_string(types[m->type].name));
-	if (f & F_SIGNAL)
+	/* "the spec's" is said by leaving the field out, as shims of every version read it */
+	if ((f & F_SIGNAL) && m->signal > 0)
 		add_int(o, "signal", m->signal);
-	if (f & F_TIMEOUT)
+	if ((f & F_TIMEOUT) && m->timeout_ms >= 0)
 		add_int(o, "timeout_ms", m->timeout_ms);
 	if (f & F_PIDS) {
 		add_int(o, "pid", m->pid);

@@ -43,12 +43,12 @@
 #define CLEANUP_MS 60000
 
 /*
- * Next to our own executable first (a relocated install), then where a
- * build tree has it (../shim/), then LIBEXECDIR.
+ * Where a build tree has it (../shim/) first, then next to our own
+ * executable (a relocated install), then LIBEXECDIR.
  */
 static int find_shim(char *out, size_t len)
 {
-	static const char *const rel[] = {"hostagent-shim", "../shim/hostagent-shim"};
+	static const char *const rel[] = {"../shim/hostagent-shim", "hostagent-shim"};
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 

@@ -37,21 +37,24 @@ def _no_pending_runs(stack, name):
 
 
 def test_deploy_during_delete_wins(stack, projects):
-    """DELETE of a project that takes 2 s to stop, then a deploy of the same
+    """DELETE of a project that takes 4 s to stop, then a deploy of the same
     name while it stops: the deploy (the later command) wins. The project is
     not deleted, runs the new release as the task its 202 named, and no
     task is left pending."""
     name = projects.add(H.new_name("core"))
     m1, m2 = H.new_marker(), H.new_marker()
     projects.markers += [m1, m2]
+    sha2 = _release(stack)
     r1 = H.deploy_ok(stack, H.svc_spec(name, "stubborn", m1, artifact=_release(stack),
-                                       stop_timeout=2))
+                                       stop_timeout=4))
     p1 = H.wait_running(stack, name, r1["task"]["id"])
     assert H.poll(lambda: H.procs_with(m1 + "-child"), 10)
     d = H.delete(stack, name)
     assert d.status == 202, d
     H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
-    r2 = H.deploy_ok(stack, H.svc_spec(name, "idle", m2, artifact=_release(stack)))
+    r2 = H.deploy_ok(stack, H.svc_spec(name, "idle", m2, artifact=sha2))
+    # the deploy was accepted while the delete was still stopping the project
+    assert H.project(stack, name)["state"] == "stopping"
     p2 = H.wait_running(stack, name, r2["task"]["id"], timeout=30)
     assert p2["pid"] != p1["pid"]
     assert H.wait_gone(m1, 10), H.procs_with(m1)
@@ -71,13 +74,14 @@ def test_start_during_delete_wins(stack, projects):
     m = H.new_marker()
     projects.markers.append(m)
     r1 = H.deploy_ok(stack, H.svc_spec(name, "stubborn", m, artifact=_release(stack),
-                                       stop_timeout=2))
+                                       stop_timeout=4))
     p1 = H.wait_running(stack, name, r1["task"]["id"])
     d = H.delete(stack, name)
     assert d.status == 202, d
     H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
     s = H.control(stack, name, "start")
     assert s.status == 202, s
+    assert H.project(stack, name)["state"] == "stopping"
     start_row = _settled(stack, s.result["command"]["id"])
     assert start_row[0] == "applied", start_row
     p2 = H.wait_project(stack, name, lambda q: q["state"] == "running" and q["pid"] != p1["pid"],
