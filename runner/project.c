@@ -108,7 +108,8 @@ static void project_save(struct project *p, enum sv_state before, const char *re
 	row.restarts = p->sv.restarts;
 	row.fast_failures = p->sv.fast_failures;
 	row.backoff_until = (s == SV_BACKOFF || s == SV_CRASHLOOP) ? p->backoff_until : 0;
-	snprintf(type, sizeof(type), "project.%s", sv_state_name(s));
+	/* the event log's names: a project that reached RUNNING has "started" */
+	snprintf(type, sizeof(type), "project.%s", s == SV_RUNNING ? "started" : sv_state_name(s));
 	ev.task_id = p->task_id[0] ? p->task_id : NULL;
 	ev.level = s == SV_FAILED || s == SV_CRASHLOOP ? "warn" : "info";
 	if (store_run_project_save(p->r->store, &row, reason, s != before ? &ev : NULL) < 0)
