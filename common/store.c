@@ -4,7 +4,7 @@
  * queries live beside this file in store_<domain>.c; nothing outside the
  * store module builds SQL.
  */
-#include "store.h"
+#include "store_sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,4 +261,14 @@ char *store_col_dup(sqlite3_stmt *st, int col)
 	const char *t = (const char *)sqlite3_column_text(st, col);
 
 	return t ? strdup(t) : NULL;
+}
+
+const char *store_errmsg(struct store *s)
+{
+	return s != NULL ? sqlite3_errmsg(s->db) : "no database";
+}
+
+bool store_in_transaction(struct store *s)
+{
+	return s != NULL && !sqlite3_get_autocommit(s->db);
 }

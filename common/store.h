@@ -3,7 +3,9 @@
  * The database module: the only code that speaks SQL. store.c opens the
  * SQLite file (WAL, busy_timeout, foreign_keys), applies the numbered
  * migrations and caches prepared statements; store_*.c hold the queries of
- * each domain. Connections are per process and opened after fork, never before.
+ * each domain. SQLite itself stays behind common/store_sql.h, which only the
+ * store's own files include. Connections are per process and opened after
+ * fork, never before.
  */
 #ifndef HOSTAGENT_STORE_H
 #define HOSTAGENT_STORE_H
@@ -11,8 +13,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <sqlite3.h>
 
 struct json_object;
 struct store;
@@ -24,15 +24,6 @@ struct store;
  */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
-sqlite3 *store_db(struct store *s);
-
-/*
- * A prepared statement for a string with static storage duration (the
- * pointer is the cache key). It comes back reset with its bindings cleared;
- * the caller must sqlite3_reset() it when done: a statement left unreset
- * holds a read transaction and starves checkpoints. NULL on error (logged).
- */
-sqlite3_stmt *store_prep(struct store *s, const char *sql);
 
 /*
  * A deferred BEGIN: the first read takes the snapshot every later read of
@@ -44,18 +35,13 @@ int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 
-/* Steps a statement that returns no row and resets it: 0 done, -1 error. */
-int store_step_done(sqlite3_stmt *st);
-/* Binds text or NULL when v is NULL. */
-int store_bind_text(sqlite3_stmt *st, int idx, const char *v);
-/* Column as a newly parsed json_object (caller puts), or NULL. */
-struct json_object *store_col_json(sqlite3_stmt *st, int col);
-/* Column as text, or "" when NULL (borrowed until the next step/reset). */
-const char *store_col_text(sqlite3_stmt *st, int col);
-/* Column text copied into buf (truncated to len, "" when NULL). */
-void store_col_copy(sqlite3_stmt *st, int col, char *buf, size_t len);
-/* Column text as a malloc'd copy the caller frees, or NULL when NULL. */
-char *store_col_dup(sqlite3_stmt *st, int col);
+/*
+ * The last error of the connection, for logs (borrowed until the next store
+ * call); "no database" when s is NULL.
+ */
+const char *store_errmsg(struct store *s);
+/* true while a transaction (read or write) is open on the connection. */
+bool store_in_transaction(struct store *s);
 
 /* ---- tokens (store_tokens.c) ---- */
 struct store_token {

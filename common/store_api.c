@@ -6,6 +6,7 @@
  * always reset before returning, so that no read transaction outlives a call.
  */
 #include "store_api.h"
+#include "store_sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * the runner on each restart of a project. Handler-only and runner-only task
  * queries stay in store_api.c and store_run.c.
  */
-#include "store.h"
+#include "store_sql.h"
 
 #include "util.h"
 

@@ -3,7 +3,7 @@
  * API tokens: inserted, found by the SHA-256 of the presented token,
  * listed and revoked. The plain token never reaches the database.
  */
-#include "store.h"
+#include "store_sql.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -35,8 +35,7 @@ int h_need_store(struct request *req, struct response *resp)
 
 int h_db_error(struct request *req, struct response *resp, const char *what)
 {
-	log_error("%s %s: %s failed: %s", req->method, req->path, what,
-	          req->store ? sqlite3_errmsg(store_db(req->store)) : "no database");
+	log_error("%s %s: %s failed: %s", req->method, req->path, what, store_errmsg(req->store));
 	if (req->store != NULL)
 		store_rollback(req->store);
 	resp_error(resp, 500, "internal", "database error while %s", what);

@@ -178,7 +178,7 @@ static void serve_one(FCGX_Request *fx, const struct config *cfg)
 	}
 	/* a read snapshot ends with COMMIT: it may hold a last_used_at touch */
 	if (worker_store != NULL && req.route != NULL && (req.route->flags & RF_SNAPSHOT) &&
-	    !sqlite3_get_autocommit(store_db(worker_store)))
+	    store_in_transaction(worker_store))
 		store_commit(worker_store);
 	/* a handler that forgot its transaction must not hold the write lock */
 	if (worker_store != NULL)
