@@ -56,9 +56,17 @@ int store_token_insert(struct store *s, const char *id, const char *name, const 
 /* Finds an active (not revoked, not expired) token by hash: 1 found, 0 not, -1 error. */
 int store_token_find(struct store *s, const char *hash, struct store_token *out);
 /*
- * Records use at most once a minute. The check is made on the row read by
- * store_token_find, so that an authenticated read issues no write statement
- * at all (an UPDATE takes the write lock even when it matches nothing).
+ * Whether t's last_used_at is due for a refresh (at most once a minute),
+ * decided on the row store_token_find read, so that an authenticated read
+ * issues no write statement at all (an UPDATE takes the write lock even when
+ * it matches nothing).
+ */
+bool store_token_touch_due(const struct store_token *t);
+/*
+ * Records the use when due. A write: call it outside any read snapshot (an
+ * UPDATE inside one upgrades it to a write transaction, which fails with
+ * SQLITE_BUSY_SNAPSHOT after another commit and holds the write lock until
+ * the snapshot ends). 0 or -1.
  */
 int store_token_touch(struct store *s, const struct store_token *t);
 /* Active tokens as a JSON array (caller puts) with total count. */

@@ -66,13 +66,18 @@ int store_token_find(struct store *s, const char *hash, struct store_token *out)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+bool store_token_touch_due(const struct store_token *t)
+{
+	return t->last_used_at == 0 || util_now_ms() - t->last_used_at >= 60000;
+}
+
 int store_token_touch(struct store *s, const struct store_token *t)
 {
 	int64_t now = util_now_ms();
 	sqlite3_stmt *st;
 	int rc;
 
-	if (t->last_used_at != 0 && now - t->last_used_at < 60000)
+	if (!store_token_touch_due(t))
 		return 0;
 	st = store_prep(s, sql_touch);
 	if (st == NULL)
