@@ -103,7 +103,9 @@ int store_command_get(struct store *s, int64_t id, struct store_command *out);
 /* ---- tasks both daemons create (store_tasks.c) ---- */
 /*
  * A pending run of a project's release (kind 'service'): the handler makes
- * one per deploy or rollback, the runner one per restart.
+ * one per deploy or rollback, the runner one per restart. It also writes the
+ * task's task.created event; the caller runs both inside one transaction
+ * (store_begin … store_commit) so that they commit together. 0 or -1.
  */
 int store_task_add_service(struct store *s, const char *id, const char *project, int64_t release_id,
                            const char *artifact, const char *spec);

@@ -345,9 +345,17 @@ int store_artifact_delete(struct store *s, const char *sha256)
 
 /* ---- projects and releases ---- */
 
+/*
+ * A deleted project is back once a release was deployed after its deletion:
+ * the handler only sets desired, and the runner clears deleted_at when it
+ * applies that deploy (docs/architecture.md, "Commands").
+ */
+#define PROJ_LIVE                                                                                  \
+	"(p.deleted_at IS NULL OR EXISTS (SELECT 1 FROM releases x WHERE x.project = p.name"       \
+	" AND x.created_at >= p.deleted_at))"
 static const char sql_proj_row[] =
     "SELECT p.name, coalesce(p.release_id, 0), coalesce(r.seq, 0), p.state, p.desired,"
-    " coalesce(p.task_id, ''), coalesce(t.state, ''), p.deleted_at IS NOT NULL"
+    " coalesce(p.task_id, ''), coalesce(t.state, ''), NOT " PROJ_LIVE
     " FROM projects p LEFT JOIN releases r ON r.id = p.release_id"
     " LEFT JOIN tasks t ON t.id = p.task_id WHERE p.name = ?";
 #define PROJ_COLS                                                                                  \
@@ -359,29 +367,28 @@ static const char sql_proj_row[] =
 	" LEFT JOIN releases lr ON lr.id ="                                                        \
 	" (SELECT id FROM releases WHERE project = p.name ORDER BY seq DESC LIMIT 1)"              \
 	" LEFT JOIN tasks t ON t.id = p.task_id LEFT JOIN task_usage u ON u.task_id = p.task_id"   \
-	" WHERE p.deleted_at IS NULL"
+	" WHERE " PROJ_LIVE
 static const char sql_proj_get[] = PROJ_COLS " AND p.name = ?";
 static const char sql_proj_list[] = PROJ_COLS " ORDER BY p.name LIMIT ? OFFSET ?";
-static const char sql_proj_count[] = "SELECT count(*) FROM projects WHERE deleted_at IS NULL";
+static const char sql_proj_count[] = "SELECT count(*) FROM projects p WHERE " PROJ_LIVE;
 static const char sql_proj_ports[] = "SELECT name, port, fixed FROM ports WHERE project = ?"
                                      " ORDER BY name";
 static const char sql_rel_add[] =
     "INSERT INTO releases (project, seq, artifact, spec, created_at) VALUES (?1,"
     " (SELECT coalesce(max(seq), 0) + 1 FROM releases WHERE project = ?1), ?2, ?3, ?4)"
     " RETURNING id, seq";
+/*
+ * The handler writes only what the user wants: a new row with the observed
+ * columns at their defaults (no release until the runner switches to one),
+ * or desired on an existing row. start:false changes what would run, not
+ * what is wanted (a deleted row's desired is already 'stopped').
+ */
 static const char sql_proj_upsert[] =
-    "INSERT INTO projects (name, spec, release_id, desired, state, created_at, updated_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (name) DO UPDATE SET"
-    " spec = ?2, release_id = ?3, updated_at = ?6,"
-    /* start:false on a live project changes what would run, not what is wanted */
-    " desired = CASE WHEN deleted_at IS NOT NULL OR ?4 = 'running' THEN ?4 ELSE desired END,"
-    " state = CASE WHEN deleted_at IS NOT NULL THEN ?5 ELSE state END,"
-    " state_reason = CASE WHEN deleted_at IS NOT NULL THEN NULL ELSE state_reason END,"
-    " restarts = CASE WHEN deleted_at IS NOT NULL THEN 0 ELSE restarts END,"
-    " fast_failures = CASE WHEN deleted_at IS NOT NULL THEN 0 ELSE fast_failures END,"
-    " task_id = CASE WHEN deleted_at IS NOT NULL THEN NULL ELSE task_id END,"
-    " backoff_until = CASE WHEN deleted_at IS NOT NULL THEN NULL ELSE backoff_until END,"
-    " deleted_at = NULL";
+    "INSERT INTO projects (name, spec, desired, created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO UPDATE SET"
+    " desired = CASE WHEN ?3 = 'running' THEN ?3 ELSE desired END, updated_at = ?4";
+static const char sql_proj_desired[] =
+    "UPDATE projects SET desired = ?2, updated_at = ?3 WHERE name = ?1";
 static const char sql_rel_prev[] =
     "SELECT r.id, r.seq, r.artifact, r.spec FROM releases r"
     " WHERE r.project = ?1 AND r.state = 'ready' AND r.seq < (SELECT r2.seq FROM projects p"
@@ -569,8 +576,7 @@ int store_release_add(struct store *s, const char *project, const char *artifact
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_project_upsert(struct store *s, const char *name, const char *spec, int64_t release_id,
-                         bool start)
+int store_project_upsert(struct store *s, const char *name, const char *spec, bool start)
 {
 	sqlite3_stmt *st = store_prep(s, sql_proj_upsert);
 
@@ -578,10 +584,20 @@ int store_project_upsert(struct store *s, const char *name, const char *spec, in
 		return -1;
 	store_bind_text(st, 1, name);
 	store_bind_text(st, 2, spec);
-	sqlite3_bind_int64(st, 3, release_id);
-	store_bind_text(st, 4, start ? "running" : "stopped");
-	store_bind_text(st, 5, start ? "starting" : "stopped");
-	sqlite3_bind_int64(st, 6, util_now_ms());
+	store_bind_text(st, 3, start ? "running" : "stopped");
+	sqlite3_bind_int64(st, 4, util_now_ms());
+	return store_step_done(st);
+}
+
+int store_project_set_desired(struct store *s, const char *name, const char *desired)
+{
+	sqlite3_stmt *st = store_prep(s, sql_proj_desired);
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, name);
+	store_bind_text(st, 2, desired);
+	sqlite3_bind_int64(st, 3, util_now_ms());
 	return store_step_done(st);
 }
 

@@ -79,12 +79,16 @@ int store_project_list(struct store *s, int limit, int offset, struct json_objec
 int store_release_add(struct store *s, const char *project, const char *artifact, const char *spec,
                       int64_t *id, int64_t *seq);
 /*
- * Creates the project ('starting' when start, else 'stopped') or points an
- * existing one at the release; clears deleted_at. desired becomes 'running'
- * when start; start=false leaves a live project's desired as it was.
+ * The deploy's write to projects, handler columns only: creates the row
+ * (spec as given, state 'stopped', no release: the runner makes a release
+ * current when it switches to it) or, for an existing row (deleted or not),
+ * sets desired 'running' when start; start=false leaves desired as it was
+ * ('stopped' for a new row). Never touches state, release_id, spec,
+ * task_id, restarts, backoff or deleted_at of an existing row.
  */
-int store_project_upsert(struct store *s, const char *name, const char *spec, int64_t release_id,
-                         bool start);
+int store_project_upsert(struct store *s, const char *name, const char *spec, bool start);
+/* desired = 'running' or 'stopped', written with the command that asks for it. 0 or -1. */
+int store_project_set_desired(struct store *s, const char *name, const char *desired);
 /*
  * The newest 'ready' release older than the current one: 1 found (spec is
  * malloc'd, caller frees), 0 none, -1 error.

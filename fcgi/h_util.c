@@ -220,14 +220,37 @@ int h_command_202(struct request *req, struct response *resp, const char *kind, 
 	return h_command_202_in(req, resp, kind, project, payload, extra);
 }
 
+/*
+ * What a command says the user wants: desired is the handler's column,
+ * written with the command. A deploy writes it itself (start=false leaves it
+ * as it was); a signal wants nothing new.
+ */
+static const char *desired_for(const char *kind)
+{
+	static const struct {
+		const char *kind, *desired;
+	} table[] = {
+	    {"project.start", "running"},    {"project.restart", "running"},
+	    {"project.rollback", "running"}, {"project.stop", "stopped"},
+	    {"project.delete", "stopped"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		if (strcmp(table[i].kind, kind) == 0)
+			return table[i].desired;
+	return NULL;
+}
+
 int h_command_202_in(struct request *req, struct response *resp, const char *kind,
                      const char *project, const char *payload, struct json_object *extra)
 {
 	struct json_object *res = json_object_new_object();
+	const char *desired = desired_for(kind);
 	char watch[256];
 	int64_t id;
 
-	if (store_command_add(req->store, kind, project, payload ? payload : "{}", req->request_id,
+	if ((desired != NULL && store_project_set_desired(req->store, project, desired) < 0) ||
+	    store_command_add(req->store, kind, project, payload ? payload : "{}", req->request_id,
 	                      &id) < 0) {
 		json_object_put(extra);
 		json_object_put(res);

@@ -100,8 +100,10 @@ int h_runner_alive(struct request *req, struct store_runner *out);
 int h_project_param(struct request *req, struct response *resp, struct store_project *row);
 /*
  * Appends a command and answers 202 {command:{id, kind}, project, watch}.
- * Opens, commits (with the idempotency row) and wakes. payload may be NULL
- * ("{}"). 0 or -1.
+ * In the same transaction it writes the project's desired state the command
+ * asks for (start, restart, rollback: 'running'; stop, delete: 'stopped';
+ * the handler's column, never the runner's). Opens, commits (with the
+ * idempotency row) and wakes. payload may be NULL ("{}"). 0 or -1.
  */
 int h_command_202(struct request *req, struct response *resp, const char *kind, const char *project,
                   const char *payload, struct json_object *extra);
