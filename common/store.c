@@ -272,3 +272,27 @@ bool store_in_transaction(struct store *s)
 {
 	return s != NULL && !sqlite3_get_autocommit(s->db);
 }
+
+int store_count(struct store *s, const char *sql, const char *arg, int64_t *out)
+{
+	sqlite3_stmt *st = store_prep(s, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, arg);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static const char sql_ping[] = "SELECT count(*) FROM runner";
+
+int store_ping(struct store *s)
+{
+	int64_t n;
+
+	return store_count(s, sql_ping, NULL, &n);
+}

@@ -42,38 +42,8 @@ void store_rollback(struct store *s);
 const char *store_errmsg(struct store *s);
 /* true while a transaction (read or write) is open on the connection. */
 bool store_in_transaction(struct store *s);
-
-/* ---- tokens (store_tokens.c) ---- */
-struct store_token {
-	char id[32];
-	char name[128];
-	char scopes[64];
-	int64_t created_at, last_used_at;
-};
-/* Inserts a token by hash. 0 or -1. */
-int store_token_insert(struct store *s, const char *id, const char *name, const char *hash,
-                       const char *scopes);
-/* Finds an active (not revoked, not expired) token by hash: 1 found, 0 not, -1 error. */
-int store_token_find(struct store *s, const char *hash, struct store_token *out);
-/*
- * Whether t's last_used_at is due for a refresh (at most once a minute),
- * decided on the row store_token_find read, so that an authenticated read
- * issues no write statement at all (an UPDATE takes the write lock even when
- * it matches nothing).
- */
-bool store_token_touch_due(const struct store_token *t);
-/*
- * Records the use when due. A write: call it outside any read snapshot (an
- * UPDATE inside one upgrades it to a write transaction, which fails with
- * SQLITE_BUSY_SNAPSHOT after another commit and holds the write lock until
- * the snapshot ends). 0 or -1.
- */
-int store_token_touch(struct store *s, const struct store_token *t);
-/* Active tokens as a JSON array (caller puts) with total count. */
-int store_token_list(struct store *s, int limit, int offset, struct json_object **arr,
-                     int64_t *total);
-/* 1 revoked, 0 no such active token, -1 error. */
-int store_token_revoke(struct store *s, const char *id);
+/* A real read of the database file (not just "SELECT 1" in memory), for /health. 0 or -1. */
+int store_ping(struct store *s);
 
 /* ---- commands (store_commands.c) ---- */
 /* Appends a pending command; *id gets its id. Runs inside the caller's transaction, if any. */
@@ -109,6 +79,8 @@ int store_command_get(struct store *s, int64_t id, struct store_command *out);
  */
 int store_task_add_service(struct store *s, const char *id, const char *project, int64_t release_id,
                            const char *artifact, const char *spec);
+/* 1 when task id is a run of project, 0 not, -1 error. */
+int store_task_of_project(struct store *s, const char *task_id, const char *project);
 
 /* ---- events (store_events.c) ---- */
 /* Appends an event; data may be NULL. 0 or -1. */

@@ -38,5 +38,10 @@ const char *store_col_text(sqlite3_stmt *st, int col);
 void store_col_copy(sqlite3_stmt *st, int col, char *buf, size_t len);
 /* Column text as a malloc'd copy the caller frees, or NULL when NULL. */
 char *store_col_dup(sqlite3_stmt *st, int col);
+/*
+ * Runs a one-column count(*) query with one text parameter (NULL binds
+ * NULL; a query without a parameter ignores it) into *out. 0 or -1.
+ */
+int store_count(struct store *s, const char *sql, const char *arg, int64_t *out);
 
 #endif

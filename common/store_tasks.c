@@ -2,8 +2,8 @@
 /*
  * Task rows that both daemons create: the handler on deploy and rollback,
  * the runner on each restart of a project, each with its task.created
- * event. Handler-only and runner-only task queries stay in store_api.c and
- * store_run.c.
+ * event, and the handlers' check that a task belongs to a project. The
+ * runner's own task queries stay in store_run.c.
  */
 #include "store_sql.h"
 
@@ -47,4 +47,22 @@ int store_task_add_service(struct store *s, const char *id, const char *project,
 	if (store_step_done(st) < 0)
 		return -1;
 	return task_created_event(s, id, project, release_id, artifact);
+}
+
+static const char sql_task_of[] = "SELECT count(*) FROM tasks WHERE id = ?1 AND project = ?2";
+
+int store_task_of_project(struct store *s, const char *task_id, const char *project)
+{
+	sqlite3_stmt *st = store_prep(s, sql_task_of);
+	int rc, n = 0;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, task_id);
+	store_bind_text(st, 2, project);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? (n > 0) : -1;
 }

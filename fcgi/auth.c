@@ -13,7 +13,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "request.h"
-#include "store_api.h"
+#include "store_idem.h"
 #include "token.h"
 
 #define IDEM_KEY_MAX 255
@@ -128,6 +128,6 @@ int auth_idempotency(struct request *req, struct response *resp)
 		resp_header(resp, "Idempotent-Replayed", "true");
 		rc = 1;
 	}
-	free(row.response);
+	store_idem_clear(&row);
 	return rc;
 }

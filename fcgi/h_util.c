@@ -17,7 +17,6 @@
 
 #include "config.h"
 #include "log.h"
-#include "store_api.h"
 #include "util.h"
 #include "validate.h"
 #include "wake.h"

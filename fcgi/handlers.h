@@ -14,7 +14,10 @@
 
 #include "envelope.h"
 #include "request.h"
-#include "store_api.h"
+#include "store_artifacts.h"
+#include "store_idem.h"
+#include "store_ports.h"
+#include "store_projects.h"
 
 struct json_object;
 

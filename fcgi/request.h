@@ -17,7 +17,7 @@
 #include <fcgiapp.h>
 
 #include "routes.h"
-#include "store.h"
+#include "store_tokens.h"
 
 struct config;
 struct json_object;
