@@ -330,11 +330,13 @@ static int artifact_in_use(struct request *req, struct response *resp, const cha
 int h_artifacts_delete(struct request *req, struct response *resp)
 {
 	const char *sha = req_path_param(req, 0);
+	struct store_artifact_info row;
 	struct json_object *o;
 	char dir[PATH_MAX], path[PATH_MAX];
 
-	if (artifact_param(req, resp, NULL) < 0)
+	if (artifact_param(req, resp, &row) < 0)
 		return -1;
+	store_artifact_info_clear(&row);
 	if (store_begin(req->store) < 0)
 		return h_db_error(req, resp, "starting a transaction");
 	if (artifact_in_use(req, resp, sha) < 0)
