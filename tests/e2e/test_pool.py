@@ -79,10 +79,13 @@ def test_many_sighups_in_a_row_reap_every_retired_worker(fresh_stack):
     for t in threads:
         t.start()
     reloads = 40
+    log_path = s.log_dir / "fcgi.log"
+    reloaded = lambda: log_path.read_text(errors="replace").count("reloaded:")  # noqa: E731
     try:
-        for _ in range(reloads):
+        # pending SIGHUPs merge into one: each waits for the reload before it
+        for i in range(reloads):
             os.kill(master, signal.SIGHUP)
-            time.sleep(0.025)
+            wait_for(lambda: reloaded() > i, 30, f"reload {i + 1}", interval=0.005)
 
         def settled():
             c = current()
@@ -100,7 +103,7 @@ def test_many_sighups_in_a_row_reap_every_retired_worker(fresh_stack):
     assert not failures, failures[:5]
     assert s.procs["fcgi"].poll() is None, "the pool master died"
     assert len(seen) > size * 10, f"only {len(seen)} workers seen across {reloads} reloads"
-    log = (s.log_dir / "fcgi.log").read_text(errors="replace")
+    log = log_path.read_text(errors="replace")
     assert log.count("reloaded:") == reloads, log[-3000:]
     assert "out of memory" not in log
     # the stop waits for the live generation only: nothing retiring is left
