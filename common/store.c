@@ -4,7 +4,7 @@
  * queries live beside this file in store_<domain>.c; nothing outside the
  * store module builds SQL.
  */
-#include "store.h"
+#include "store_sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,4 +281,38 @@ char *store_col_dup(sqlite3_stmt *st, int col)
 	const char *t = (const char *)sqlite3_column_text(st, col);
 
 	return t ? strdup(t) : NULL;
+}
+
+const char *store_errmsg(struct store *s)
+{
+	return s != NULL ? sqlite3_errmsg(s->db) : "no database";
+}
+
+bool store_in_transaction(struct store *s)
+{
+	return s != NULL && !sqlite3_get_autocommit(s->db);
+}
+
+int store_count(struct store *s, const char *sql, const char *arg, int64_t *out)
+{
+	sqlite3_stmt *st = store_prep(s, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, arg);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static const char sql_ping[] = "SELECT count(*) FROM runner";
+
+int store_ping(struct store *s)
+{
+	int64_t n;
+
+	return store_count(s, sql_ping, NULL, &n);
 }

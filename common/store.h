@@ -3,7 +3,9 @@
  * The database module: the only code that speaks SQL. store.c opens the
  * SQLite file (WAL, busy_timeout, foreign_keys), applies the numbered
  * migrations and caches prepared statements; store_*.c hold the queries of
- * each domain. Connections are per process and opened after fork, never before.
+ * each domain. SQLite itself stays behind common/store_sql.h, which only the
+ * store's own files include. Connections are per process and opened after
+ * fork, never before.
  */
 #ifndef HOSTAGENT_STORE_H
 #define HOSTAGENT_STORE_H
@@ -11,8 +13,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <sqlite3.h>
 
 struct json_object;
 struct store;
@@ -24,15 +24,6 @@ struct store;
  */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
-sqlite3 *store_db(struct store *s);
-
-/*
- * A prepared statement for a string with static storage duration (the
- * pointer is the cache key). It comes back reset with its bindings cleared;
- * the caller must sqlite3_reset() it when done: a statement left unreset
- * holds a read transaction and starves checkpoints. NULL on error (logged).
- */
-sqlite3_stmt *store_prep(struct store *s, const char *sql);
 
 /*
  * A deferred BEGIN: the first read takes the snapshot every later read of
@@ -44,42 +35,15 @@ int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 
-/* Steps a statement that returns no row and resets it: 0 done, -1 error. */
-int store_step_done(sqlite3_stmt *st);
-/* Binds text or NULL when v is NULL. */
-int store_bind_text(sqlite3_stmt *st, int idx, const char *v);
-/* Column as a newly parsed json_object (caller puts), or NULL. */
-struct json_object *store_col_json(sqlite3_stmt *st, int col);
-/* Column as text, or "" when NULL (borrowed until the next step/reset). */
-const char *store_col_text(sqlite3_stmt *st, int col);
-/* Column text copied into buf (truncated to len, "" when NULL). */
-void store_col_copy(sqlite3_stmt *st, int col, char *buf, size_t len);
-/* Column text as a malloc'd copy the caller frees, or NULL when NULL. */
-char *store_col_dup(sqlite3_stmt *st, int col);
-
-/* ---- tokens (store_tokens.c) ---- */
-struct store_token {
-	char id[32];
-	char name[128];
-	char scopes[64];
-	int64_t created_at, last_used_at;
-};
-/* Inserts a token by hash. 0 or -1. */
-int store_token_insert(struct store *s, const char *id, const char *name, const char *hash,
-                       const char *scopes);
-/* Finds an active (not revoked, not expired) token by hash: 1 found, 0 not, -1 error. */
-int store_token_find(struct store *s, const char *hash, struct store_token *out);
 /*
- * Records use at most once a minute. The check is made on the row read by
- * store_token_find, so that an authenticated read issues no write statement
- * at all (an UPDATE takes the write lock even when it matches nothing).
+ * The last error of the connection, for logs (borrowed until the next store
+ * call); "no database" when s is NULL.
  */
-int store_token_touch(struct store *s, const struct store_token *t);
-/* Active tokens as a JSON array (caller puts) with total count. */
-int store_token_list(struct store *s, int limit, int offset, struct json_object **arr,
-                     int64_t *total);
-/* 1 revoked, 0 no such active token, -1 error. */
-int store_token_revoke(struct store *s, const char *id);
+const char *store_errmsg(struct store *s);
+/* true while a transaction (read or write) is open on the connection. */
+bool store_in_transaction(struct store *s);
+/* A real read of the database file (not just "SELECT 1" in memory), for /health. 0 or -1. */
+int store_ping(struct store *s);
 
 /* ---- commands (store_commands.c) ---- */
 /* Appends a pending command; *id gets its id. Runs inside the caller's transaction, if any. */
@@ -109,10 +73,14 @@ int store_command_get(struct store *s, int64_t id, struct store_command *out);
 /* ---- tasks both daemons create (store_tasks.c) ---- */
 /*
  * A pending run of a project's release (kind 'service'): the handler makes
- * one per deploy or rollback, the runner one per restart.
+ * one per deploy or rollback, the runner one per restart. It also writes the
+ * task's task.created event; the caller runs both inside one transaction
+ * (store_begin … store_commit) so that they commit together. 0 or -1.
  */
 int store_task_add_service(struct store *s, const char *id, const char *project, int64_t release_id,
                            const char *artifact, const char *spec);
+/* 1 when task id is a run of project, 0 not, -1 error. */
+int store_task_of_project(struct store *s, const char *task_id, const char *project);
 
 /* ---- events (store_events.c) ---- */
 /* Appends an event; data may be NULL. 0 or -1. */

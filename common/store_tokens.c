@@ -3,13 +3,13 @@
  * API tokens: inserted, found by the SHA-256 of the presented token,
  * listed and revoked. The plain token never reaches the database.
  */
-#include "store.h"
+#include "store_tokens.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
+#include "store_sql.h"
 #include "util.h"
 
 static const char sql_insert[] =
@@ -24,6 +24,8 @@ static const char sql_list[] =
     "SELECT id, name, scopes, created_at, last_used_at, count(*) OVER () FROM tokens"
     " WHERE revoked_at IS NULL ORDER BY created_at DESC, id LIMIT ? OFFSET ?";
 static const char sql_count[] = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL";
+static const char sql_get[] = "SELECT id, name, scopes, created_at, last_used_at FROM tokens"
+                              " WHERE id = ? AND revoked_at IS NULL";
 static const char sql_revoke[] =
     "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL";
 
@@ -66,13 +68,18 @@ int store_token_find(struct store *s, const char *hash, struct store_token *out)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+bool store_token_touch_due(const struct store_token *t)
+{
+	return t->last_used_at == 0 || util_now_ms() - t->last_used_at >= 60000;
+}
+
 int store_token_touch(struct store *s, const struct store_token *t)
 {
 	int64_t now = util_now_ms();
 	sqlite3_stmt *st;
 	int rc;
 
-	if (t->last_used_at != 0 && now - t->last_used_at < 60000)
+	if (!store_token_touch_due(t))
 		return 0;
 	st = store_prep(s, sql_touch);
 	if (st == NULL)
@@ -84,63 +91,65 @@ int store_token_touch(struct store *s, const struct store_token *t)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static struct json_object *token_row(sqlite3_stmt *st)
+static void read_token(sqlite3_stmt *st, struct store_token *out)
 {
-	struct json_object *o = json_object_new_object(), *scopes = json_object_new_array();
-	char ts[UTIL_TIME_LEN], buf[64], *save = NULL;
-
-	json_object_object_add(o, "id", json_object_new_string(store_col_text(st, 0)));
-	json_object_object_add(o, "name", json_object_new_string(store_col_text(st, 1)));
-	snprintf(buf, sizeof(buf), "%s", store_col_text(st, 2));
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-		json_object_array_add(scopes, json_object_new_string(t));
-	json_object_object_add(o, "scopes", scopes);
-	json_object_object_add(
-	    o, "created_at",
-	    json_object_new_string(util_time_fmt(sqlite3_column_int64(st, 3), ts)));
-	if (sqlite3_column_type(st, 4) == SQLITE_NULL)
-		json_object_object_add(o, "last_used_at", NULL);
-	else
-		json_object_object_add(
-		    o, "last_used_at",
-		    json_object_new_string(util_time_fmt(sqlite3_column_int64(st, 4), ts)));
-	return o;
+	memset(out, 0, sizeof(*out));
+	store_col_copy(st, 0, out->id, sizeof(out->id));
+	store_col_copy(st, 1, out->name, sizeof(out->name));
+	store_col_copy(st, 2, out->scopes, sizeof(out->scopes));
+	out->created_at = sqlite3_column_int64(st, 3);
+	out->last_used_at = sqlite3_column_int64(st, 4); /* NULL reads as 0: never */
 }
 
-int store_token_list(struct store *s, int limit, int offset, struct json_object **arr,
-                     int64_t *total)
+int store_token_get(struct store *s, const char *id, struct store_token *out)
 {
-	sqlite3_stmt *st = store_prep(s, sql_list);
+	sqlite3_stmt *st = store_prep(s, sql_get);
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	*arr = json_object_new_array();
+	store_bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_token(st, out);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_token_list(struct store *s, int limit, int offset, struct store_token **arr, size_t *n,
+                     int64_t *total)
+{
+	sqlite3_stmt *st = store_prep(s, sql_list);
+	struct store_token *v;
+	int rc = SQLITE_ERROR;
+
+	*arr = NULL;
+	*n = 0;
 	*total = -1;
+	if (st == NULL || limit < 1)
+		return -1;
+	v = calloc((size_t)limit, sizeof(*v));
+	if (v == NULL) {
+		sqlite3_reset(st);
+		return -1;
+	}
 	sqlite3_bind_int(st, 1, limit);
 	sqlite3_bind_int(st, 2, offset);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (*n < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*total = sqlite3_column_int64(st, 5);
-		json_object_array_add(*arr, token_row(st));
+		read_token(st, &v[(*n)++]);
 	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_DONE; /* LIMIT: nothing beyond */
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		goto fail;
-	if (*total >= 0)
-		return 0;
 	/* no row on this page: the total needs its own count */
-	st = store_prep(s, sql_count);
-	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
-		goto fail;
-	*total = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || (*total < 0 && store_count(s, sql_count, NULL, total) < 0)) {
+		free(v);
+		*n = 0;
+		return -1;
+	}
+	*arr = v;
 	return 0;
-fail:
-	if (st != NULL)
-		sqlite3_reset(st);
-	json_object_put(*arr);
-	*arr = NULL;
-	return -1;
 }
 
 int store_token_revoke(struct store *s, const char *id)

@@ -14,8 +14,9 @@
 
 #include "config.h"
 #include "log.h"
-#include "store.h"
+#include "store_tokens.h"
 #include "token.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -73,15 +74,41 @@ static int token_create(struct store *s, int argc, char **argv)
 	return 0;
 }
 
+/* The host operator's view: the API's fields, times as RFC 3339. */
+static struct json_object *token_json(const struct store_token *t)
+{
+	struct json_object *o = json_object_new_object(), *scopes = json_object_new_array();
+	char ts[UTIL_TIME_LEN], buf[sizeof(t->scopes)], *save = NULL;
+
+	json_object_object_add(o, "id", json_object_new_string(t->id));
+	json_object_object_add(o, "name", json_object_new_string(t->name));
+	snprintf(buf, sizeof(buf), "%s", t->scopes);
+	for (char *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save))
+		json_object_array_add(scopes, json_object_new_string(p));
+	json_object_object_add(o, "scopes", scopes);
+	json_object_object_add(o, "created_at",
+	                       json_object_new_string(util_time_fmt(t->created_at, ts)));
+	json_object_object_add(
+	    o, "last_used_at",
+	    t->last_used_at ? json_object_new_string(util_time_fmt(t->last_used_at, ts)) : NULL);
+	return o;
+}
+
 static int token_list(struct store *s)
 {
 	struct json_object *arr;
+	struct store_token *rows;
 	int64_t total;
+	size_t n;
 
-	if (store_token_list(s, 1000, 0, &arr, &total) < 0) {
+	if (store_token_list(s, 1000, 0, &rows, &n, &total) < 0) {
 		fprintf(stderr, "hostagentctl: cannot list tokens\n");
 		return 1;
 	}
+	arr = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, token_json(&rows[i]));
+	free(rows);
 	printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |
 	                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(arr);

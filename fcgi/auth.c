@@ -13,7 +13,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "request.h"
-#include "store_api.h"
+#include "store_idem.h"
 #include "token.h"
 
 #define IDEM_KEY_MAX 255
@@ -71,15 +71,27 @@ int auth_check(struct request *req, struct response *resp)
 	if (token_scopes_parse(req->token.scopes, &req->scopes, canon, sizeof(canon)) < 0)
 		req->scopes = 0;
 	req->authed = true;
-	/* a failed touch only loses a last_used_at update: never fail the request */
-	if (store_token_touch(req->store, &req->token) < 0)
-		log_warn("token %s: cannot record its use", req->token.id);
+	/* inside the route's read snapshot the write waits for its COMMIT */
+	req->touch_due = store_token_touch_due(&req->token);
+	if (!store_in_transaction(req->store))
+		auth_touch(req);
 	if (!token_scope_allows(req->scopes, need)) {
 		resp_error(resp, 403, "forbidden", "this token lacks the '%s' scope (it has: %s)",
 		           scope_name(need), req->token.scopes);
 		return -1;
 	}
 	return 0;
+}
+
+void auth_touch(struct request *req)
+{
+	if (!req->touch_due || req->store == NULL || store_in_transaction(req->store))
+		return;
+	req->touch_due = false;
+	/* a failed touch only loses a last_used_at update: never fail the request */
+	if (store_token_touch(req->store, &req->token) < 0)
+		log_warn("token %s: cannot record its use: %s", req->token.id,
+		         store_errmsg(req->store));
 }
 
 int auth_idempotency(struct request *req, struct response *resp)
@@ -116,6 +128,6 @@ int auth_idempotency(struct request *req, struct response *resp)
 		resp_header(resp, "Idempotent-Replayed", "true");
 		rc = 1;
 	}
-	free(row.response);
+	store_idem_clear(&row);
 	return rc;
 }

@@ -19,6 +19,14 @@ struct response;
 int auth_check(struct request *req, struct response *resp);
 
 /*
+ * Refreshes the token's last_used_at when auth_check found it due and no
+ * transaction is open on req->store (auth_check itself does when none was);
+ * otherwise it stays due for a later call. The worker calls it once the
+ * request's read snapshot has ended, so that the snapshot stays read-only.
+ */
+void auth_touch(struct request *req);
+
+/*
  * Idempotency-Key before the handler runs: 0 go on (no key, or first use);
  * 1 resp holds the replayed first response; -1 resp holds an error (400
  * for a bad key, 409 when the key was used with another body or path).

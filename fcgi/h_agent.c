@@ -14,7 +14,6 @@
 #include <json-c/json.h>
 
 #include "config.h"
-#include "store_api.h"
 #include "util.h"
 
 #ifndef HOSTAGENT_VERSION
@@ -70,7 +69,7 @@ static bool db_check(struct request *req, struct json_object *o)
 	bool ok;
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	ok = req->store != NULL && store_api_ping(req->store) == 0;
+	ok = req->store != NULL && store_ping(req->store) == 0;
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	json_object_object_add(db, "connected", json_object_new_boolean(ok));
 	json_object_object_add(
@@ -194,7 +193,7 @@ int h_ready(struct request *req, struct response *resp)
 	struct json_object *c = json_object_new_object();
 	struct store_runner run;
 	char why[512] = "";
-	bool db = req->store != NULL && store_api_ping(req->store) == 0;
+	bool db = req->store != NULL && store_ping(req->store) == 0;
 	bool runner = db && h_runner_alive(req, &run) == 1;
 	bool acc;
 

@@ -20,6 +20,7 @@
 #include "archive.h"
 #include "config.h"
 #include "inspector.h"
+#include "json_out.h"
 #include "log.h"
 #include "util.h"
 #include "validate.h"
@@ -199,7 +200,7 @@ int h_artifact_row(struct request *req, struct response *resp, const struct arc_
 int h_artifacts_upload(struct request *req, struct response *resp)
 {
 	const char *want = req_query(req, "sha256");
-	struct json_object *o = NULL;
+	struct store_artifact_info row;
 	struct arc_info info;
 	bool created;
 	int rc;
@@ -222,9 +223,10 @@ int h_artifacts_upload(struct request *req, struct response *resp)
 	rc = h_artifact_row(req, resp, &info, created);
 	if (rc < 0)
 		return -1;
-	if (store_artifact_get(req->store, info.sha256, &o) != 1)
+	if (store_artifact_get(req->store, info.sha256, &row) != 1)
 		return h_db_error(req, resp, "reading the artifact back");
-	resp_ok(resp, rc == 1 ? 201 : 200, o);
+	resp_ok(resp, rc == 1 ? 201 : 200, json_out_artifact(&row));
+	store_artifact_info_clear(&row);
 	if (h_commit(req, resp) < 0)
 		return -1;
 	log_info("artifact %s (%s, %llu bytes) %s, inspected %s", info.sha256,
@@ -236,66 +238,68 @@ int h_artifacts_upload(struct request *req, struct response *resp)
 
 int h_artifacts_list(struct request *req, struct response *resp)
 {
-	struct json_object *arr;
+	struct store_artifact_info *arr;
 	int64_t total;
 	int limit, offset;
+	size_t n;
 
 	if (h_need_store(req, resp) < 0 || h_paging(req, resp, &limit, &offset) < 0)
 		return -1;
-	if (store_artifact_list(req->store, limit, offset, &arr, &total) < 0)
+	if (store_artifact_list(req->store, limit, offset, &arr, &n, &total) < 0)
 		return h_db_error(req, resp, "listing artifacts");
-	resp_list(resp, arr, total, limit, offset);
+	resp_list(resp, json_out_artifacts(arr, n), total, limit, offset);
+	store_artifact_info_free(arr, n);
 	return 0;
 }
 
-/* The {sha256} path parameter: 404 unless well-formed and known. 0 or -1. */
-static int artifact_param(struct request *req, struct response *resp, struct json_object **out)
+/*
+ * The {sha256} path parameter: 404 unless well-formed and known. 0 with
+ * *out filled (the caller clears it), or -1.
+ */
+static int artifact_param(struct request *req, struct response *resp,
+                          struct store_artifact_info *out)
 {
 	const char *sha = req_path_param(req, 0);
-	struct json_object *o = NULL;
 	int rc;
 
 	if (h_need_store(req, resp) < 0)
 		return -1;
-	rc = validate_sha256_hex(sha) == 0 ? store_artifact_get(req->store, sha, &o) : 0;
+	rc = validate_sha256_hex(sha) == 0 ? store_artifact_get(req->store, sha, out) : 0;
 	if (rc < 0)
 		return h_db_error(req, resp, "reading the artifact");
 	if (rc == 0) {
 		resp_error(resp, 404, "not_found", "artifact '%.64s' not found", sha);
 		return -1;
 	}
-	if (out != NULL)
-		*out = o;
-	else
-		json_object_put(o);
 	return 0;
 }
 
 int h_artifacts_get(struct request *req, struct response *resp)
 {
-	struct json_object *o;
+	struct store_artifact_info row;
 
-	if (artifact_param(req, resp, &o) < 0)
+	if (artifact_param(req, resp, &row) < 0)
 		return -1;
-	resp_ok(resp, 200, o);
+	resp_ok(resp, 200, json_out_artifact(&row));
+	store_artifact_info_clear(&row);
 	return 0;
 }
 
 int h_artifacts_download(struct request *req, struct response *resp)
 {
 	const char *sha = req_path_param(req, 0);
-	struct json_object *o, *f;
+	struct store_artifact_info row;
 	const char *fmt;
 
-	if (artifact_param(req, resp, &o) < 0)
+	if (artifact_param(req, resp, &row) < 0)
 		return -1;
-	fmt = json_object_object_get_ex(o, "format", &f) ? json_object_get_string(f) : "bin";
+	fmt = row.a.format[0] ? row.a.format : "bin";
 	resp->status = 200;
 	resp->no_body = true;
 	resp_header(resp, "X-Accel-Redirect", "/_hostagent/artifacts/%s", sha);
 	resp_header(resp, "Content-Type", "application/octet-stream");
 	resp_header(resp, "Content-Disposition", "attachment; filename=\"%.12s.%s\"", sha, fmt);
-	json_object_put(o);
+	store_artifact_info_clear(&row);
 	return 0;
 }
 
@@ -326,11 +330,13 @@ static int artifact_in_use(struct request *req, struct response *resp, const cha
 int h_artifacts_delete(struct request *req, struct response *resp)
 {
 	const char *sha = req_path_param(req, 0);
+	struct store_artifact_info row;
 	struct json_object *o;
 	char dir[PATH_MAX], path[PATH_MAX];
 
-	if (artifact_param(req, resp, NULL) < 0)
+	if (artifact_param(req, resp, &row) < 0)
 		return -1;
+	store_artifact_info_clear(&row);
 	if (store_begin(req->store) < 0)
 		return h_db_error(req, resp, "starting a transaction");
 	if (artifact_in_use(req, resp, sha) < 0)

@@ -319,6 +319,27 @@ static int artifact_known(struct request *req, struct response *resp, struct dep
 	return 0;
 }
 
+/* project.deployed, in the deploy's transaction: a reader sees both or neither. */
+static int deployed_event(struct request *req, const struct deploy *d, int64_t rid, int64_t seq,
+                          const char *task)
+{
+	struct json_object *o = json_object_new_object();
+	char msg[64];
+	int rc;
+
+	json_object_object_add(o, "release_id", json_object_new_int64(rid));
+	json_object_object_add(o, "seq", json_object_new_int64(seq));
+	json_object_object_add(o, "artifact", json_object_new_string(d->artifact));
+	json_object_object_add(o, "task_id", d->start ? json_object_new_string(task) : NULL);
+	json_object_object_add(o, "start", json_object_new_boolean(d->start));
+	snprintf(msg, sizeof(msg), "release %lld deployed", (long long)seq);
+	rc =
+	    store_event_add(req->store, "project.deployed", d->start ? task : NULL, d->name, "info",
+	                    msg, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return rc;
+}
+
 /* Everything the deploy changes, in one transaction. */
 static int deploy_txn(struct request *req, struct response *resp, struct deploy *d)
 {
@@ -332,7 +353,7 @@ static int deploy_txn(struct request *req, struct response *resp, struct deploy 
 		goto fail;
 	spec = json_object_to_json_string_ext(d->norm, JSON_C_TO_STRING_PLAIN);
 	if (store_release_add(req->store, d->name, d->artifact, spec, &rid, &seq) < 0 ||
-	    store_project_upsert(req->store, d->name, spec, rid, d->start) < 0) {
+	    store_project_upsert(req->store, d->name, spec, d->start) < 0) {
 		h_db_error(req, resp, "recording the release");
 		goto fail;
 	}
@@ -340,6 +361,10 @@ static int deploy_txn(struct request *req, struct response *resp, struct deploy 
 	    (util_uuid4(task) < 0 ||
 	     store_task_add_service(req->store, task, d->name, rid, d->artifact, spec) < 0)) {
 		h_db_error(req, resp, "adding the service task");
+		goto fail;
+	}
+	if (deployed_event(req, d, rid, seq, task) < 0) {
+		h_db_error(req, resp, "recording the deploy event");
 		goto fail;
 	}
 	snprintf(payload, sizeof(payload), "{\"release_id\":%lld,\"task_id\":%s%s%s,\"start\":%s}",

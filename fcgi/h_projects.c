@@ -12,40 +12,44 @@
 
 #include <json-c/json.h>
 
+#include "json_out.h"
 #include "util.h"
 
 static const char *const no_fields[] = {NULL};
 
 int h_projects_list(struct request *req, struct response *resp)
 {
-	struct json_object *arr;
+	struct store_project_info *arr;
 	int64_t total;
 	int limit, offset;
+	size_t n;
 
 	if (h_need_store(req, resp) < 0 || h_paging(req, resp, &limit, &offset) < 0)
 		return -1;
-	if (store_project_list(req->store, limit, offset, &arr, &total) < 0)
+	if (store_project_list(req->store, limit, offset, &arr, &n, &total) < 0)
 		return h_db_error(req, resp, "listing projects");
-	resp_list(resp, arr, total, limit, offset);
+	resp_list(resp, json_out_projects(arr, n), total, limit, offset);
+	store_project_info_free(arr, n);
 	return 0;
 }
 
 int h_projects_get(struct request *req, struct response *resp)
 {
 	struct store_project row;
-	struct json_object *o;
+	struct store_project_info info;
 	int rc;
 
 	if (h_project_param(req, resp, &row) < 0)
 		return -1;
-	rc = store_project_get(req->store, row.name, &o);
+	rc = store_project_get(req->store, row.name, &info);
 	if (rc < 0)
 		return h_db_error(req, resp, "reading the project");
 	if (rc == 0) {
 		resp_error(resp, 404, "not_found", "project '%s' not found", row.name);
 		return -1;
 	}
-	resp_ok(resp, 200, o);
+	resp_ok(resp, 200, json_out_project(&info));
+	store_project_info_clear(&info);
 	return 0;
 }
 

@@ -7,11 +7,12 @@
 #include "handlers.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
-#include "store_api.h"
+#include "json_out.h"
 #include "token.h"
 #include "util.h"
 
@@ -19,15 +20,17 @@
 
 int h_tokens_list(struct request *req, struct response *resp)
 {
-	struct json_object *arr;
+	struct store_token *arr;
 	int64_t total;
 	int limit, offset;
+	size_t n;
 
 	if (h_need_store(req, resp) < 0 || h_paging(req, resp, &limit, &offset) < 0)
 		return -1;
-	if (store_token_list(req->store, limit, offset, &arr, &total) < 0)
+	if (store_token_list(req->store, limit, offset, &arr, &n, &total) < 0)
 		return h_db_error(req, resp, "listing tokens");
-	resp_list(resp, arr, total, limit, offset);
+	resp_list(resp, json_out_tokens(arr, n), total, limit, offset);
+	free(arr);
 	return 0;
 }
 
@@ -142,19 +145,19 @@ static int token_id_ok(const char *id)
 int h_tokens_get(struct request *req, struct response *resp)
 {
 	const char *id = req_path_param(req, 0);
-	struct json_object *o;
+	struct store_token t;
 	int rc;
 
 	if (h_need_store(req, resp) < 0)
 		return -1;
-	rc = token_id_ok(id) ? store_api_token_get(req->store, id, &o) : 0;
+	rc = token_id_ok(id) ? store_token_get(req->store, id, &t) : 0;
 	if (rc < 0)
 		return h_db_error(req, resp, "reading the token");
 	if (rc == 0) {
 		resp_error(resp, 404, "not_found", "token '%.32s' not found (or revoked)", id);
 		return -1;
 	}
-	resp_ok(resp, 200, o);
+	resp_ok(resp, 200, json_out_token(&t));
 	return 0;
 }
 

@@ -17,7 +17,6 @@
 
 #include "config.h"
 #include "log.h"
-#include "store_api.h"
 #include "util.h"
 #include "validate.h"
 #include "wake.h"
@@ -35,8 +34,7 @@ int h_need_store(struct request *req, struct response *resp)
 
 int h_db_error(struct request *req, struct response *resp, const char *what)
 {
-	log_error("%s %s: %s failed: %s", req->method, req->path, what,
-	          req->store ? sqlite3_errmsg(store_db(req->store)) : "no database");
+	log_error("%s %s: %s failed: %s", req->method, req->path, what, store_errmsg(req->store));
 	if (req->store != NULL)
 		store_rollback(req->store);
 	resp_error(resp, 500, "internal", "database error while %s", what);
@@ -221,14 +219,37 @@ int h_command_202(struct request *req, struct response *resp, const char *kind, 
 	return h_command_202_in(req, resp, kind, project, payload, extra);
 }
 
+/*
+ * What a command says the user wants: desired is the handler's column,
+ * written with the command. A deploy writes it itself (start=false leaves it
+ * as it was); a signal wants nothing new.
+ */
+static const char *desired_for(const char *kind)
+{
+	static const struct {
+		const char *kind, *desired;
+	} table[] = {
+	    {"project.start", "running"},    {"project.restart", "running"},
+	    {"project.rollback", "running"}, {"project.stop", "stopped"},
+	    {"project.delete", "stopped"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		if (strcmp(table[i].kind, kind) == 0)
+			return table[i].desired;
+	return NULL;
+}
+
 int h_command_202_in(struct request *req, struct response *resp, const char *kind,
                      const char *project, const char *payload, struct json_object *extra)
 {
 	struct json_object *res = json_object_new_object();
+	const char *desired = desired_for(kind);
 	char watch[256];
 	int64_t id;
 
-	if (store_command_add(req->store, kind, project, payload ? payload : "{}", req->request_id,
+	if ((desired != NULL && store_project_set_desired(req->store, project, desired) < 0) ||
+	    store_command_add(req->store, kind, project, payload ? payload : "{}", req->request_id,
 	                      &id) < 0) {
 		json_object_put(extra);
 		json_object_put(res);

@@ -14,7 +14,10 @@
 
 #include "envelope.h"
 #include "request.h"
-#include "store_api.h"
+#include "store_artifacts.h"
+#include "store_idem.h"
+#include "store_ports.h"
+#include "store_projects.h"
 
 struct json_object;
 
@@ -100,8 +103,10 @@ int h_runner_alive(struct request *req, struct store_runner *out);
 int h_project_param(struct request *req, struct response *resp, struct store_project *row);
 /*
  * Appends a command and answers 202 {command:{id, kind}, project, watch}.
- * Opens, commits (with the idempotency row) and wakes. payload may be NULL
- * ("{}"). 0 or -1.
+ * In the same transaction it writes the project's desired state the command
+ * asks for (start, restart, rollback: 'running'; stop, delete: 'stopped';
+ * the handler's column, never the runner's). Opens, commits (with the
+ * idempotency row) and wakes. payload may be NULL ("{}"). 0 or -1.
  */
 int h_command_202(struct request *req, struct response *resp, const char *kind, const char *project,
                   const char *payload, struct json_object *extra);

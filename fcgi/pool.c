@@ -6,7 +6,8 @@
  * 100 ms to 5 s; 10 s of life resets it), reloads on SIGHUP without
  * dropping a request (new generation first, then SIGTERM to the old one)
  * and stops on SIGTERM/SIGINT after the workers have answered what they
- * had in hand. It never touches the database.
+ * had in hand. Retiring workers are tracked in a growable set (pidset.c),
+ * however many reloads pile up. It never touches the database.
  */
 #include "pool.h"
 
@@ -23,10 +24,10 @@
 #include "config.h"
 #include "inspector.h"
 #include "log.h"
+#include "pidset.h"
 #include "util.h"
 
 #define POOL_MAX       256 /* the config's upper bound for fcgi_workers */
-#define RETIRED_MAX    1024
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define FAST_DEATH_MS  1000
@@ -47,8 +48,7 @@ struct pool {
 	struct slot slots[POOL_MAX + 1]; /* the workers, then the upload inspector if on */
 	int nslots;                      /* workers */
 	int nall;                        /* slots in use: nslots, + 1 with the inspector */
-	pid_t retired[RETIRED_MAX];      /* older generations finishing their requests */
-	size_t nretired;
+	struct pidset retired;           /* older generations finishing their requests */
 	bool stopping;
 	int64_t kill_at;
 };
@@ -130,13 +130,8 @@ static void reap(struct pool *p)
 				found = true;
 			}
 		}
-		for (size_t i = 0; i < p->nretired && !found; i++) {
-			if (p->retired[i] == pid) {
-				log_exit("process", pid, status, true);
-				p->retired[i] = p->retired[--p->nretired];
-				found = true;
-			}
-		}
+		if (!found && pidset_remove(&p->retired, pid))
+			log_exit("process", pid, status, true);
 	}
 }
 
@@ -145,13 +140,13 @@ static void signal_all(struct pool *p, int sig)
 	for (int i = 0; i < p->nall; i++)
 		if (p->slots[i].pid > 0)
 			kill(p->slots[i].pid, sig);
-	for (size_t i = 0; i < p->nretired; i++)
-		kill(p->retired[i], sig);
+	for (size_t i = 0; i < p->retired.n; i++)
+		kill(p->retired.pid[i], sig);
 }
 
 static size_t children(const struct pool *p)
 {
-	size_t n = p->nretired;
+	size_t n = p->retired.n;
 
 	for (int i = 0; i < p->nall; i++)
 		n += p->slots[i].pid > 0;
@@ -183,8 +178,13 @@ static void reload(struct pool *p)
 	if (config_path(&nc, "log/fcgi.log", err, sizeof(err)) == 0)
 		log_init("fcgi", lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl, err);
 	for (int i = 0; i < p->nall; i++) {
-		if (p->slots[i].pid > 0 && p->nretired < RETIRED_MAX)
-			p->retired[p->nretired++] = p->slots[i].pid;
+		pid_t old = p->slots[i].pid;
+		/* untracked, it would miss the stop and the final SIGKILL: stop it now */
+		if (old > 0 && pidset_add(&p->retired, old) < 0) {
+			log_error("reload: out of memory: stopping worker %d before its successor",
+			          (int)old);
+			kill(old, SIGTERM);
+		}
 	}
 	p->cfg = nc;
 	pool_size(p);
@@ -192,10 +192,10 @@ static void reload(struct pool *p)
 	for (int i = 0; i < p->nall; i++)
 		spawn(p, &p->slots[i]);
 	/* the new generation is accepting: now the old one may finish and go */
-	for (size_t i = 0; i < p->nretired; i++)
-		kill(p->retired[i], SIGTERM);
+	for (size_t i = 0; i < p->retired.n; i++)
+		kill(p->retired.pid[i], SIGTERM);
 	log_info("reloaded: %d workers%s, %zu retiring", p->nslots,
-	         p->nall > p->nslots ? " and the upload inspector" : "", p->nretired);
+	         p->nall > p->nslots ? " and the upload inspector" : "", p->retired.n);
 }
 
 static void on_signal(struct pool *p, int sig)
@@ -282,6 +282,7 @@ int pool_run(const struct config *cfg, const char *config_path, int listen_fd)
 			read_signals(&p);
 	}
 	close(p.sfd);
+	pidset_release(&p.retired);
 	log_info("stopped");
 	return 0;
 }

@@ -17,7 +17,7 @@
 #include <fcgiapp.h>
 
 #include "routes.h"
-#include "store.h"
+#include "store_tokens.h"
 
 struct config;
 struct json_object;
@@ -50,6 +50,7 @@ struct request {
 	size_t n_params;
 	/* filled by auth */
 	bool authed;
+	bool touch_due; /* last_used_at to refresh once no transaction is open (auth_touch) */
 	struct store_token token;
 	unsigned scopes;
 	/* body: at most one of body (memory) and body_fd (file) is set */

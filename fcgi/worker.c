@@ -176,13 +176,14 @@ static void serve_one(FCGX_Request *fx, const struct config *cfg)
 		if (resp.status == 0 && !resp.sent)
 			resp_error(&resp, 500, "internal", "the handler produced no response");
 	}
-	/* a read snapshot ends with COMMIT: it may hold a last_used_at touch */
+	/* a read snapshot ends with COMMIT (it wrote nothing: the touch waits for this) */
 	if (worker_store != NULL && req.route != NULL && (req.route->flags & RF_SNAPSHOT) &&
-	    !sqlite3_get_autocommit(store_db(worker_store)))
+	    store_in_transaction(worker_store))
 		store_commit(worker_store);
 	/* a handler that forgot its transaction must not hold the write lock */
 	if (worker_store != NULL)
 		store_rollback(worker_store);
+	auth_touch(&req);
 	if (!resp.sent)
 		send_response(&req, &resp);
 	log_debug("%s %s%s → %d (%lld ms) id=%s", req.method, req.path ? req.path : "?",

@@ -51,6 +51,68 @@ def test_sighup_replaces_workers_without_failing_a_request(fresh_stack):
     assert s.procs["fcgi"].poll() is None, "the pool master died on SIGHUP"
 
 
+def test_many_sighups_in_a_row_reap_every_retired_worker(fresh_stack):
+    """Reloads pile up retiring generations while requests are in flight:
+    each old worker must still get its SIGTERM, exit and be reaped (the
+    master once tracked at most 1,024; tests/unit/test_pidset.c covers the
+    set past that size)."""
+    s = fresh_stack(workers=2)
+    master = s.fcgi_master_pid()
+    current = lambda: helpers.children(master)  # noqa: E731
+    first = wait_for(lambda: (lambda c: c if len(c) >= 2 else None)(current()), 30,
+                     "the first generation")
+    size = len(first)  # the workers, and the upload inspector when it is on
+    seen, failures, done = set(first), [], threading.Event()
+
+    def hammer():
+        while not done.is_set():
+            status, _, body = s.req("GET", "/health")
+            if status != 200:
+                failures.append((status, body))
+
+    def sample():
+        while not done.is_set():
+            seen.update(current())
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    threads.append(threading.Thread(target=sample))
+    for t in threads:
+        t.start()
+    reloads = 40
+    log_path = s.log_dir / "fcgi.log"
+    reloaded = lambda: log_path.read_text(errors="replace").count("reloaded:")  # noqa: E731
+    try:
+        # pending SIGHUPs merge into one: each waits for the reload before it
+        for i in range(reloads):
+            os.kill(master, signal.SIGHUP)
+            wait_for(lambda: reloaded() > i, 30, f"reload {i + 1}", interval=0.005)
+
+        def settled():
+            c = current()
+            if len(c) != size:
+                return None
+            # every other child ever seen is gone: exited and reaped, no zombie
+            rest = [p for p in seen - set(c)
+                    if (st := helpers.proc_stat(p)) is not None and st[1] == master]
+            return c if not rest else None
+        last = wait_for(settled, 60, "every retired worker to exit and be reaped")
+    finally:
+        done.set()
+        for t in threads:
+            t.join(60)
+    assert not failures, failures[:5]
+    assert s.procs["fcgi"].poll() is None, "the pool master died"
+    assert len(seen) > size * 10, f"only {len(seen)} workers seen across {reloads} reloads"
+    log = log_path.read_text(errors="replace")
+    assert log.count("reloaded:") == reloads, log[-3000:]
+    assert "out of memory" not in log
+    # the stop waits for the live generation only: nothing retiring is left
+    s.kill("fcgi", signal.SIGTERM)
+    log = (s.log_dir / "fcgi.log").read_text(errors="replace")
+    assert f"stopping: waiting for {len(last)} processes to finish" in log, log[-2000:]
+
+
 def test_idempotency_key_replays_and_conflicts(stack):
     key = {"Idempotency-Key": "e2e-" + os.urandom(6).hex()}
     body = {"name": "idem-" + key["Idempotency-Key"], "scopes": ["read"]}

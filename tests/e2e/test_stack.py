@@ -272,6 +272,48 @@ def test_api_token_lifecycle_and_scopes(stack):
     assert status == 404, body
 
 
+def test_token_use_is_recorded_after_the_read_snapshot(stack):
+    """An authenticated GET runs in a read snapshot; the last_used_at touch
+    waits for its COMMIT (the worker's call), and reads under a concurrent
+    writer never fail. That the touch no longer writes inside the snapshot
+    is proven deterministically by tests/unit/test_auth_touch.c."""
+    import sqlite3
+    tokens = [stack.create_token(f"touch-{i}", "read") for i in range(12)]
+    ids = [row["id"] for row in stack.sql(
+        "SELECT id FROM tokens WHERE name LIKE 'touch-%' AND last_used_at IS NULL")]
+    assert len(ids) == len(tokens)
+    stop = threading.Event()
+    writes = []
+
+    def writer():
+        con = sqlite3.connect(str(stack.db), timeout=10, isolation_level=None)
+        try:
+            while not stop.is_set():
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("UPDATE tokens SET name = name WHERE name LIKE 'touch-%'")
+                con.execute("COMMIT")
+                writes.append(1)
+        finally:
+            con.close()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for tok in tokens:
+            for path in ("/api/v1/artifacts", "/api/v1/projects", "/api/v1/artifacts"):
+                status, _, body = stack.req("GET", path, token=tok)
+                assert status == 200, (path, body)
+    finally:
+        stop.set()
+        t.join(timeout=30)
+    assert writes, "the concurrent writer never committed"
+    rows = stack.sql("SELECT name, last_used_at FROM tokens WHERE name LIKE 'touch-%'")
+    assert len(rows) == len(tokens)
+    assert all(r["last_used_at"] is not None for r in rows), [tuple(r) for r in rows]
+    log = (stack.log_dir / "fcgi.log").read_text(errors="replace")
+    assert "cannot record its use" not in log, log[-2000:]
+
+
 @pytest.mark.parametrize("auth", [
     None,
     "Bearer hat_" + "A" * 43,

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The projects and releases tables, handler side (see store_projects.h).
+ * Rows come back as named fields; the column indexes stay in this file.
+ */
+#include "store_projects.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_sql.h"
+#include "util.h"
+
+/*
+ * A deleted project is back once a release was deployed after its deletion:
+ * the handler only sets desired, and the runner clears deleted_at when it
+ * applies that deploy (docs/architecture.md, "Commands").
+ */
+#define PROJ_LIVE                                                                                  \
+	"(p.deleted_at IS NULL OR EXISTS (SELECT 1 FROM releases x WHERE x.project = p.name"       \
+	" AND x.created_at >= p.deleted_at))"
+static const char sql_proj_row[] =
+    "SELECT p.name, coalesce(p.release_id, 0), coalesce(r.seq, 0), p.state, p.desired,"
+    " coalesce(p.task_id, ''), coalesce(t.state, ''), NOT " PROJ_LIVE
+    " FROM projects p LEFT JOIN releases r ON r.id = p.release_id"
+    " LEFT JOIN tasks t ON t.id = p.task_id WHERE p.name = ?";
+#define PROJ_COLS                                                                                  \
+	"SELECT p.name, p.spec, p.release_id, r.seq, r.artifact, r.state, p.state,"                \
+	" p.state_reason, p.desired, p.task_id, t.pid, t.started_at, t.state, p.restarts,"         \
+	" p.backoff_until, u.cpu_pct, u.rss_bytes, p.created_at, p.updated_at,"                    \
+	" lr.id, lr.seq, lr.state, lr.reason"                                                      \
+	" FROM projects p LEFT JOIN releases r ON r.id = p.release_id"                             \
+	" LEFT JOIN releases lr ON lr.id ="                                                        \
+	" (SELECT id FROM releases WHERE project = p.name ORDER BY seq DESC LIMIT 1)"              \
+	" LEFT JOIN tasks t ON t.id = p.task_id LEFT JOIN task_usage u ON u.task_id = p.task_id"   \
+	" WHERE " PROJ_LIVE
+static const char sql_proj_get[] = PROJ_COLS " AND p.name = ?";
+static const char sql_proj_list[] = PROJ_COLS " ORDER BY p.name LIMIT ? OFFSET ?";
+static const char sql_proj_count[] = "SELECT count(*) FROM projects p WHERE " PROJ_LIVE;
+static const char sql_rel_add[] =
+    "INSERT INTO releases (project, seq, artifact, spec, created_at) VALUES (?1,"
+    " (SELECT coalesce(max(seq), 0) + 1 FROM releases WHERE project = ?1), ?2, ?3, ?4)"
+    " RETURNING id, seq";
+/*
+ * The handler writes only what the user wants: a new row with the observed
+ * columns at their defaults (no release until the runner switches to one),
+ * or desired on an existing row. start:false changes what would run, not
+ * what is wanted (a deleted row's desired is already 'stopped').
+ */
+static const char sql_proj_upsert[] =
+    "INSERT INTO projects (name, spec, desired, created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO UPDATE SET"
+    " desired = CASE WHEN ?3 = 'running' THEN ?3 ELSE desired END, updated_at = ?4";
+static const char sql_proj_desired[] =
+    "UPDATE projects SET desired = ?2, updated_at = ?3 WHERE name = ?1";
+static const char sql_rel_prev[] =
+    "SELECT r.id, r.seq, r.artifact, r.spec FROM releases r"
+    " WHERE r.project = ?1 AND r.state = 'ready' AND r.seq < (SELECT r2.seq FROM projects p"
+    " JOIN releases r2 ON r2.id = p.release_id WHERE p.name = ?1)"
+    " ORDER BY r.seq DESC LIMIT 1";
+
+int store_project_row(struct store *s, const char *name, struct store_project *out)
+{
+	sqlite3_stmt *st = store_prep(s, sql_proj_row);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		store_col_copy(st, 0, out->name, sizeof(out->name));
+		out->release_id = sqlite3_column_int64(st, 1);
+		out->release_seq = sqlite3_column_int64(st, 2);
+		store_col_copy(st, 3, out->state, sizeof(out->state));
+		store_col_copy(st, 4, out->desired, sizeof(out->desired));
+		store_col_copy(st, 5, out->task_id, sizeof(out->task_id));
+		store_col_copy(st, 6, out->task_state, sizeof(out->task_state));
+		out->deleted = sqlite3_column_int(st, 7) != 0;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+void store_project_info_clear(struct store_project_info *info)
+{
+	free(info->spec);
+	free(info->state_reason);
+	free(info->release.reason);
+	free(info->latest.reason);
+	free(info->ports);
+	memset(info, 0, sizeof(*info));
+}
+
+void store_project_info_free(struct store_project_info *arr, size_t n)
+{
+	for (size_t i = 0; i < n && arr != NULL; i++)
+		store_project_info_clear(&arr[i]);
+	free(arr);
+}
+
+/* An int64 column and whether it was NULL. */
+static bool col_int(sqlite3_stmt *st, int col, int64_t *out)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return false;
+	*out = sqlite3_column_int64(st, col);
+	return true;
+}
+
+/* The current release (columns 2-5) and the newest deploy (19-22). */
+static void read_releases(sqlite3_stmt *st, struct store_project_info *p)
+{
+	struct store_release_ref *r = &p->release, *l = &p->latest;
+
+	r->present = col_int(st, 2, &r->id);
+	r->found = col_int(st, 3, &r->seq);
+	store_col_copy(st, 4, r->artifact, sizeof(r->artifact));
+	store_col_copy(st, 5, r->state, sizeof(r->state));
+	l->present = col_int(st, 19, &l->id);
+	l->found = l->present;
+	col_int(st, 20, &l->seq);
+	store_col_copy(st, 21, l->state, sizeof(l->state));
+	l->reason = store_col_dup(st, 22);
+}
+
+static void read_info(sqlite3_stmt *st, struct store_project_info *p)
+{
+	memset(p, 0, sizeof(*p));
+	store_col_copy(st, 0, p->name, sizeof(p->name));
+	p->spec = store_col_dup(st, 1);
+	read_releases(st, p);
+	store_col_copy(st, 6, p->state, sizeof(p->state));
+	p->state_reason = store_col_dup(st, 7);
+	store_col_copy(st, 8, p->desired, sizeof(p->desired));
+	store_col_copy(st, 9, p->task_id, sizeof(p->task_id));
+	p->has_pid = col_int(st, 10, &p->pid);
+	p->has_started = col_int(st, 11, &p->task_started_at);
+	store_col_copy(st, 12, p->task_state, sizeof(p->task_state));
+	p->restarts = sqlite3_column_int64(st, 13);
+	col_int(st, 14, &p->backoff_until);
+	p->has_cpu = sqlite3_column_type(st, 15) != SQLITE_NULL;
+	p->cpu_pct = sqlite3_column_double(st, 15);
+	p->has_rss = col_int(st, 16, &p->rss_bytes);
+	p->created_at = sqlite3_column_int64(st, 17);
+	p->updated_at = sqlite3_column_int64(st, 18);
+}
+
+/* The project's ports (a separate statement: the row's must be reset first). */
+static int read_ports(struct store *s, struct store_project_info *p)
+{
+	struct store_port buf[STORE_PORTS_MAX];
+	size_t n = 0;
+
+	if (store_ports_of(s, p->name, buf, STORE_PORTS_MAX, &n) < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	p->ports = malloc(n * sizeof(*p->ports));
+	if (p->ports == NULL)
+		return -1;
+	memcpy(p->ports, buf, n * sizeof(*p->ports));
+	p->nports = n;
+	return 0;
+}
+
+int store_project_get(struct store *s, const char *name, struct store_project_info *out)
+{
+	sqlite3_stmt *st = store_prep(s, sql_proj_get);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	store_bind_text(st, 1, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_info(st, out);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW || read_ports(s, out) < 0) {
+		store_project_info_clear(out);
+		return -1;
+	}
+	return 1;
+}
+
+int store_project_list(struct store *s, int limit, int offset, struct store_project_info **arr,
+                       size_t *n, int64_t *total)
+{
+	sqlite3_stmt *st = store_prep(s, sql_proj_list);
+	struct store_project_info *v;
+	int rc = SQLITE_ERROR;
+
+	*arr = NULL;
+	*n = 0;
+	if (st == NULL || limit < 1)
+		return -1;
+	v = calloc((size_t)limit, sizeof(*v));
+	if (v == NULL) {
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_bind_int(st, 1, limit);
+	sqlite3_bind_int(st, 2, offset);
+	while (*n < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		read_info(st, &v[(*n)++]);
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_DONE; /* LIMIT: nothing beyond */
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || store_count(s, sql_proj_count, NULL, total) < 0)
+		goto fail;
+	for (size_t i = 0; i < *n; i++)
+		if (read_ports(s, &v[i]) < 0)
+			goto fail;
+	*arr = v;
+	return 0;
+fail:
+	store_project_info_free(v, *n);
+	*n = 0;
+	return -1;
+}
+
+int store_release_add(struct store *s, const char *project, const char *artifact, const char *spec,
+                      int64_t *id, int64_t *seq)
+{
+	sqlite3_stmt *st = store_prep(s, sql_rel_add);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, project);
+	store_bind_text(st, 2, artifact);
+	store_bind_text(st, 3, spec);
+	sqlite3_bind_int64(st, 4, util_now_ms());
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		*seq = sqlite3_column_int64(st, 1);
+		/* RETURNING commits its effect only at SQLITE_DONE */
+		rc = sqlite3_step(st);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_project_upsert(struct store *s, const char *name, const char *spec, bool start)
+{
+	sqlite3_stmt *st = store_prep(s, sql_proj_upsert);
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, name);
+	store_bind_text(st, 2, spec);
+	store_bind_text(st, 3, start ? "running" : "stopped");
+	sqlite3_bind_int64(st, 4, util_now_ms());
+	return store_step_done(st);
+}
+
+int store_project_set_desired(struct store *s, const char *name, const char *desired)
+{
+	sqlite3_stmt *st = store_prep(s, sql_proj_desired);
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, name);
+	store_bind_text(st, 2, desired);
+	sqlite3_bind_int64(st, 3, util_now_ms());
+	return store_step_done(st);
+}
+
+int store_release_previous(struct store *s, const char *project, int64_t *id, int64_t *seq,
+                           char artifact[65], char **spec)
+{
+	sqlite3_stmt *st = store_prep(s, sql_rel_prev);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, project);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		*seq = sqlite3_column_int64(st, 1);
+		store_col_copy(st, 2, artifact, 65);
+		*spec = strdup(store_col_text(st, 3));
+		if (*spec == NULL)
+			rc = SQLITE_NOMEM;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}

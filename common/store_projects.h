@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The projects and releases tables, handler side: the rows the API shows
+ * (plain structs with named fields; fcgi/ builds the JSON), and the writes
+ * of a deploy or rollback, handler columns only (docs/architecture.md,
+ * "Commands"). Writers run inside the caller's store_begin/store_commit.
+ */
+#ifndef HOSTAGENT_STORE_PROJECTS_H
+#define HOSTAGENT_STORE_PROJECTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "store_ports.h"
+
+/* What a handler checks before a command. */
+struct store_project {
+	char name[128];
+	int64_t release_id, release_seq;
+	char state[16], desired[16];
+	char task_id[40];
+	char task_state[16];
+	bool deleted; /* deleted and not deployed again since */
+};
+/* The row, deleted or not: 1 found, 0 never existed, -1 error. */
+int store_project_row(struct store *s, const char *name, struct store_project *out);
+
+/* A release as a project shows it; present false: none (JSON null). */
+struct store_release_ref {
+	bool present;
+	bool found; /* the release row exists (a purge may have removed it) */
+	int64_t id, seq;
+	char artifact[65];
+	char state[16];
+	char *reason; /* malloc'd or NULL (latest release only) */
+};
+
+/* A live project with its current run, as GET /api/v1/projects shows it. */
+struct store_project_info {
+	char name[128];
+	char *spec; /* malloc'd JSON text, or NULL */
+	char state[16], desired[16];
+	char *state_reason;               /* malloc'd or NULL */
+	struct store_release_ref release; /* the release that runs (the runner's) */
+	struct store_release_ref latest;  /* the newest deploy */
+	char task_id[40];                 /* "" when none */
+	char task_state[16];              /* the current task's state, "" when none */
+	bool has_pid, has_started, has_cpu, has_rss;
+	int64_t pid, task_started_at; /* ms */
+	double cpu_pct;               /* the runner's last sample */
+	int64_t rss_bytes;
+	int64_t restarts;
+	int64_t backoff_until; /* ms, 0 when none */
+	int64_t created_at, updated_at;
+	struct store_port *ports; /* malloc'd array of nports, by name */
+	size_t nports;
+};
+/* Frees what info owns and zeroes it. */
+void store_project_info_clear(struct store_project_info *info);
+/* Clears each of n entries and frees the array itself. */
+void store_project_info_free(struct store_project_info *arr, size_t n);
+/* A live project: 1 found (out owned by the caller, _clear), 0 not, -1 error. */
+int store_project_get(struct store *s, const char *name, struct store_project_info *out);
+/* A page by name: *arr (n entries, store_project_info_free) and the total. 0 or -1. */
+int store_project_list(struct store *s, int limit, int offset, struct store_project_info **arr,
+                       size_t *n, int64_t *total);
+
+/* Adds a release with seq = max + 1. */
+int store_release_add(struct store *s, const char *project, const char *artifact, const char *spec,
+                      int64_t *id, int64_t *seq);
+/*
+ * The deploy's write to projects, handler columns only: creates the row
+ * (spec as given, state 'stopped', no release: the runner makes a release
+ * current when it switches to it) or, for an existing row (deleted or not),
+ * sets desired 'running' when start; start=false leaves desired as it was
+ * ('stopped' for a new row). Never touches state, release_id, spec,
+ * task_id, restarts, backoff or deleted_at of an existing row.
+ */
+int store_project_upsert(struct store *s, const char *name, const char *spec, bool start);
+/* desired = 'running' or 'stopped', written with the command that asks for it. 0 or -1. */
+int store_project_set_desired(struct store *s, const char *name, const char *desired);
+/*
+ * The newest 'ready' release older than the current one: 1 found (spec is
+ * malloc'd, caller frees), 0 none, -1 error.
+ */
+int store_release_previous(struct store *s, const char *project, int64_t *id, int64_t *seq,
+                           char artifact[65], char **spec);
+
+#endif
