@@ -4,6 +4,7 @@
  * queries live beside this file in store_<domain>.c; nothing outside the
  * store module builds SQL.
  */
+#include "store.h"
 #include "store_sql.h"
 
 #include <stdio.h>

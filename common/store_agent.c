@@ -3,6 +3,7 @@
  * The runner's liveness row, the agent's switches (draining, ...) and the
  * counts /health and /ready report.
  */
+#include "store.h"
 #include "store_sql.h"
 
 #include <stdio.h>

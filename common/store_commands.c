@@ -3,6 +3,7 @@
  * The command log: handlers append desired changes, the runner takes them
  * in id order and records how each ended. Events live in store_events.c.
  */
+#include "store.h"
 #include "store_sql.h"
 
 #include <stdio.h>

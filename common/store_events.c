@@ -2,6 +2,7 @@
 /*
  * The event log every state change is written to (SSE and webhooks read it).
  */
+#include "store.h"
 #include "store_sql.h"
 
 #include "util.h"

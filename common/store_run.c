@@ -250,7 +250,8 @@ static const char sql_project_deleted[] =
     "UPDATE projects SET deleted_at = ?2, state = 'stopped', state_reason = 'deleted',"
     " updated_at = ?2 WHERE name = ?1";
 static const char sql_project_undeleted[] =
-    "UPDATE projects SET deleted_at = NULL, updated_at = ?2 WHERE name = ?1";
+    "UPDATE projects SET deleted_at = NULL, state_reason = NULL, task_id = NULL, restarts = 0,"
+    " fast_failures = 0, backoff_until = NULL, updated_at = ?2 WHERE name = ?1";
 static const char sql_ports_free[] = "DELETE FROM ports WHERE project = ?";
 static const char sql_purge_usage[] =
     "DELETE FROM task_usage WHERE task_id IN (SELECT id FROM tasks WHERE project = ?)";

@@ -96,7 +96,7 @@ int store_run_project_save(struct store *s, const struct run_project *p, const c
 int store_run_project_release(struct store *s, const char *name, int64_t release_id);
 /* deleted_at = now, state stopped, ports freed, and its event: one transaction. */
 int store_run_project_deleted(struct store *s, const char *name, const struct run_event *ev);
-/* A deleted project is back (a deploy after the delete): deleted_at = NULL. */
+/* A deleted project is back (a deploy after the delete): a new project's counters. */
 int store_run_project_undeleted(struct store *s, const char *name);
 /* Removes the project's tasks (and their deps and usage) and releases rows. */
 int store_run_project_purge(struct store *s, const char *name);

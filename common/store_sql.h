@@ -8,11 +8,12 @@
 #define HOSTAGENT_STORE_SQL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
-#include "store.h"
-
+/* no include of store.h: a private header is below the public one, never beside it */
+struct store;
 struct json_object;
 
 /* The connection; borrowed, valid until store_close. */

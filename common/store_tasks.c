@@ -5,6 +5,7 @@
  * event, and the handlers' check that a task belongs to a project. The
  * runner's own task queries stay in store_run.c.
  */
+#include "store.h"
 #include "store_sql.h"
 
 #include <json-c/json.h>

@@ -415,6 +415,8 @@ static void carry_out(struct project *p, const struct sv_fx *f, struct launch_fa
 		break;
 	case SV_FX_UNDELETE:
 		p->forget = false;
+		p->sv.restarts = p->sv.fast_failures = 0;
+		p->task_id[0] = '\0';
 		if (store_run_project_undeleted(r->store, p->name) < 0)
 			log_error("project %s: cannot undelete it", p->name);
 		break;
@@ -511,14 +513,17 @@ static void on_extracted(struct runner *r, void *arg, bool ok, const char *err)
 	if (!ok) {
 		end_task(r, d->task_id, p->name, "failed", err);
 		settle_command(r->store, d->cmd.id, false, NULL, err);
-	} else if (p->override_id > d->cmd.id) {
-		/* a later stop, delete, deploy or rollback wins: the release is only ready */
+	} else if (p->last_switch_id > d->cmd.id || p->last_delete_id > d->cmd.id) {
+		/* a later deploy, rollback or delete wins: the release is only ready */
 		end_task(r, d->task_id, p->name, "cancelled", "superseded by a later command");
 		settle_command(r->store, d->cmd.id, true, SV_RESULT_SUPERSEDED, NULL);
 	} else {
+		bool start = d->start && p->last_stop_id < d->cmd.id;
+		/* after a later stop the release is current, for the next start, but not run */
+		if (d->start && !start)
+			end_task(r, d->task_id, p->name, "cancelled", "stopped by a later command");
 		deploy_prune(r, p->name, d->release_id, p->sv.release_id);
-		feed_cmd(p, &d->cmd, d->start ? SV_EV_SWITCH : SV_EV_STAGE, d->release_id,
-		         d->task_id);
+		feed_cmd(p, &d->cmd, start ? SV_EV_SWITCH : SV_EV_STAGE, d->release_id, d->task_id);
 		p = NULL; /* the feed may have freed it */
 	}
 	if (p != NULL && p->forget && p->extracting == 0)
@@ -544,7 +549,7 @@ static void project_deploy(struct project *p, const struct store_command *c, str
 	d->release_id = rel.id;
 	d->start = json_get_bool(pl, "start", true);
 	snprintf(d->task_id, sizeof(d->task_id), "%s", json_get_str(pl, "task_id") ?: "");
-	p->override_id = c->id;
+	p->last_switch_id = c->id;
 	if (strcmp(rel.project, p->name) != 0 || strcmp(rel.state, "failed") == 0 ||
 	    strcmp(rel.state, "removed") == 0) {
 		end_task(r, d->task_id, p->name, "failed", "the release failed or was removed");
@@ -578,7 +583,7 @@ static void project_rollback(struct project *p, const struct store_command *c,
 	else if (strcmp(rel.state, "ready") != 0)
 		why = "the release is not ready (removed or failed)";
 	if (why == NULL) {
-		p->override_id = c->id;
+		p->last_switch_id = c->id;
 		feed_cmd(p, c, SV_EV_SWITCH, id, json_get_str(pl, "task_id"));
 	} else {
 		end_task(r, json_get_str(pl, "task_id"), p->name, "failed", why);
@@ -622,8 +627,10 @@ void project_command(struct runner *r, const struct store_command *c, struct jso
 		in.cmd.id = c->id;
 		in.cmd.purge = json_get_bool(pl, "purge", false);
 		in.cmd.signal = (int)json_get_int(pl, "signal", 0);
-		if (in.ev == SV_EV_STOP || in.ev == SV_EV_DELETE)
-			p->override_id = c->id;
+		if (in.ev == SV_EV_STOP)
+			p->last_stop_id = c->id;
+		if (in.ev == SV_EV_DELETE)
+			p->last_delete_id = c->id;
 		project_feed(p, &in);
 		return;
 	}

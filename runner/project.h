@@ -28,8 +28,13 @@ struct project {
 	struct job *job;  /* the current run, NULL when none */
 	int64_t backoff_until;
 	uint64_t timer;      /* backoff timer id, 0 when none */
-	int64_t override_id; /* the newest stop, delete, deploy or rollback: a slower deploy
-	                        older than it only makes its release ready */
+	/*
+	 * The newest deploy or rollback, delete, and stop: a deploy whose
+	 * extraction ends after a later deploy, rollback or delete only makes
+	 * its release ready; after a later stop, its release is current but
+	 * not started.
+	 */
+	int64_t last_switch_id, last_delete_id, last_stop_id;
 	int extracting;      /* deploys whose extraction is under way (they refer to us) */
 	bool forget;         /* deleted: freed once nothing refers to it any more */
 	struct project *next;

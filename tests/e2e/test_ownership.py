@@ -185,8 +185,6 @@ def test_redeploy_after_delete_is_back_at_once(stack, projects):
         stack.wait_ready()
 
 
-@pytest.mark.xfail(strict=True, reason="the runner must clear deleted_at when it applies the"
-                   " deploy of a deleted project (runner rebuild); remove this mark with it")
 def test_redeploy_after_delete_runs(stack, projects):
     name, marker, sha = _deleted(stack, projects, "owdel2")
     res = H.deploy_ok(stack, H.svc_spec(name, "idle", marker, artifact=sha))

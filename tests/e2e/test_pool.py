@@ -11,6 +11,7 @@ import struct
 import subprocess
 import tempfile
 import threading
+import time
 
 import helpers
 from helpers import assert_envelope, wait_for

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h> /* a test of the store may build old databases by hand */
+
 #include "schema.h"
 #include "unit.h"
 #include "util.h"

@@ -4,7 +4,7 @@
 # <sqlite3.h>, call the SQLite API or include the store's private header.
 top=${top_srcdir:-$(dirname "$0")/../..}
 cd "$top" || exit 1
-hits=$(grep -rnE 'sqlite3|store_sql\.h' fcgi runner ctl common --include='*.[ch]' |
+hits=$(grep -rnE 'sqlite3|store_sql\.h' fcgi runner shim ctl common --include='*.[ch]' |
 	grep -vE '^common/store[a-z_]*\.[ch]:')
 if [ -n "$hits" ]; then
 	printf 'SQLite used outside common/store*.c:\n%s\n' "$hits"
