@@ -317,3 +317,25 @@ int store_ping(struct store *s)
 
 	return store_count(s, sql_ping, NULL, &n);
 }
+
+void *store_grow(void **arr, size_t *n, size_t *cap, size_t size)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 8;
+		void *p = realloc(*arr, c * size);
+		if (p == NULL)
+			return NULL;
+		*arr = p;
+		*cap = c;
+	}
+	return (char *)*arr + (*n)++ * size;
+}
+
+int store_finish(struct store *s, int rc)
+{
+	if (rc < 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return store_commit(s);
+}

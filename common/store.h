@@ -70,22 +70,26 @@ int store_command_requeue(struct store *s);
 /* Reads one command by id: 1 found, 0 not, -1 error. */
 int store_command_get(struct store *s, int64_t id, struct store_command *out);
 
-/* ---- tasks both daemons create (store_tasks.c) ---- */
 /*
- * A pending run of a project's release (kind 'service'): the handler makes
- * one per deploy or rollback, the runner one per restart. It also writes the
- * task's task.created event; the caller runs both inside one transaction
- * (store_begin … store_commit) so that they commit together. 0 or -1.
+ * 1 when a project.* command for this project is still pending or running
+ * (it will settle the project itself), 0 when none, -1 on error.
  */
-int store_task_add_service(struct store *s, const char *id, const char *project, int64_t release_id,
-                           const char *artifact, const char *spec);
-/* 1 when task id is a run of project, 0 not, -1 error. */
-int store_task_of_project(struct store *s, const char *task_id, const char *project);
+int store_command_open_for(struct store *s, const char *project);
 
 /* ---- events (store_events.c) ---- */
 /* Appends an event; data may be NULL. 0 or -1. */
 int store_event_add(struct store *s, const char *type, const char *task_id, const char *project,
                     const char *level, const char *message, const char *data);
+/*
+ * The event that reports a change, written in the same transaction as the
+ * change (readers of the event log never see one without the other). Every
+ * pointer is borrowed for the call; level NULL means "info".
+ */
+struct store_event {
+	const char *type, *task_id, *project, *level, *message, *data;
+};
+/* store_event_add of ev, inside the caller's transaction; NULL writes nothing. 0 or -1. */
+int store_event_write(struct store *s, const struct store_event *ev);
 
 /* ---- runner liveness and agent switches (store_agent.c) ---- */
 struct store_runner {

@@ -122,3 +122,16 @@ int store_command_requeue(struct store *s)
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? sqlite3_changes(store_db(s)) : -1;
 }
+
+static const char sql_open_for[] =
+    "SELECT count(*) FROM commands WHERE target = ? AND kind LIKE 'project.%'"
+    " AND state IN ('pending', 'running')";
+
+int store_command_open_for(struct store *s, const char *project)
+{
+	int64_t n;
+
+	if (store_count(s, sql_open_for, project, &n) < 0)
+		return -1;
+	return n > 0;
+}

@@ -30,3 +30,11 @@ int store_event_add(struct store *s, const char *type, const char *task_id, cons
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
+
+int store_event_write(struct store *s, const struct store_event *ev)
+{
+	if (ev == NULL)
+		return 0;
+	return store_event_add(s, ev->type, ev->task_id, ev->project, ev->level, ev->message,
+	                       ev->data);
+}

@@ -20,11 +20,16 @@
 #define PROJ_LIVE                                                                                  \
 	"(p.deleted_at IS NULL OR EXISTS (SELECT 1 FROM releases x WHERE x.project = p.name"       \
 	" AND x.created_at >= p.deleted_at))"
-static const char sql_proj_row[] =
-    "SELECT p.name, coalesce(p.release_id, 0), coalesce(r.seq, 0), p.state, p.desired,"
-    " coalesce(p.task_id, ''), coalesce(t.state, ''), NOT " PROJ_LIVE
-    " FROM projects p LEFT JOIN releases r ON r.id = p.release_id"
-    " LEFT JOIN tasks t ON t.id = p.task_id WHERE p.name = ?";
+/* One project row, as both daemons read it (handlers: before a command; the runner: to supervise).
+ */
+#define PROJ_ROW                                                                                   \
+	"SELECT p.name, coalesce(p.release_id, 0), coalesce(r.seq, 0), p.state, p.desired,"        \
+	" coalesce(p.task_id, ''), coalesce(t.state, ''), NOT " PROJ_LIVE ", p.restarts,"          \
+	" p.fast_failures, coalesce(p.backoff_until, 0), p.deleted_at IS NOT NULL"                 \
+	" FROM projects p LEFT JOIN releases r ON r.id = p.release_id"                             \
+	" LEFT JOIN tasks t ON t.id = p.task_id"
+static const char sql_proj_row[] = PROJ_ROW " WHERE p.name = ?";
+static const char sql_proj_supervised[] = PROJ_ROW " WHERE p.deleted_at IS NULL ORDER BY p.name";
 #define PROJ_COLS                                                                                  \
 	"SELECT p.name, p.spec, p.release_id, r.seq, r.artifact, r.state, p.state,"                \
 	" p.state_reason, p.desired, p.task_id, t.pid, t.started_at, t.state, p.restarts,"         \
@@ -60,6 +65,23 @@ static const char sql_rel_prev[] =
     " JOIN releases r2 ON r2.id = p.release_id WHERE p.name = ?1)"
     " ORDER BY r.seq DESC LIMIT 1";
 
+static void read_row(sqlite3_stmt *st, struct store_project *out)
+{
+	memset(out, 0, sizeof(*out));
+	store_col_copy(st, 0, out->name, sizeof(out->name));
+	out->release_id = sqlite3_column_int64(st, 1);
+	out->release_seq = sqlite3_column_int64(st, 2);
+	store_col_copy(st, 3, out->state, sizeof(out->state));
+	store_col_copy(st, 4, out->desired, sizeof(out->desired));
+	store_col_copy(st, 5, out->task_id, sizeof(out->task_id));
+	store_col_copy(st, 6, out->task_state, sizeof(out->task_state));
+	out->deleted = sqlite3_column_int(st, 7) != 0;
+	out->restarts = sqlite3_column_int(st, 8);
+	out->fast_failures = sqlite3_column_int(st, 9);
+	out->backoff_until = sqlite3_column_int64(st, 10);
+	out->marked_deleted = sqlite3_column_int(st, 11) != 0;
+}
+
 int store_project_row(struct store *s, const char *name, struct store_project *out)
 {
 	sqlite3_stmt *st = store_prep(s, sql_proj_row);
@@ -69,19 +91,30 @@ int store_project_row(struct store *s, const char *name, struct store_project *o
 		return -1;
 	store_bind_text(st, 1, name);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		memset(out, 0, sizeof(*out));
-		store_col_copy(st, 0, out->name, sizeof(out->name));
-		out->release_id = sqlite3_column_int64(st, 1);
-		out->release_seq = sqlite3_column_int64(st, 2);
-		store_col_copy(st, 3, out->state, sizeof(out->state));
-		store_col_copy(st, 4, out->desired, sizeof(out->desired));
-		store_col_copy(st, 5, out->task_id, sizeof(out->task_id));
-		store_col_copy(st, 6, out->task_state, sizeof(out->task_state));
-		out->deleted = sqlite3_column_int(st, 7) != 0;
-	}
+	if (rc == SQLITE_ROW)
+		read_row(st, out);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_projects_supervised(struct store *s, struct store_project **out, size_t *n)
+{
+	sqlite3_stmt *st = store_prep(s, sql_proj_supervised);
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_project *p = store_grow((void **)out, n, &cap, sizeof(**out));
+		if (p == NULL)
+			break;
+		read_row(st, p);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 void store_project_info_clear(struct store_project_info *info)
@@ -292,4 +325,208 @@ int store_release_previous(struct store *s, const char *project, int64_t *id, in
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- the runner: what it observes of a project ---- */
+
+static const char sql_project_save[] =
+    "UPDATE projects SET state = ?2, state_reason = ?3, task_id = ?4,"
+    " restarts = ?5, fast_failures = ?6, backoff_until = ?7, updated_at = ?8 WHERE name = ?1";
+static const char sql_project_release[] =
+    "UPDATE projects SET release_id = ?2,"
+    " spec = coalesce((SELECT spec FROM releases WHERE id = ?2), spec), updated_at = ?3"
+    " WHERE name = ?1";
+static const char sql_project_deleted[] =
+    "UPDATE projects SET deleted_at = ?2, state = 'stopped', state_reason = 'deleted',"
+    " updated_at = ?2 WHERE name = ?1";
+static const char sql_project_undeleted[] =
+    "UPDATE projects SET deleted_at = NULL, state_reason = NULL, task_id = NULL, restarts = 0,"
+    " fast_failures = 0, backoff_until = NULL, updated_at = ?2 WHERE name = ?1";
+static const char sql_ports_free[] = "DELETE FROM ports WHERE project = ?";
+static const char sql_purge_usage[] =
+    "DELETE FROM task_usage WHERE task_id IN (SELECT id FROM tasks WHERE project = ?)";
+static const char sql_purge_tasks[] = "DELETE FROM tasks WHERE project = ?";
+static const char sql_purge_releases[] = "DELETE FROM releases WHERE project = ?";
+
+static int project_save_row(struct store *s, const struct store_project *p, const char *reason)
+{
+	sqlite3_stmt *st = store_prep(s, sql_project_save);
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, p->name);
+	store_bind_text(st, 2, p->state);
+	store_bind_text(st, 3, reason);
+	store_bind_text(st, 4, p->task_id[0] ? p->task_id : NULL);
+	sqlite3_bind_int(st, 5, p->restarts);
+	sqlite3_bind_int(st, 6, p->fast_failures);
+	if (p->backoff_until > 0)
+		sqlite3_bind_int64(st, 7, p->backoff_until);
+	sqlite3_bind_int64(st, 8, util_now_ms());
+	return store_step_done(st);
+}
+
+int store_project_save_state(struct store *s, const struct store_project *p, const char *reason,
+                             const struct store_event *ev)
+{
+	if (ev == NULL)
+		return project_save_row(s, p, reason);
+	if (store_begin(s) < 0)
+		return -1;
+	return store_finish(
+	    s, project_save_row(s, p, reason) < 0 || store_event_write(s, ev) < 0 ? -1 : 0);
+}
+
+int store_project_set_release(struct store *s, const char *name, int64_t release_id)
+{
+	sqlite3_stmt *st = store_prep(s, sql_project_release);
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, name);
+	sqlite3_bind_int64(st, 2, release_id);
+	sqlite3_bind_int64(st, 3, util_now_ms());
+	return store_step_done(st);
+}
+
+/* Runs one single-parameter statement bound to name. */
+static int exec_name(struct store *s, const char *sql, const char *name)
+{
+	sqlite3_stmt *st = store_prep(s, sql);
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, name);
+	return store_step_done(st);
+}
+
+int store_project_mark_deleted(struct store *s, const char *name, const struct store_event *ev)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if (store_begin(s) < 0)
+		return -1;
+	st = store_prep(s, sql_project_deleted);
+	if (st != NULL) {
+		store_bind_text(st, 1, name);
+		sqlite3_bind_int64(st, 2, util_now_ms());
+		rc = store_step_done(st) < 0 || exec_name(s, sql_ports_free, name) < 0 ||
+		             store_event_write(s, ev) < 0
+		         ? -1
+		         : 0;
+	}
+	return store_finish(s, rc);
+}
+
+int store_project_undelete(struct store *s, const char *name)
+{
+	sqlite3_stmt *st = store_prep(s, sql_project_undeleted);
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, name);
+	sqlite3_bind_int64(st, 2, util_now_ms());
+	return store_step_done(st);
+}
+
+int store_project_purge(struct store *s, const char *name)
+{
+	if (store_begin(s) < 0)
+		return -1;
+	if (exec_name(s, sql_purge_usage, name) < 0 || exec_name(s, sql_purge_tasks, name) < 0 ||
+	    exec_name(s, sql_purge_releases, name) < 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return store_commit(s);
+}
+
+/* ---- releases: the runner's side ---- */
+
+static const char sql_release_get[] =
+    "SELECT id, project, seq, artifact, state, spec FROM releases WHERE id = ?";
+static const char sql_release_set[] = "UPDATE releases SET state = ?2, reason = ?3 WHERE id = ?1";
+static const char sql_releases_old[] =
+    "SELECT id, seq FROM releases WHERE project = ?1 AND state = 'ready' AND id NOT IN (?3, ?4)"
+    " ORDER BY seq DESC LIMIT -1 OFFSET ?2";
+
+void store_release_clear(struct store_release *r)
+{
+	free(r->spec);
+	memset(r, 0, sizeof(*r));
+}
+
+int store_release_get(struct store *s, int64_t id, struct store_release *out)
+{
+	sqlite3_stmt *st = store_prep(s, sql_release_get);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->id = sqlite3_column_int64(st, 0);
+		store_col_copy(st, 1, out->project, sizeof(out->project));
+		out->seq = sqlite3_column_int(st, 2);
+		store_col_copy(st, 3, out->artifact, sizeof(out->artifact));
+		store_col_copy(st, 4, out->state, sizeof(out->state));
+		out->spec = store_col_dup(st, 5);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int release_set_row(struct store *s, int64_t id, const char *state, const char *reason)
+{
+	sqlite3_stmt *st = store_prep(s, sql_release_set);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	store_bind_text(st, 2, state);
+	store_bind_text(st, 3, reason);
+	return store_step_done(st);
+}
+
+int store_release_set_state(struct store *s, int64_t id, const char *state, const char *reason,
+                            const struct store_event *ev)
+{
+	if (ev == NULL)
+		return release_set_row(s, id, state, reason);
+	if (store_begin(s) < 0)
+		return -1;
+	return store_finish(
+	    s, release_set_row(s, id, state, reason) < 0 || store_event_write(s, ev) < 0 ? -1 : 0);
+}
+
+int store_releases_prune(struct store *s, const char *project, int keep, int64_t spare,
+                         int64_t spare2, int **seqs, size_t *n)
+{
+	sqlite3_stmt *st = store_prep(s, sql_releases_old);
+	int64_t ids[64];
+	size_t nids = 0, cap = 0;
+	int rc;
+
+	*seqs = NULL;
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, project);
+	sqlite3_bind_int(st, 2, keep > 1 ? keep - 1 : 0); /* the current one counts as kept */
+	sqlite3_bind_int64(st, 3, spare);
+	sqlite3_bind_int64(st, 4, spare2);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && nids < ARRAY_SIZE(ids)) {
+		int *q = store_grow((void **)seqs, n, &cap, sizeof(int));
+		if (q == NULL)
+			break;
+		ids[nids++] = sqlite3_column_int64(st, 0);
+		*q = sqlite3_column_int(st, 1);
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < nids; i++)
+		release_set_row(s, ids[i], "removed", "pruned: keep_releases");
+	return 0;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The projects and releases tables, handler side: the rows the API shows
- * (plain structs with named fields; fcgi/ builds the JSON), and the writes
- * of a deploy or rollback, handler columns only (docs/architecture.md,
- * "Commands"). Writers run inside the caller's store_begin/store_commit.
+ * The projects and releases tables: the rows the API shows (plain structs
+ * with named fields; fcgi/ builds the JSON), the handlers' writes of a
+ * deploy or rollback (their columns only, inside the caller's
+ * store_begin/store_commit), and what the runner observes and writes
+ * (docs/architecture.md, "Column ownership").
  */
 #ifndef HOSTAGENT_STORE_PROJECTS_H
 #define HOSTAGENT_STORE_PROJECTS_H
@@ -15,17 +16,22 @@
 #include "store.h"
 #include "store_ports.h"
 
-/* What a handler checks before a command. */
+/* A project's row: what a handler checks before a command, and what the runner supervises. */
 struct store_project {
 	char name[128];
 	int64_t release_id, release_seq;
 	char state[16], desired[16];
 	char task_id[40];
 	char task_state[16];
-	bool deleted; /* deleted and not deployed again since */
+	bool deleted;        /* deleted and not deployed again since (as the API sees it) */
+	bool marked_deleted; /* deleted_at is set (the runner clears it when a deploy applies) */
+	int restarts, fast_failures;
+	int64_t backoff_until; /* 0 when none */
 };
 /* The row, deleted or not: 1 found, 0 never existed, -1 error. */
 int store_project_row(struct store *s, const char *name, struct store_project *out);
+/* Every project whose row is not marked deleted, by name. *out is malloc'd (free). 0 or -1. */
+int store_projects_supervised(struct store *s, struct store_project **out, size_t *n);
 
 /* A release as a project shows it; present false: none (JSON null). */
 struct store_release_ref {
@@ -87,5 +93,47 @@ int store_project_set_desired(struct store *s, const char *name, const char *des
  */
 int store_release_previous(struct store *s, const char *project, int64_t *id, int64_t *seq,
                            char artifact[65], char **spec);
+
+/* ---- the runner's writes: what it observed ---- */
+/*
+ * The supervision fields the runner owns (not desired: the handlers'
+ * column) and, when ev is not NULL, its event, in one transaction;
+ * backoff_until 0 writes NULL, task_id "" too. Reads name, state, task_id,
+ * restarts, fast_failures and backoff_until of p.
+ */
+int store_project_save_state(struct store *s, const struct store_project *p, const char *reason,
+                             const struct store_event *ev);
+/* Makes a release current: release_id and the spec that came with it. */
+int store_project_set_release(struct store *s, const char *name, int64_t release_id);
+/* deleted_at = now, state stopped, ports freed, and its event: one transaction. */
+int store_project_mark_deleted(struct store *s, const char *name, const struct store_event *ev);
+/* A deleted project is back (a deploy after the delete): a new project's counters. */
+int store_project_undelete(struct store *s, const char *name);
+/* Removes the project's tasks (and their usage) and releases rows. */
+int store_project_purge(struct store *s, const char *name);
+
+/* A release as the runner extracts and runs it. */
+struct store_release {
+	int64_t id;
+	char project[64];
+	int seq;
+	char artifact[72];
+	char state[16];
+	char *spec; /* malloc'd JSON text */
+};
+void store_release_clear(struct store_release *r);
+/* 1 found, 0 not, -1 error. */
+int store_release_get(struct store *s, int64_t id, struct store_release *out);
+/* The release's state and reason, and ev (may be NULL) in the same transaction. */
+int store_release_set_state(struct store *s, int64_t id, const char *state, const char *reason,
+                            const struct store_event *ev);
+/*
+ * Ready releases of a project beyond the newest `keep`, never `spare` nor
+ * `spare2` (the new current one and the one still running): their seqs
+ * into *seqs (malloc'd), and their rows are marked 'removed'. The caller
+ * deletes the directories.
+ */
+int store_releases_prune(struct store *s, const char *project, int keep, int64_t spare,
+                         int64_t spare2, int **seqs, size_t *n);
 
 #endif

@@ -45,4 +45,12 @@ char *store_col_dup(sqlite3_stmt *st, int col);
  */
 int store_count(struct store *s, const char *sql, const char *arg, int64_t *out);
 
+/* Grows a row array (*n of *cap elements of size bytes) by one: the new slot, or NULL. */
+void *store_grow(void **arr, size_t *n, size_t *cap, size_t size);
+/*
+ * Ends a write transaction begun with store_begin: COMMIT when rc is 0,
+ * ROLLBACK (and -1) otherwise. Returns 0 or -1.
+ */
+int store_finish(struct store *s, int rc);
+
 #endif

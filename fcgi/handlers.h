@@ -18,6 +18,7 @@
 #include "store_idem.h"
 #include "store_ports.h"
 #include "store_projects.h"
+#include "store_tasks.h"
 
 struct json_object;
 

@@ -23,7 +23,9 @@
 #include "runner.h"
 #include "settle.h"
 #include "store.h"
-#include "store_run.h"
+#include "store_projects.h"
+#include "store_tasks.h"
+#include "store_usage.h"
 #include "util.h"
 
 #define BUNDLE_TTL_MS    (10 * 60 * 1000)
@@ -193,7 +195,7 @@ static void bundle_go(struct runner *r, struct bundle_job *b)
 		bundle_done(r, b, false, NULL, "cannot start the bundle helper");
 }
 
-static struct json_object *run_json(const struct run_summary *s)
+static struct json_object *run_json(const struct store_task_summary *s)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -216,31 +218,31 @@ static struct json_object *run_json(const struct run_summary *s)
 /* The project part of the manifest: spec and release of what runs now, restarts. */
 static void project_json(struct runner *r, const char *name, struct json_object *m)
 {
-	struct run_project p;
-	struct run_release rel;
+	struct store_project p;
+	struct store_release rel;
 
 	json_object_object_add(m, "project", json_object_new_string(name));
-	if (store_run_project_get(r->store, name, &p) != 1)
+	if (store_project_row(r->store, name, &p) != 1)
 		return;
 	json_object_object_add(m, "restarts", json_object_new_int(p.restarts));
 	json_object_object_add(m, "state", json_object_new_string(p.state));
-	if (store_run_release_get(r->store, p.release_id, &rel) != 1)
+	if (store_release_get(r->store, p.release_id, &rel) != 1)
 		return;
 	json_object_object_add(m, "release", json_object_new_int(rel.seq));
 	json_object_object_add(m, "artifact_sha256", json_object_new_string(rel.artifact));
 	json_object_object_add(m, "spec", rel.spec ? json_tokener_parse(rel.spec) : NULL);
-	run_release_clear(&rel);
+	store_release_clear(&rel);
 }
 
 void bundle_logs_cmd(struct runner *r, int64_t cmd_id, const char *project, struct json_object *pl)
 {
 	struct bundle_job *b = bundle_new(r, cmd_id, pl);
-	struct run_summary *runs;
+	struct store_task_summary *runs;
 	struct json_object *arr;
 	size_t n;
 
-	if (b == NULL || store_run_summaries(r->store, project, json_get_str(pl, "task"),
-	                                     json_get_int(pl, "since", 0), &runs, &n) < 0) {
+	if (b == NULL || store_task_summaries(r->store, project, json_get_str(pl, "task"),
+	                                      json_get_int(pl, "since", 0), &runs, &n) < 0) {
 		settle_command(r->store, cmd_id, false, NULL, "cannot list the project's runs");
 		if (b != NULL)
 			json_object_put(b->manifest), free(b);

@@ -18,7 +18,9 @@
 #include "helper.h"
 #include "log.h"
 #include "runner.h"
-#include "store_run.h"
+#include "store_projects.h"
+#include "store_tasks.h"
+#include "store_usage.h"
 #include "util.h"
 
 struct extraction {
@@ -58,17 +60,17 @@ static void extract_done(struct runner *r, void *arg, bool ok, struct json_objec
 {
 	struct extraction *x = arg;
 	char why[700];
-	struct run_event ev = {.type = "project.deploy_failed",
-	                       .project = x->project,
-	                       .level = "warn",
-	                       .message = why};
+	struct store_event ev = {.type = "project.deploy_failed",
+	                         .project = x->project,
+	                         .level = "warn",
+	                         .message = why};
 
 	if (!err || !*err)
 		err = "unknown error";
 	snprintf(why, sizeof(why), "release %d: extraction failed: %s", x->seq, err);
 	ev.task_id = x->task_id[0] ? x->task_id : NULL;
-	if (store_run_release_set(r->store, x->release_id, ok ? "ready" : "failed", ok ? NULL : err,
-	                          ok ? NULL : &ev) < 0)
+	if (store_release_set_state(r->store, x->release_id, ok ? "ready" : "failed",
+	                            ok ? NULL : err, ok ? NULL : &ev) < 0)
 		log_error("release %lld: cannot record its state", (long long)x->release_id);
 	if (!ok)
 		log_warn("project %s: %s", x->project, why);
@@ -76,7 +78,7 @@ static void extract_done(struct runner *r, void *arg, bool ok, struct json_objec
 	free(x);
 }
 
-int deploy_extract(struct runner *r, const struct run_release *rel, const char *task_id,
+int deploy_extract(struct runner *r, const struct store_release *rel, const char *task_id,
                    deploy_done_fn *done, void *arg)
 {
 	struct extraction *x = calloc(1, sizeof(*x));
@@ -94,7 +96,7 @@ int deploy_extract(struct runner *r, const struct run_release *rel, const char *
 	             rel->artifact) < 0 ||
 	    util_fmt(x->dest, sizeof(x->dest), "%s/releases/%s/%d", r->cfg.data_dir, rel->project,
 	             rel->seq) < 0 ||
-	    store_run_release_set(r->store, rel->id, "extracting", NULL, NULL) < 0 ||
+	    store_release_set_state(r->store, rel->id, "extracting", NULL, NULL) < 0 ||
 	    helper_start(r, extract_work, extract_done, x) < 0) {
 		free(x);
 		return -1;
@@ -108,8 +110,8 @@ void deploy_prune(struct runner *r, const char *project, int64_t keep_id, int64_
 	int *seqs;
 	size_t n;
 
-	if (store_run_releases_prune(r->store, project, r->cfg.keep_releases, keep_id, running_id,
-	                             &seqs, &n) < 0)
+	if (store_releases_prune(r->store, project, r->cfg.keep_releases, keep_id, running_id,
+	                         &seqs, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (util_fmt(path, sizeof(path), "%s/releases/%s/%d", r->cfg.data_dir, project,

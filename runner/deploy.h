@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 struct runner;
-struct run_release;
+struct store_release;
 
 /* ok: the release is ready. err: why not (borrowed for the call). */
 typedef void deploy_done_fn(struct runner *r, void *arg, bool ok, const char *err);
@@ -24,7 +24,7 @@ typedef void deploy_done_fn(struct runner *r, void *arg, bool ok, const char *er
  * then calls done(r, arg, ...) on the loop. 0 started (done comes later),
  * -1 it could not start (done is not called).
  */
-int deploy_extract(struct runner *r, const struct run_release *rel, const char *task_id,
+int deploy_extract(struct runner *r, const struct store_release *rel, const char *task_id,
                    deploy_done_fn *done, void *arg);
 
 /* Ready releases beyond keep_releases are removed, never keep_id nor running_id. */

@@ -23,7 +23,10 @@
 #include "jobdir.h"
 #include "json_get.h"
 #include "runner.h"
-#include "store_run.h"
+#include "store_ports.h"
+#include "store_projects.h"
+#include "store_tasks.h"
+#include "store_usage.h"
 #include "util.h"
 
 /* A limit given as a number or a size string ("512M"); 0 when absent or bad. */
@@ -72,12 +75,12 @@ static void env_set(struct json_object *env, const char *k, const char *v)
 
 /* The spec's env, then what every job gets; the agent's names win over the spec's. */
 static struct json_object *env_json(struct runner *r, struct json_object *spec,
-                                    const struct run_task *t, const struct run_release *rel,
+                                    const struct store_task *t, const struct store_release *rel,
                                     const char *dir)
 {
 	struct json_object *env = json_object_new_object(),
 	                   *src = json_object_object_get(spec, "env");
-	struct run_port *ports;
+	struct store_port ports[STORE_PORTS_MAX];
 	size_t n;
 	char buf[PATH_MAX + 32];
 
@@ -98,7 +101,7 @@ static struct json_object *env_json(struct runner *r, struct json_object *spec,
 	env_set(env, "HOSTAGENT_MAX_STEPS", buf);
 	snprintf(buf, sizeof(buf), "%s/config.json", dir);
 	env_set(env, "HOSTAGENT_CONFIG_FILE", buf);
-	if (store_run_ports(r->store, t->project, &ports, &n) == 0) {
+	if (store_ports_of(r->store, t->project, ports, STORE_PORTS_MAX, &n) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			char key[64], val[16];
 			size_t k = snprintf(key, sizeof(key), "PORT_%s", ports[i].name);
@@ -108,7 +111,6 @@ static struct json_object *env_json(struct runner *r, struct json_object *spec,
 			snprintf(val, sizeof(val), "%d", ports[i].port);
 			env_set(env, key, val);
 		}
-		free(ports);
 	}
 	return env;
 }
@@ -135,8 +137,8 @@ static int64_t stop_timeout_ms_of(struct runner *r, struct json_object *spec)
 }
 
 /* The effective launch spec; NULL when the project spec has no command. */
-static struct json_object *spec_json(struct runner *r, const struct run_task *t,
-                                     const struct run_release *rel, const char *dir,
+static struct json_object *spec_json(struct runner *r, const struct store_task *t,
+                                     const struct store_release *rel, const char *dir,
                                      const char *cgroup, struct json_object *spec)
 {
 	struct json_object *o, *argv = json_object_object_get(spec, "command");
@@ -247,7 +249,7 @@ static int clear_dir(const char *dir)
 	return rc;
 }
 
-int jobdir_prepare(struct runner *r, const struct run_task *t, const struct run_release *rel,
+int jobdir_prepare(struct runner *r, const struct store_task *t, const struct store_release *rel,
                    const char *cgroup, int *lock_fd, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];

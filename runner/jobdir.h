@@ -11,8 +11,8 @@
 #include <stddef.h>
 
 struct runner;
-struct run_task;
-struct run_release;
+struct store_task;
+struct store_release;
 
 #define JOBDIR_BUSY 1
 
@@ -27,7 +27,7 @@ int jobdir_path(const struct runner *r, const char *task_id, char *buf, size_t l
  * spawned before: adopt it, never spawn a second shim); -1 for an I/O
  * error worth a retry; -2 when the spec cannot be run. Reason in err.
  */
-int jobdir_prepare(struct runner *r, const struct run_task *t, const struct run_release *rel,
+int jobdir_prepare(struct runner *r, const struct store_task *t, const struct store_release *rel,
                    const char *cgroup, int *lock_fd, char *err, size_t errlen);
 
 /* 1 when a shim holds dir's lock, 0 when none does or dir is gone, -1 on error (errno). */

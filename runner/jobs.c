@@ -24,7 +24,9 @@
 #include "packet.h"
 #include "runner.h"
 #include "spawn.h"
-#include "store_run.h"
+#include "store_projects.h"
+#include "store_tasks.h"
+#include "store_usage.h"
 #include "supervise.h"
 #include "util.h"
 
@@ -65,9 +67,9 @@ static const char *project_or_null(const struct job *j)
 static void job_end(struct runner *r, struct job *j, const struct shim_exit *x)
 {
 	struct job_end e = {.exit = *x};
-	struct run_end end = {0};
+	struct store_task_end end = {0};
 	char type[32];
-	struct run_event ev = {.type = type, .task_id = j->task_id};
+	struct store_event ev = {.type = type, .task_id = j->task_id};
 	bool by_request = x->stopped || j->stop_requested || j->kill_requested;
 
 	e.state = sv_end_state(x->has_code, x->exit_code, x->has_signal, x->signal, by_request,
@@ -93,7 +95,7 @@ static void job_end(struct runner *r, struct job *j, const struct shim_exit *x)
 	ev.project = project_or_null(j);
 	ev.level = strcmp(e.state, "failed") == 0 ? "warn" : "info";
 	ev.message = e.reason;
-	if (store_run_task_ended(r->store, j->task_id, &end, &ev) < 0)
+	if (store_task_ended(r->store, j->task_id, &end, &ev) < 0)
 		log_error("task %s: cannot record its end", j->task_id);
 	log_info("task %s %s: %s", j->task_id, e.state, e.reason);
 	job_unlink(r, j);
@@ -104,15 +106,15 @@ static void job_end(struct runner *r, struct job *j, const struct shim_exit *x)
 
 static void on_started(struct runner *r, struct job *j, const struct shim_msg *m)
 {
-	struct run_event ev = {.type = "task.started", .task_id = j->task_id, .message = "started"};
+	struct store_event ev = {
+	    .type = "task.started", .task_id = j->task_id, .message = "started"};
 
 	j->pid = m->pid;
 	j->start_time = m->start_time;
 	j->started_at = m->started_at > 0 ? m->started_at : util_now_ms();
 	j->started = true;
 	ev.project = project_or_null(j);
-	if (store_run_task_started(r->store, j->task_id, j->pid, j->shim_pid, j->started_at, &ev) <
-	    0)
+	if (store_task_started(r->store, j->task_id, j->pid, j->shim_pid, j->started_at, &ev) < 0)
 		log_error("task %s: cannot record its start", j->task_id);
 	log_info("task %s started: pid %d (%lld ms after spawn)", j->task_id, (int)j->pid,
 	         (long long)(util_mono_ms() - j->spawned_mono));
@@ -268,7 +270,7 @@ int job_spawn(struct runner *r, const char *task_id, const char *project, const 
 	j->ops = ops;
 	j->owner = owner;
 	snprintf(j->cgroup, sizeof(j->cgroup), "%s", cgroup ? cgroup : "");
-	store_run_task_spawned(r->store, task_id, sp.pid, cgroup && cgroup[0] ? cgroup : NULL);
+	store_task_spawned(r->store, task_id, sp.pid, cgroup && cgroup[0] ? cgroup : NULL);
 	if (job_attach(r, j, sv[0]) < 0) {
 		close(sv[0]); /* the shim keeps listening on shim.sock: reach it there */
 		job_connect(r, j);
@@ -393,12 +395,12 @@ int job_op_pause(struct job *j, bool pause)
 	if (job_send(j, &m) < 0)
 		return -1;
 	j->paused = pause;
-	store_run_task_paused(j->r->store, j->task_id, pause);
+	store_task_paused(j->r->store, j->task_id, pause);
 	return 0;
 }
 
 /* A job for a task row; its pid is not trusted until the shim names it again. */
-static struct job *job_from_row(struct runner *r, const struct run_task *t)
+static struct job *job_from_row(struct runner *r, const struct store_task *t)
 {
 	struct job *j = job_new(r, t->id, t->project);
 
@@ -419,7 +421,7 @@ static struct job *job_from_row(struct runner *r, const struct run_task *t)
 	return j;
 }
 
-int job_adopt(struct runner *r, const struct run_task *t, const struct job_owner_ops *ops,
+int job_adopt(struct runner *r, const struct store_task *t, const struct job_owner_ops *ops,
               void *owner, struct job **out)
 {
 	struct job *j = job_find(r, t->id);
@@ -439,7 +441,7 @@ int job_adopt(struct runner *r, const struct run_task *t, const struct job_owner
  * lock is held (the previous runner died between the spawn and its record);
  * otherwise it never started and is not a job yet.
  */
-static bool maybe_alive(struct runner *r, const struct run_task *t)
+static bool maybe_alive(struct runner *r, const struct store_task *t)
 {
 	char dir[PATH_MAX];
 
@@ -450,11 +452,11 @@ static bool maybe_alive(struct runner *r, const struct run_task *t)
 
 void jobs_recover(struct runner *r, job_adopt_fn *adopt, void *arg)
 {
-	struct run_task *t;
+	struct store_task *t;
 	struct job **jobs;
 	size_t n;
 
-	if (store_run_tasks_live(r->store, &t, &n) < 0) {
+	if (store_tasks_live(r->store, &t, &n) < 0) {
 		log_error("recovery: cannot list live tasks");
 		return;
 	}
@@ -472,5 +474,5 @@ void jobs_recover(struct runner *r, job_adopt_fn *adopt, void *arg)
 	if (n > 0)
 		log_info("recovery: %zu run(s) found in the database", n);
 	free(jobs);
-	run_tasks_free(t, n);
+	store_tasks_free(t, n);
 }

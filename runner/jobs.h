@@ -17,7 +17,7 @@
 #include "shim_proto.h"
 
 struct runner;
-struct run_task;
+struct store_task;
 struct job;
 
 /* How a run ended, as recorded in its task row. */
@@ -70,7 +70,7 @@ int job_spawn(struct runner *r, const char *task_id, const char *project, const 
  * A run whose shim is alive but unknown to this runner (a spawn the
  * previous runner did not record): supervise it again. 0 or -1.
  */
-int job_adopt(struct runner *r, const struct run_task *t, const struct job_owner_ops *ops,
+int job_adopt(struct runner *r, const struct store_task *t, const struct job_owner_ops *ops,
               void *owner, struct job **out);
 struct job *job_find(struct runner *r, const char *task_id);
 
@@ -84,7 +84,7 @@ int job_op_pause(struct job *j, bool pause);
  * Called for every recovered job before anything of it is reported: the
  * caller sets j->ops and j->owner from the task row.
  */
-typedef void job_adopt_fn(void *arg, struct job *j, const struct run_task *t);
+typedef void job_adopt_fn(void *arg, struct job *j, const struct store_task *t);
 /*
  * At start-up: every run the database says may be live is supervised
  * again. A shim that holds its directory's lock is alive, however long it

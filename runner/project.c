@@ -27,7 +27,9 @@
 #include "runner.h"
 #include "settle.h"
 #include "store.h"
-#include "store_run.h"
+#include "store_projects.h"
+#include "store_tasks.h"
+#include "store_usage.h"
 #include "util.h"
 
 /*
@@ -43,18 +45,18 @@ struct launch_fail {
 
 static void project_feed(struct project *p, const struct sv_input *first);
 
-static struct project *project_from_row(struct runner *r, const struct run_project *row)
+static struct project *project_from_row(struct runner *r, const struct store_project *row)
 {
 	struct project *p = calloc(1, sizeof(*p));
 
 	if (p == NULL)
 		return NULL;
 	p->r = r;
-	snprintf(p->name, sizeof(p->name), "%s", row->name);
-	p->sv.state = row->deleted ? SV_DELETED : sv_state_parse(row->state);
+	snprintf(p->name, sizeof(p->name), "%.63s", row->name); /* names are at most 63 */
+	p->sv.state = row->marked_deleted ? SV_DELETED : sv_state_parse(row->state);
 	/* after recovery every live run is known: a project loaded now has none */
-	if (r->recovered && (p->sv.state == SV_STARTING || p->sv.state == SV_RUNNING ||
-	                     p->sv.state == SV_STOPPING))
+	if (r->recovered &&
+	    (p->sv.state == SV_STARTING || p->sv.state == SV_RUNNING || p->sv.state == SV_STOPPING))
 		p->sv.state = SV_STOPPED;
 	p->sv.desired_running = strcmp(row->desired, "running") == 0;
 	p->sv.release_id = row->release_id;
@@ -70,12 +72,12 @@ static struct project *project_from_row(struct runner *r, const struct run_proje
 /* The in-memory project, loaded from the database if need be (deleted ones only if asked). */
 static struct project *project_find(struct runner *r, const char *name, bool deleted_too)
 {
-	struct run_project row;
+	struct store_project row;
 
 	for (struct project *p = r->projects; p != NULL; p = p->next)
 		if (strcmp(p->name, name) == 0)
 			return p;
-	if (store_run_project_get(r->store, name, &row) != 1 || (row.deleted && !deleted_too))
+	if (store_project_row(r->store, name, &row) != 1 || (row.marked_deleted && !deleted_too))
 		return NULL;
 	return project_from_row(r, &row);
 }
@@ -95,9 +97,9 @@ static void project_forget(struct runner *r, struct project *p)
 /* The supervision fields and, when the state changed, its event: one transaction. */
 static void project_save(struct project *p, enum sv_state before, const char *reason)
 {
-	struct run_project row = {0};
+	struct store_project row = {0};
 	char type[48];
-	struct run_event ev = {.type = type, .project = p->name, .message = reason};
+	struct store_event ev = {.type = type, .project = p->name, .message = reason};
 	enum sv_state s = p->sv.state;
 
 	if (s == SV_DELETED)
@@ -112,7 +114,7 @@ static void project_save(struct project *p, enum sv_state before, const char *re
 	snprintf(type, sizeof(type), "project.%s", s == SV_RUNNING ? "started" : sv_state_name(s));
 	ev.task_id = p->task_id[0] ? p->task_id : NULL;
 	ev.level = s == SV_FAILED || s == SV_CRASHLOOP ? "warn" : "info";
-	if (store_run_project_save(p->r->store, &row, reason, s != before ? &ev : NULL) < 0)
+	if (store_project_save_state(p->r->store, &row, reason, s != before ? &ev : NULL) < 0)
 		log_error("project %s: cannot save its state", p->name);
 	if (s != before)
 		log_info("project %s: %s (%s)", p->name, sv_state_name(s), reason ? reason : "");
@@ -122,7 +124,7 @@ static void project_save(struct project *p, enum sv_state before, const char *re
 static void project_policy(struct project *p, struct sv_policy *pol)
 {
 	struct runner *r = p->r;
-	struct run_release rel;
+	struct store_release rel;
 	struct json_object *spec;
 
 	pol->restart = SV_RESTART_ON_FAILURE;
@@ -130,30 +132,30 @@ static void project_policy(struct project *p, struct sv_policy *pol)
 	pol->backoff_max_ms = r->cfg.restart_backoff_max_ms;
 	pol->crashloop_after = r->cfg.crashloop_after;
 	pol->fast_failure_ms = r->cfg.fast_failure_ms;
-	if (store_run_release_get(r->store, p->sv.release_id, &rel) != 1)
+	if (store_release_get(r->store, p->sv.release_id, &rel) != 1)
 		return;
 	spec = json_tokener_parse(rel.spec ? rel.spec : "");
 	sv_restart_parse(json_get_str(spec, "restart"), &pol->restart);
 	json_object_put(spec);
-	run_release_clear(&rel);
+	store_release_clear(&rel);
 }
 
 /* A task that never ran ends with its event. */
 static void end_task(struct runner *r, const char *task_id, const char *project, const char *state,
                      const char *why)
 {
-	struct run_end end = {.state = state, .reason = why, .ended_at = util_now_ms()};
+	struct store_task_end end = {.state = state, .reason = why, .ended_at = util_now_ms()};
 	char type[32];
-	struct run_event ev = {.type = type,
-	                       .task_id = task_id,
-	                       .project = project,
-	                       .level = strcmp(state, "failed") == 0 ? "warn" : "info",
-	                       .message = why};
+	struct store_event ev = {.type = type,
+	                         .task_id = task_id,
+	                         .project = project,
+	                         .level = strcmp(state, "failed") == 0 ? "warn" : "info",
+	                         .message = why};
 
 	if (task_id == NULL || task_id[0] == '\0')
 		return;
 	snprintf(type, sizeof(type), "task.%s", state);
-	if (store_run_task_ended(r->store, task_id, &end, &ev) < 0)
+	if (store_task_ended(r->store, task_id, &end, &ev) < 0)
 		log_error("task %s: cannot record its end", task_id);
 }
 
@@ -184,7 +186,7 @@ static const struct job_owner_ops project_job_ops = {
 };
 
 /* A run the previous runner spawned (or this one, for a re-applied command) is ours again. */
-static void adopt_task(struct project *p, const struct run_task *t, struct launch_fail *f)
+static void adopt_task(struct project *p, const struct store_task *t, struct launch_fail *f)
 {
 	struct job *j;
 
@@ -203,10 +205,10 @@ static int new_service_task(struct project *p, int64_t release_id, char id[40],
                             struct launch_fail *f)
 {
 	struct runner *r = p->r;
-	struct run_release rel;
+	struct store_release rel;
 	int rc = -1;
 
-	if (util_uuid4(id) < 0 || store_run_release_get(r->store, release_id, &rel) != 1) {
+	if (util_uuid4(id) < 0 || store_release_get(r->store, release_id, &rel) != 1) {
 		snprintf(f->why, sizeof(f->why), "no release to start");
 		return -1;
 	}
@@ -215,15 +217,15 @@ static int new_service_task(struct project *p, int64_t release_id, char id[40],
 		                            rel.spec);
 		rc = rc == 0 ? store_commit(r->store) : (store_rollback(r->store), -1);
 	}
-	run_release_clear(&rel);
+	store_release_clear(&rel);
 	if (rc < 0)
 		snprintf(f->why, sizeof(f->why), "cannot add the service task");
 	return rc;
 }
 
 /* The shim of a ready task: cgroup, job directory under its lock, spawn. */
-static void spawn_task(struct project *p, const struct run_task *t, const struct run_release *rel,
-                       struct launch_fail *f)
+static void spawn_task(struct project *p, const struct store_task *t,
+                       const struct store_release *rel, struct launch_fail *f)
 {
 	struct runner *r = p->r;
 	char cgroup[PATH_MAX] = "";
@@ -259,8 +261,8 @@ static void launch(struct project *p, int64_t release_id, const char *task_id,
                    struct launch_fail *f)
 {
 	struct runner *r = p->r;
-	struct run_release rel;
-	struct run_task t;
+	struct store_release rel;
+	struct store_task t;
 	char id[40];
 
 	if (task_id[0] == '\0') {
@@ -271,7 +273,7 @@ static void launch(struct project *p, int64_t release_id, const char *task_id,
 		task_id = id;
 	}
 	snprintf(p->task_id, sizeof(p->task_id), "%s", task_id);
-	if (store_run_task_get(r->store, task_id, &t) != 1) {
+	if (store_task_get(r->store, task_id, &t) != 1) {
 		snprintf(f->why, sizeof(f->why), "the task to start does not exist");
 		f->failed = f->permanent = true;
 		return;
@@ -279,9 +281,8 @@ static void launch(struct project *p, int64_t release_id, const char *task_id,
 	if (is_terminal(t.state) && t.release_id != 0) {
 		/* a re-applied command whose run is over: the release gets a new run */
 		int64_t rid = t.release_id;
-		run_task_clear(&t);
-		if (new_service_task(p, rid, id, f) < 0 ||
-		    store_run_task_get(r->store, id, &t) != 1) {
+		store_task_clear(&t);
+		if (new_service_task(p, rid, id, f) < 0 || store_task_get(r->store, id, &t) != 1) {
 			f->failed = f->permanent = true;
 			return;
 		}
@@ -289,17 +290,17 @@ static void launch(struct project *p, int64_t release_id, const char *task_id,
 	}
 	if (strcmp(t.state, "pending") != 0 || t.shim_pid != 0) {
 		adopt_task(p, &t, f); /* a re-applied command: this run was spawned before */
-	} else if (store_run_release_get(r->store, t.release_id ? t.release_id : release_id,
-	                                 &rel) != 1 ||
+	} else if (store_release_get(r->store, t.release_id ? t.release_id : release_id, &rel) !=
+	               1 ||
 	           strcmp(rel.state, "ready") != 0) {
 		snprintf(f->why, sizeof(f->why), "release %lld is not ready",
 		         (long long)release_id);
 		f->failed = f->permanent = true;
 	} else {
 		spawn_task(p, &t, &rel, f);
-		run_release_clear(&rel);
+		store_release_clear(&rel);
 	}
-	run_task_clear(&t);
+	store_task_clear(&t);
 	if (f->failed) {
 		log_warn("project %s: cannot start task %s: %s", p->name, p->task_id, f->why);
 		end_task(r, p->task_id, p->name, "failed", f->why);
@@ -328,7 +329,7 @@ static void purge_files(struct runner *r, const char *name)
 	char path[PATH_MAX], (*ids)[40];
 	size_t n;
 
-	if (store_run_project_task_ids(r->store, name, &ids, &n) == 0) {
+	if (store_task_ids_of_project(r->store, name, &ids, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
 			if (jobdir_path(r, ids[i], path, sizeof(path)) == 0)
 				helper_remove_tree(r, path);
@@ -341,15 +342,15 @@ static void purge_files(struct runner *r, const char *name)
 static void delete_project(struct project *p, bool purge)
 {
 	struct runner *r = p->r;
-	struct run_event ev = {.type = "project.deleted",
-	                       .project = p->name,
-	                       .message = purge ? "deleted and purged" : "deleted"};
+	struct store_event ev = {.type = "project.deleted",
+	                         .project = p->name,
+	                         .message = purge ? "deleted and purged" : "deleted"};
 
-	if (store_run_project_deleted(r->store, p->name, &ev) < 0)
+	if (store_project_mark_deleted(r->store, p->name, &ev) < 0)
 		log_error("project %s: cannot mark it deleted", p->name);
 	if (purge) {
 		purge_files(r, p->name);
-		store_run_project_purge(r->store, p->name);
+		store_project_purge(r->store, p->name);
 	}
 	log_info("project %s: %s", p->name, ev.message);
 	p->forget = true;
@@ -406,7 +407,7 @@ static void carry_out(struct project *p, const struct sv_fx *f, struct launch_fa
 		p->timer = 0;
 		break;
 	case SV_FX_RELEASE:
-		if (store_run_project_release(r->store, p->name, f->release_id) < 0)
+		if (store_project_set_release(r->store, p->name, f->release_id) < 0)
 			log_error("project %s: cannot record release %lld", p->name,
 			          (long long)f->release_id);
 		break;
@@ -417,7 +418,7 @@ static void carry_out(struct project *p, const struct sv_fx *f, struct launch_fa
 		p->forget = false;
 		p->sv.restarts = p->sv.fast_failures = 0;
 		p->task_id[0] = '\0';
-		if (store_run_project_undeleted(r->store, p->name) < 0)
+		if (store_project_undelete(r->store, p->name) < 0)
 			log_error("project %s: cannot undelete it", p->name);
 		break;
 	case SV_FX_CANCEL_TASK:
@@ -453,7 +454,8 @@ static void project_feed(struct project *p, const struct sv_input *first)
 			carry_out(p, &out.fx[i], &lf);
 		if (lf.delay_ms >= 0) {
 			int n = p->sv.fast_failures;
-			snprintf(reason, sizeof(reason), "%s; %d fast failure%s; next start in %lld ms",
+			snprintf(reason, sizeof(reason),
+			         "%s; %d fast failure%s; next start in %lld ms",
 			         out.reason ? out.reason : "ended", n, n == 1 ? "" : "s",
 			         (long long)lf.delay_ms);
 			out.reason = reason;
@@ -535,10 +537,10 @@ static void project_deploy(struct project *p, const struct store_command *c, str
 {
 	struct runner *r = p->r;
 	struct deploy_ctx *d = calloc(1, sizeof(*d));
-	struct run_release rel;
+	struct store_release rel;
 
 	if (d == NULL ||
-	    store_run_release_get(r->store, json_get_int(pl, "release_id", 0), &rel) != 1) {
+	    store_release_get(r->store, json_get_int(pl, "release_id", 0), &rel) != 1) {
 		settle_command(r->store, c->id, false, NULL,
 		               d ? "no such release of this project" : "out of memory");
 		free(d);
@@ -567,18 +569,18 @@ static void project_deploy(struct project *p, const struct store_command *c, str
 		else if (deploy_extract(r, &rel, d->task_id, on_extracted, d) < 0)
 			on_extracted(r, d, false, "cannot start the extraction helper");
 	}
-	run_release_clear(&rel);
+	store_release_clear(&rel);
 }
 
 static void project_rollback(struct project *p, const struct store_command *c,
                              struct json_object *pl)
 {
 	struct runner *r = p->r;
-	struct run_release rel;
+	struct store_release rel;
 	int64_t id = json_get_int(pl, "release_id", 0);
 	const char *why = NULL;
 
-	if (store_run_release_get(r->store, id, &rel) != 1 || strcmp(rel.project, p->name) != 0)
+	if (store_release_get(r->store, id, &rel) != 1 || strcmp(rel.project, p->name) != 0)
 		why = "no such release of this project";
 	else if (strcmp(rel.state, "ready") != 0)
 		why = "the release is not ready (removed or failed)";
@@ -590,7 +592,7 @@ static void project_rollback(struct project *p, const struct store_command *c,
 		settle_command(r->store, c->id, false, NULL, why);
 	}
 	if (rel.spec != NULL || rel.id != 0)
-		run_release_clear(&rel);
+		store_release_clear(&rel);
 }
 
 void project_command(struct runner *r, const struct store_command *c, struct json_object *pl)
@@ -637,7 +639,7 @@ void project_command(struct runner *r, const struct store_command *c, struct jso
 	settle_command(r->store, c->id, false, NULL, "unknown project command");
 }
 
-void project_adopt(void *arg, struct job *j, const struct run_task *t)
+void project_adopt(void *arg, struct job *j, const struct store_task *t)
 {
 	struct runner *r = arg;
 	struct project *p = t->project[0] ? project_find(r, t->project, true) : NULL;
@@ -669,10 +671,10 @@ static void resume_timer(struct project *p)
 
 int project_load_all(struct runner *r)
 {
-	struct run_project *rows;
+	struct store_project *rows;
 	size_t n;
 
-	if (store_run_projects(r->store, &rows, &n) < 0)
+	if (store_projects_supervised(r->store, &rows, &n) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct project *p = project_find(r, rows[i].name, false);
@@ -701,7 +703,7 @@ void project_settle_all(struct runner *r)
 		next = p->next;
 		if (p->job != NULL || (s != SV_STARTING && s != SV_RUNNING && s != SV_STOPPING))
 			continue;
-		if (store_run_project_has_open_command(r->store, p->name) == 1)
+		if (store_command_open_for(r->store, p->name) == 1)
 			continue;
 		p->sv.state = SV_STOPPED;
 		if (p->sv.desired_running && s != SV_STOPPING) {

@@ -15,7 +15,7 @@
 
 struct runner;
 struct job;
-struct run_task;
+struct store_task;
 struct json_object;
 struct store_command;
 
@@ -27,7 +27,7 @@ struct project {
 	char task_id[40]; /* the current (or last) run */
 	struct job *job;  /* the current run, NULL when none */
 	int64_t backoff_until;
-	uint64_t timer;      /* backoff timer id, 0 when none */
+	uint64_t timer; /* backoff timer id, 0 when none */
 	/*
 	 * The newest deploy or rollback, delete, and stop: a deploy whose
 	 * extraction ends after a later deploy, rollback or delete only makes
@@ -35,8 +35,8 @@ struct project {
 	 * not started.
 	 */
 	int64_t last_switch_id, last_delete_id, last_stop_id;
-	int extracting;      /* deploys whose extraction is under way (they refer to us) */
-	bool forget;         /* deleted: freed once nothing refers to it any more */
+	int extracting; /* deploys whose extraction is under way (they refer to us) */
+	bool forget;    /* deleted: freed once nothing refers to it any more */
 	struct project *next;
 };
 
@@ -45,7 +45,7 @@ int project_load_all(struct runner *r);
 /* A project.* command (deploy, start, stop, restart, signal, rollback, delete); settles it. */
 void project_command(struct runner *r, const struct store_command *c, struct json_object *payload);
 /* For jobs_recover: a recovered run of a project belongs to it again. */
-void project_adopt(void *r, struct job *j, const struct run_task *t);
+void project_adopt(void *r, struct job *j, const struct store_task *t);
 /* After recovery: projects whose run vanished are restarted or marked stopped. */
 void project_settle_all(struct runner *r);
 

@@ -13,10 +13,12 @@
 #include "jobs.h"
 #include "runner.h"
 #include "sample.h"
-#include "store_run.h"
+#include "store_projects.h"
+#include "store_tasks.h"
+#include "store_usage.h"
 #include "util.h"
 
-static void sample_job(struct runner *r, struct job *j, struct run_usage *u, int64_t now)
+static void sample_job(struct runner *r, struct job *j, struct store_usage *u, int64_t now)
 {
 	char procs[PATH_MAX + 16];
 	struct procstat_tree t;
@@ -55,7 +57,7 @@ static bool is_the_job(const struct runner *r, const struct job *j)
 void sample_tick(struct runner *r)
 {
 	struct procstat_cpu cpu;
-	struct run_usage *u;
+	struct store_usage *u;
 	size_t n = 0, cap = 0;
 	double pct = 0;
 
@@ -76,9 +78,9 @@ void sample_tick(struct runner *r)
 		}
 		r->cpu_prev = cpu;
 	}
-	if (store_run_usage_write(r->store, u, n, pct, procstat_avg_mean(&r->cpu_avg, 60),
-	                          procstat_avg_mean(&r->cpu_avg, 300),
-	                          procstat_avg_mean(&r->cpu_avg, 900)) < 0)
+	if (store_usage_write(r->store, u, n, pct, procstat_avg_mean(&r->cpu_avg, 60),
+	                      procstat_avg_mean(&r->cpu_avg, 300),
+	                      procstat_avg_mean(&r->cpu_avg, 900)) < 0)
 		log_warn("usage sample not written");
 	free(u);
 }

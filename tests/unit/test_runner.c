@@ -21,7 +21,9 @@
 #include "runner.h"
 #include "spawn.h"
 #include "store.h"
-#include "store_run.h"
+#include "store_projects.h"
+#include "store_tasks.h"
+#include "store_usage.h"
 #include "util.h"
 
 #include "unit.h"
@@ -60,8 +62,8 @@ static pid_t hold_lock(const char *dir)
 static void test_jobdir_lock(void)
 {
 	struct runner r = {0};
-	struct run_task t = {.id = "task-1", .project = "p", .parameters = "{\"a\":1}"};
-	struct run_release rel = {.id = 1, .seq = 1, .spec = "{\"command\":[\"/bin/true\"]}"};
+	struct store_task t = {.id = "task-1", .project = "p", .parameters = "{\"a\":1}"};
+	struct store_release rel = {.id = 1, .seq = 1, .spec = "{\"command\":[\"/bin/true\"]}"};
 	char dir[PATH_MAX], err[256], path[PATH_MAX + 32];
 	int lock = -1;
 	pid_t holder;
