@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The shim's ops (docs/architecture.md, "Shim protocol") and its ways of
- * reaching the whole tree: the cgroup (cgroup.kill, cgroup.freeze, every
- * pid of cgroup.procs) when the job has one, else its process group, which
- * is signalled only while the leader is unreaped so the id cannot be reused.
+ * reaching the whole tree: the cgroup (cgroup.kill, cgroup.freeze, a pidfd
+ * for every pid of cgroup.procs) when the job has one, else its process
+ * group, which is signalled only while the leader is unreaped so the id
+ * cannot be reused.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,34 +30,74 @@
 
 #define FREEZE_WAIT_MS 100
 
+/* The process's cgroup (the "0::" line of /proc/<pid>/cgroup) is leaf or below it. */
+static bool in_job_cgroup(pid_t pid, const char *leaf)
+{
+	char path[64], line[4096];
+	bool in = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	while (!in && fgets(line, sizeof(line), f) != NULL) {
+		const char *at;
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "0::", 3) == 0 && (at = strstr(line, leaf)) != NULL)
+			in = at[strlen(leaf)] == '\0' || at[strlen(leaf)] == '/';
+	}
+	fclose(f);
+	return in;
+}
+
 /*
- * Every member of the cgroup gets sig (only SIGKILL has a cgroup-wide
- * file). The tree is frozen while cgroup.procs is read and signalled: a
- * frozen member cannot reap another, so no PID read here can be reused by
- * an unrelated process before the kill reaches it. 0, or -1 when the
- * cgroup could not be read (the caller falls back to the process group).
+ * sig to every process listed in dir's cgroup.procs and below. Each is
+ * reached through a pidfd taken before its membership is checked: a pid
+ * that was reaped and reused by an unrelated process after the list was
+ * read is either not a member any more (skipped) or no longer the process
+ * the pidfd holds (the signal goes nowhere). No freeze is needed, and a
+ * stop costs no more than the signal.
  */
-static int cg_signal(const struct shim *s, int sig)
+static void cg_signal_dir(const char *dir, const char *leaf, int sig, int depth)
 {
 	char path[PATH_MAX];
-	bool thaw = !s->paused;
+	struct dirent *d;
 	FILE *f;
+	DIR *dp;
 	int pid;
 
-	if (util_fmt(path, sizeof(path), "%s/cgroup.procs", s->spec.cgroup) < 0)
-		return -1;
-	if (thaw && cgfs_freeze(s->spec.cgroup, true, FREEZE_WAIT_MS) < 0)
-		log_warn("cgroup %s: not frozen within %d ms; signalling anyway", s->spec.cgroup,
-		         FREEZE_WAIT_MS);
-	f = fopen(path, "re");
-	if (f != NULL) {
-		while (fscanf(f, "%d", &pid) == 1)
-			kill(pid, sig);
+	if (depth > 32 || util_fmt(path, sizeof(path), "%s/cgroup.procs", dir) < 0)
+		return;
+	if ((f = fopen(path, "re")) != NULL) {
+		while (fscanf(f, "%d", &pid) == 1) {
+			int fd = pidfd_open(pid, 0);
+			if (fd < 0)
+				continue; /* gone already */
+			if (in_job_cgroup(pid, leaf) && pidfd_send_signal(fd, sig, NULL, 0) < 0 &&
+			    errno != ESRCH)
+				log_warn("pidfd_send_signal %d: %s", pid, strerror(errno));
+			close(fd);
+		}
 		fclose(f);
 	}
-	if (thaw)
-		cgfs_write(s->spec.cgroup, "cgroup.freeze", "0");
-	return f != NULL ? 0 : -1;
+	if ((dp = opendir(dir)) == NULL)
+		return;
+	while ((d = readdir(dp)) != NULL)
+		if (d->d_type == DT_DIR && d->d_name[0] != '.' &&
+		    util_fmt(path, sizeof(path), "%s/%s", dir, d->d_name) == 0)
+			cg_signal_dir(path, leaf, sig, depth + 1); /* groups the job made itself */
+	closedir(dp);
+}
+
+/* Every member of the job's cgroup gets sig (only SIGKILL has a cgroup-wide file). 0 or -1. */
+static int cg_signal(const struct shim *s, int sig)
+{
+	const char *leaf = strrchr(s->spec.cgroup, '/');
+
+	if (leaf == NULL || access(s->spec.cgroup, F_OK) < 0)
+		return -1;
+	cg_signal_dir(s->spec.cgroup, leaf, sig, 0);
+	return 0;
 }
 
 static void tree_signal(struct shim *s, int sig)
