@@ -175,6 +175,10 @@ static void decode_fields(struct json_object *o, unsigned f, struct shim_msg *m)
 		m->err = (int)json_get_int(o, "errno", 0);
 	if (f & F_EXIT)
 		decode_exit(o, &m->exit);
+	/* shims before this protocol said why an exec failed in "message" */
+	if (m->type == SHIM_EV_EXEC_FAILED && m->exit.reason[0] == '\0')
+		snprintf(m->exit.reason, sizeof(m->exit.reason), "%s",
+		         json_get_str(o, "message") ?: "exec failed");
 }
 
 int shim_msg_decode(const char *text, struct shim_msg *m)

@@ -71,10 +71,17 @@ int store_command_requeue(struct store *s);
 int store_command_get(struct store *s, int64_t id, struct store_command *out);
 
 /*
- * 1 when a project.* command for this project is still pending or running
- * (it will settle the project itself), 0 when none, -1 on error.
+ * 1 when a deploy or rollback of this project is still pending or running
+ * (it names the run the project is to have), 0 when none, -1 on error.
  */
 int store_command_open_for(struct store *s, const char *project);
+/*
+ * 1 when a start, restart, deploy or rollback of project newer than
+ * command `after` is pending or running (a delete it follows must not take
+ * effect: the later command wins, even across a runner restart), 0 when
+ * none, -1 on error.
+ */
+int store_command_later_launch(struct store *s, const char *project, int64_t after);
 
 /* ---- events (store_events.c) ---- */
 /* Appends an event; data may be NULL. 0 or -1. */

@@ -23,7 +23,7 @@ static const char sql_get[] =
 static const char sql_set[] =
     "UPDATE commands SET state = ?2, result = ?3, reason = ?4,"
     " applied_at = CASE WHEN ?2 IN ('applied', 'failed') THEN ?5 ELSE applied_at END"
-    " WHERE id = ?1";
+    " WHERE id = ?1 AND state IN ('pending', 'running')"; /* settled is final */
 static const char sql_requeue[] = "UPDATE commands SET state = 'pending' WHERE state = 'running'";
 
 int store_command_add(struct store *s, const char *kind, const char *target, const char *payload,
@@ -123,9 +123,30 @@ int store_command_requeue(struct store *s)
 	return rc == SQLITE_DONE ? sqlite3_changes(store_db(s)) : -1;
 }
 
+static const char sql_later_launch[] =
+    "SELECT count(*) FROM commands WHERE target = ?1 AND id > ?2 AND state IN ('pending', "
+    "'running')"
+    " AND kind IN ('project.start', 'project.restart', 'project.deploy', 'project.rollback')";
+
+int store_command_later_launch(struct store *s, const char *project, int64_t after)
+{
+	sqlite3_stmt *st = store_prep(s, sql_later_launch);
+	int rc, n = 0;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, project);
+	sqlite3_bind_int64(st, 2, after);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? n > 0 : -1;
+}
+
 static const char sql_open_for[] =
-    "SELECT count(*) FROM commands WHERE target = ? AND kind LIKE 'project.%'"
-    " AND state IN ('pending', 'running')";
+    "SELECT count(*) FROM commands WHERE target = ?"
+    " AND kind IN ('project.deploy', 'project.rollback') AND state IN ('pending', 'running')";
 
 int store_command_open_for(struct store *s, const char *project)
 {

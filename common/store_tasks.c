@@ -98,7 +98,8 @@ static const char sql_task_resume[] =
 static const char sql_task_ended[] =
     "UPDATE tasks SET state = ?2, reason = ?3, exit_code = ?4, signal = ?5, killed = ?6,"
     " timed_out = ?7, oom = ?8, started_at = coalesce(?9, started_at), completed_at = ?10,"
-    " updated_at = ?11, paused_at = NULL WHERE id = ?1";
+    " updated_at = ?11, paused_at = NULL WHERE id = ?1"
+    " AND state NOT IN ('completed', 'failed', 'timeout', 'cancelled')"; /* an end is final */
 static const char sql_usage_del[] = "DELETE FROM task_usage WHERE task_id = ?";
 
 void store_task_clear(struct store_task *t)

@@ -348,17 +348,29 @@ static void job_connect(struct runner *r, struct job *j)
 	j->retries = 0;
 	if (shim_msg_send(fd, &status) < 0)
 		log_warn("task %s: status to shim: %s", j->task_id, strerror(errno));
-	if (j->stop_requested)
+	if (j->kill_requested)
+		job_op_kill(j); /* asked for while the shim could not be reached */
+	else if (j->stop_requested)
 		job_op_stop(j, 0, -1); /* a stop under way: the shim keeps its first deadline */
 }
 
+/*
+ * A send that fails on a live connection (a full buffer, a peer going
+ * away) drops it and reconnects from the loop: a stop or kill asked for is
+ * sent again once connected, so it is never lost.
+ */
 static int job_send(struct job *j, const struct shim_msg *m)
 {
 	if (j->conn_fd < 0)
 		return -1;
 	if (shim_msg_send(j->conn_fd, m) < 0) {
-		log_warn("task %s: %s to shim: %s", j->task_id, shim_msg_name(m->type),
-		         strerror(errno));
+		log_warn("task %s: %s to shim: %s; reconnecting", j->task_id,
+		         shim_msg_name(m->type), strerror(errno));
+		loop_del_fd(j->r->loop, j->conn_fd);
+		close(j->conn_fd);
+		j->conn_fd = -1;
+		if (j->retry_timer == 0)
+			j->retry_timer = loop_timer_add(j->r->loop, 0, on_retry, j);
 		return -1;
 	}
 	return 0;
@@ -430,8 +442,9 @@ int job_adopt(struct runner *r, const struct store_task *t, const struct job_own
 		return -1;
 	j->ops = ops;
 	j->owner = owner;
+	/* reached from the loop, not here: an end found now would free j under the caller */
 	if (j->conn_fd < 0 && j->retry_timer == 0)
-		job_connect(r, j);
+		j->retry_timer = loop_timer_add(r->loop, 0, on_retry, j);
 	*out = j;
 	return 0;
 }
@@ -447,7 +460,8 @@ static bool maybe_alive(struct runner *r, const struct store_task *t)
 
 	if (strcmp(t->state, "pending") != 0 || t->shim_pid != 0)
 		return true;
-	return jobdir_path(r, t->id, dir, sizeof(dir)) == 0 && jobdir_locked(dir) == 1;
+	/* a lock that cannot be probed (EMFILE) may be held: connecting will tell */
+	return jobdir_path(r, t->id, dir, sizeof(dir)) == 0 && jobdir_locked(dir) != 0;
 }
 
 void jobs_recover(struct runner *r, job_adopt_fn *adopt, void *arg)

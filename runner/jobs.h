@@ -68,7 +68,9 @@ int job_spawn(struct runner *r, const char *task_id, const char *project, const 
               char *err, size_t errlen);
 /*
  * A run whose shim is alive but unknown to this runner (a spawn the
- * previous runner did not record): supervise it again. 0 or -1.
+ * previous runner did not record): supervise it again. The shim is reached
+ * from the loop, so *out stays valid when this returns (its end, if it has
+ * ended, comes later through ops->exited). 0 or -1.
  */
 int job_adopt(struct runner *r, const struct store_task *t, const struct job_owner_ops *ops,
               void *owner, struct job **out);

@@ -28,6 +28,7 @@
 #include "project.h"
 #include "runner.h"
 #include "sample.h"
+#include "spawn.h"
 #include "store.h"
 #include "util.h"
 #include "wake.h"
@@ -220,6 +221,7 @@ static void raise_nofile(void)
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		spawn_set_child_nofile((unsigned long)rl.rlim_cur);
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_warn("RLIMIT_NOFILE: %s", strerror(errno));

@@ -39,6 +39,7 @@
  */
 struct launch_fail {
 	bool failed, permanent, started;
+	bool keep_task; /* the task may still run (its adoption failed): never end its row */
 	char why[512];
 	int64_t delay_ms; /* a backoff timer was armed for this long (-1: none) */
 };
@@ -192,7 +193,7 @@ static void adopt_task(struct project *p, const struct store_task *t, struct lau
 
 	if (job_adopt(p->r, t, &project_job_ops, p, &j) < 0) {
 		snprintf(f->why, sizeof(f->why), "cannot supervise task %s again", t->id);
-		f->failed = true;
+		f->failed = f->keep_task = true;
 		return;
 	}
 	p->job = j;
@@ -303,7 +304,8 @@ static void launch(struct project *p, int64_t release_id, const char *task_id,
 	store_task_clear(&t);
 	if (f->failed) {
 		log_warn("project %s: cannot start task %s: %s", p->name, p->task_id, f->why);
-		end_task(r, p->task_id, p->name, "failed", f->why);
+		if (!f->keep_task)
+			end_task(r, p->task_id, p->name, "failed", f->why);
 	}
 }
 
@@ -481,6 +483,9 @@ static void feed_cmd(struct project *p, const struct store_command *c, enum sv_e
 	if (ev == SV_EV_SWITCH && task_id != NULL && task_id[0] != '\0' && p->job != NULL &&
 	    strcmp(p->job->task_id, task_id) == 0) {
 		if (p->sv.state == SV_STARTING) {
+			if (p->sv.launching.id != 0 && p->sv.launching.id != c->id)
+				settle_command(p->r->store, p->sv.launching.id, true,
+				               SV_RESULT_SUPERSEDED, NULL);
 			p->sv.launching.id = c->id;
 			p->sv.launching.ev = ev;
 		} else {
@@ -541,8 +546,9 @@ static void project_deploy(struct project *p, const struct store_command *c, str
 
 	if (d == NULL ||
 	    store_release_get(r->store, json_get_int(pl, "release_id", 0), &rel) != 1) {
-		settle_command(r->store, c->id, false, NULL,
-		               d ? "no such release of this project" : "out of memory");
+		const char *why = d ? "no such release of this project" : "out of memory";
+		end_task(r, json_get_str(pl, "task_id"), p->name, "failed", why);
+		settle_command(r->store, c->id, false, NULL, why);
 		free(d);
 		return;
 	}
@@ -552,8 +558,11 @@ static void project_deploy(struct project *p, const struct store_command *c, str
 	d->start = json_get_bool(pl, "start", true);
 	snprintf(d->task_id, sizeof(d->task_id), "%s", json_get_str(pl, "task_id") ?: "");
 	p->last_switch_id = c->id;
+	p->sv.switch_pending = c->id; /* a delete older than this deploy never takes effect */
 	if (strcmp(rel.project, p->name) != 0 || strcmp(rel.state, "failed") == 0 ||
 	    strcmp(rel.state, "removed") == 0) {
+		if (p->sv.switch_pending == c->id)
+			p->sv.switch_pending = 0;
 		end_task(r, d->task_id, p->name, "failed", "the release failed or was removed");
 		settle_command(r->store, c->id, false, NULL,
 		               strcmp(rel.project, p->name) != 0
@@ -562,8 +571,6 @@ static void project_deploy(struct project *p, const struct store_command *c, str
 		free(d);
 	} else {
 		p->extracting++;
-		if (d->start)
-			p->sv.switch_pending = c->id;
 		if (strcmp(rel.state, "ready") == 0)
 			on_extracted(r, d, true, NULL); /* a re-applied command after a restart */
 		else if (deploy_extract(r, &rel, d->task_id, on_extracted, d) < 0)
@@ -631,6 +638,13 @@ void project_command(struct runner *r, const struct store_command *c, struct jso
 		in.cmd.signal = (int)json_get_int(pl, "signal", 0);
 		if (in.ev == SV_EV_STOP)
 			p->last_stop_id = c->id;
+		if (in.ev == SV_EV_DELETE &&
+		    store_command_later_launch(r->store, p->name, c->id) == 1) {
+			/* a later start or deploy is already waiting: it wins, even after a restart
+			 */
+			settle_command(r->store, c->id, true, SV_RESULT_SUPERSEDED, NULL);
+			return;
+		}
 		if (in.ev == SV_EV_DELETE)
 			p->last_delete_id = c->id;
 		project_feed(p, &in);

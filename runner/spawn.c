@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,6 +65,13 @@ static int place_fds(const struct spawn *sp)
 	return 0;
 }
 
+static rlim_t child_nofile;
+
+void spawn_set_child_nofile(unsigned long soft)
+{
+	child_nofile = (rlim_t)soft;
+}
+
 /* After fork: async-signal-safe calls only. */
 static void spawn_child(const struct spawn *sp, int report, char **envp)
 {
@@ -76,6 +84,13 @@ static void spawn_child(const struct spawn *sp, int report, char **envp)
 		sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (child_nofile > 0) {
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > child_nofile) {
+			rl.rlim_cur = child_nofile;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	/* the report pipe must survive the placing of fds 3 and 4 too */
 	if (report < 10 && (report = fcntl(report, F_DUPFD_CLOEXEC, 10)) < 0)
 		_exit(127);

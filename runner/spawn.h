@@ -22,5 +22,10 @@ struct spawn {
 
 /* 0 once the program has exec'd, or -1 with a reason in err. */
 int spawn_start(struct spawn *sp, char *err, size_t errlen);
+/*
+ * The soft RLIMIT_NOFILE children get back (the runner raises its own to
+ * hold a connection per shim; shims and jobs keep the usual one). 0: none.
+ */
+void spawn_set_child_nofile(unsigned long soft);
 
 #endif

@@ -29,7 +29,7 @@ static const enum sv_action actions[SV_NSTATES][SV_NEVENTS] = {
     [SV_STOPPED] = {L, N, L, L, G, NR, D, N, N, N, N},
     [SV_STARTING] = {N, S, S, S, G, X, S, SV_A_RUNNING, SV_A_POLICY, SV_A_FAIL, N},
     [SV_RUNNING] = {N, S, S, S, G, X, S, N, SV_A_POLICY, N, N},
-    [SV_STOPPING] = {Q, Q, Q, Q, G, X, Q, N, SV_A_ENDED, SV_A_ENDED, N},
+    [SV_STOPPING] = {Q, Q, Q, Q, Q, X, Q, N, SV_A_ENDED, SV_A_ENDED, N},
     [SV_BACKOFF] = {L, H, L, L, G, NR, D, N, N, N, L},
     [SV_CRASHLOOP] = {L, H, L, L, G, NR, D, N, N, N, L},
     [SV_FAILED] = {L, H, L, L, G, NR, D, N, N, N, N},
@@ -149,6 +149,11 @@ static void stop(struct sv *m, const struct sv_cmd *c, struct sv_out *out)
 static void queue(struct sv *m, const struct sv_cmd *c, struct sv_out *out)
 {
 	if (m->nqueue == SV_QUEUE_MAX) {
+		if (c->ev == SV_EV_SWITCH && c->task_id[0] != '\0') {
+			struct sv_fx *f = fx_add(out, SV_FX_CANCEL_TASK);
+			snprintf(f->task_id, sizeof(f->task_id), "%s", c->task_id);
+			f->reason = "too many commands are waiting for the stop to finish";
+		}
 		settle(out, c, false, NULL, "too many commands are waiting for the stop to finish");
 		return;
 	}
@@ -189,7 +194,8 @@ static bool launches(enum sv_event e)
 /*
  * A kept command that a later kept one undoes never takes effect (the
  * later command wins): a launch that a later stop, restart, switch or
- * delete would end at once, a delete that a later launch revokes.
+ * delete would end at once, a switch whose release a later stage replaces,
+ * a delete that a later launch or stage revokes.
  */
 static bool overtaken(const struct sv_cmd *c, const struct sv_cmd *later, size_t n)
 {
@@ -198,7 +204,9 @@ static bool overtaken(const struct sv_cmd *c, const struct sv_cmd *later, size_t
 		if (launches(c->ev) && (e == SV_EV_STOP || e == SV_EV_RESTART ||
 		                        e == SV_EV_SWITCH || e == SV_EV_DELETE))
 			return true;
-		if (c->ev == SV_EV_DELETE && launches(e))
+		if (c->ev == SV_EV_SWITCH && e == SV_EV_STAGE)
+			return true;
+		if (c->ev == SV_EV_DELETE && (launches(e) || e == SV_EV_STAGE))
 			return true;
 	}
 	return false;

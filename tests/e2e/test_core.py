@@ -251,3 +251,56 @@ def test_cgroups_of_vanished_shims_are_swept(fresh_stack):
         if stack.procs["runner"].poll() is not None:
             stack.start_runner()
         reg.cleanup()
+
+
+def test_start_false_deploy_during_delete_keeps_the_project(stack, projects):
+    """A deploy with "start": false sent while a delete stops the project:
+    the project is not deleted; the new release is current, nothing runs."""
+    name = projects.add(H.new_name("core"))
+    m1, m2 = H.new_marker(), H.new_marker()
+    projects.markers += [m1, m2]
+    sha2 = _release(stack)
+    r1 = H.deploy_ok(stack, H.svc_spec(name, "stubborn", m1, artifact=_release(stack),
+                                       stop_timeout=3))
+    H.wait_running(stack, name, r1["task"]["id"])
+    d = H.delete(stack, name)
+    H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
+    r2 = H.deploy_ok(stack, dict(H.svc_spec(name, "idle", m2, artifact=sha2), start=False))
+    row = _settled(stack, r2["command"]["id"])
+    assert row[0] == "applied" and '"started":false' in row[1], row
+    assert '"superseded":true' in _settled(stack, d.result["command"]["id"])[1]
+    p = H.wait_project(stack, name, lambda q: q["state"] == "stopped", 20, "stopped")
+    assert H.release_of(p)["id"] == r2["release"]["id"], p
+    assert H.db(stack, "SELECT deleted_at FROM projects WHERE name = ?", (name,)) == [(None,)]
+    assert H.wait_gone(m1, 10) and not H.procs_with(m2)
+
+
+def test_start_during_delete_wins_across_a_runner_restart(fresh_stack):
+    """DELETE, kill -9 of the runner while the stop is under way, START while
+    it is down, the run ends meanwhile: the next runner applies both
+    commands again, in order, and the later one still wins."""
+    stack = fresh_stack()
+    reg = H.Projects(stack)
+    try:
+        name = reg.add(H.new_name("core"))
+        m = H.new_marker()
+        reg.markers.append(m)
+        r1 = H.deploy_ok(stack, H.svc_spec(name, "stubborn", m, artifact=_release(stack),
+                                           stop_timeout=1))
+        p1 = H.wait_running(stack, name, r1["task"]["id"])
+        d = H.delete(stack, name)
+        H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
+        stack.kill_runner()
+        s = H.control(stack, name, "start")
+        assert s.status == 202, s
+        assert H.wait_gone([p1["pid"]], 10)  # the shim ends the stop by itself
+        stack.start_runner()
+        p2 = H.wait_project(stack, name, lambda q: q["state"] == "running", 20, "running again")
+        assert p2["pid"] != p1["pid"]
+        assert '"superseded":true' in _settled(stack, d.result["command"]["id"])[1]
+        assert _settled(stack, s.result["command"]["id"])[0] == "applied"
+        assert H.db(stack, "SELECT deleted_at FROM projects WHERE name = ?", (name,)) == [(None,)]
+    finally:
+        if stack.procs["runner"].poll() is not None:
+            stack.start_runner()
+        reg.cleanup()

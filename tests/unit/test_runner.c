@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cgroup_fs.h"
+#include "shim_proto.h"
 #include "jobdir.h"
 #include "runner.h"
 #include "spawn.h"
@@ -103,8 +104,10 @@ static void test_jobdir_lock(void)
 /* The handed-over fds land on 3 and 4, whatever numbers they had; 0-2 are /dev/null. */
 static void test_spawn_fds(void)
 {
-	const char *script = "readlink /proc/self/fd/0 >&3; echo four >&4; "
-	                     "test -e /proc/self/fd/5 && echo leak >&3; exit 0";
+	const char *script =
+	    "readlink /proc/self/fd/0 >&3; echo four >&4; "
+	    "for f in /proc/self/fd/*; do n=${f##*/}; "
+	    "[ \"$n\" -gt 4 ] && [ -e \"$f\" ] && echo \"leak $n\" >&4; done; exit 0";
 	const char *argv[] = {"/bin/sh", "-c", script, NULL};
 	struct spawn sp = {.argv = argv};
 	int a[2], b[2], saved3 = dup(3), saved4 = dup(4);
@@ -177,6 +180,58 @@ static void test_cgroup_fs(void)
 	CHECK(cgfs_frozen(tmp) < 0); /* no cgroup.events */
 }
 
+/* Every message type through the one encoder and decoder; and what older shims send. */
+static void test_protocol(void)
+{
+	struct shim_msg m = {0}, back;
+	char buf[4096];
+
+	for (int t = SHIM_MSG_NONE + 1; t < SHIM_MSG_NTYPES; t++) {
+		memset(&m, 0, sizeof(m));
+		m.type = (enum shim_msg_type)t;
+		m.signal = 15;
+		m.timeout_ms = 2500;
+		m.pid = 4242;
+		m.shim_pid = 4241;
+		m.start_time = 987654;
+		m.started_at = 1700000000123;
+		snprintf(m.state, sizeof(m.state), "paused");
+		m.paused = true;
+		m.err = 2;
+		m.exit.has_code = true;
+		m.exit.exit_code = 3;
+		m.exit.stopped = true;
+		m.exit.ended_at = 1700000000456;
+		snprintf(m.exit.reason, sizeof(m.exit.reason), "exited with code 3");
+		CHECK(shim_msg_encode(&m, buf, sizeof(buf)) > 0);
+		CHECK(shim_msg_decode(buf, &back) == 0 && back.type == m.type);
+		if (t == SHIM_OP_STOP)
+			CHECK(back.signal == 15 && back.timeout_ms == 2500);
+		if (t == SHIM_EV_STATUS)
+			CHECK(back.pid == 4242 && back.start_time == 987654 && back.paused &&
+			      strcmp(back.state, "paused") == 0);
+		if (t == SHIM_EV_EXITED)
+			CHECK(back.exit.has_code && back.exit.exit_code == 3 &&
+			      !back.exit.has_signal && back.exit.stopped &&
+			      strcmp(back.exit.reason, "exited with code 3") == 0);
+	}
+	/* "the spec's" stop signal and timeout are fields left out, as every shim reads them */
+	memset(&m, 0, sizeof(m));
+	m.type = SHIM_OP_STOP;
+	m.timeout_ms = -1;
+	CHECK(shim_msg_encode(&m, buf, sizeof(buf)) > 0 && strcmp(buf, "{\"op\":\"stop\"}") == 0);
+	CHECK(shim_msg_decode(buf, &back) == 0 && back.signal == 0 && back.timeout_ms == -1);
+	/* an older shim's exec failure says why in "message" */
+	CHECK(
+	    shim_msg_decode("{\"ev\":\"exec_failed\",\"errno\":2,\"message\":\"start failed: x\"}",
+	                    &back) == 0);
+	CHECK(back.type == SHIM_EV_EXEC_FAILED && strcmp(back.exit.reason, "start failed: x") == 0);
+	/* garbage and unknown types are refused */
+	CHECK(shim_msg_decode("not json", &back) < 0 && back.type == SHIM_MSG_NONE);
+	CHECK(shim_msg_decode("{\"op\":\"dance\"}", &back) < 0);
+	CHECK(shim_msg_encode(&m, buf, 8) < 0); /* does not fit */
+}
+
 int main(void)
 {
 	snprintf(tmp, sizeof(tmp), "/tmp/hostagent-unit-XXXXXX");
@@ -185,6 +240,7 @@ int main(void)
 	test_jobdir_lock();
 	test_spawn_fds();
 	test_cgroup_fs();
+	test_protocol();
 	util_rm_rf(tmp);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

@@ -50,10 +50,10 @@ static void test_table(void)
 	CHECK(sv_action_for(SV_RUNNING, SV_EV_TIMER) == SV_A_NONE);
 	CHECK(sv_action_for((enum sv_state)99, SV_EV_START) == SV_A_NONE);
 	CHECK(sv_action_for(SV_RUNNING, (enum sv_event) - 1) == SV_A_NONE);
-	/* every pair is decided: no entry is out of the action range */
-	for (int st = 0; st < SV_NSTATES; st++)
-		for (int e = 0; e < SV_NEVENTS; e++)
-			CHECK(sv_action_for((enum sv_state)st, (enum sv_event)e) <= SV_A_REFUSE);
+	/* while a stop is under way every command waits for it, a stage too */
+	for (int e = SV_EV_START; e <= SV_EV_DELETE; e++)
+		CHECK(sv_action_for(SV_STOPPING, (enum sv_event)e) ==
+		      (e == SV_EV_SIGNAL ? SV_A_SIGNAL : SV_A_QUEUE));
 }
 
 /*
@@ -273,6 +273,26 @@ static void test_rollback_during_stop(void)
 	CHECK(w.cmd[2].ok && w.cmd[3].ok && w.release == 1 && strcmp(w.last_task, "R") == 0);
 }
 
+/* The review's holes: a deploy with start=false during a delete or a stop. */
+static void test_stage_during_stop(void)
+{
+	struct world w = {0};
+
+	/* delete, then a start=false deploy: the project stays, stopped, on the new release */
+	RUN(&w, &policy, {SV_EV_START, 1, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
+	    {SV_EV_DELETE, 2, 0, 0, SV_STOPPING}, {SV_EV_STAGE, 3, 9, 0, SV_STOPPING},
+	    {X_EXIT_OK, 0, 0, 0, SV_STOPPED});
+	CHECK(superseded(&w, 2) && !w.deleted && w.release == 9);
+	CHECK(w.cmd[3].ok && strcmp(w.cmd[3].result, "{\"started\":false}") == 0);
+	/* stop, deploy, then a start=false deploy: the later release wins, nothing starts */
+	memset(&w, 0, sizeof(w));
+	RUN(&w, &policy, {SV_EV_START, 1, 0, 0, SV_STARTING}, {SV_EV_STARTED, 0, 0, 0, SV_RUNNING},
+	    {SV_EV_STOP, 2, 0, 0, SV_STOPPING}, {SV_EV_SWITCH, 3, 2, "B", SV_STOPPING},
+	    {SV_EV_STAGE, 4, 3, 0, SV_STOPPING}, {X_EXIT_OK, 0, 0, 0, SV_STOPPED});
+	CHECK(superseded(&w, 3) && w.ncancelled == 1 && strcmp(w.cancelled[0], "B") == 0);
+	CHECK(w.cmd[4].ok && w.release == 3 && w.launches == 1 && !w.job);
+}
+
 static void test_ends(void)
 {
 	struct sv_policy p = policy;
@@ -452,6 +472,7 @@ int main(void)
 	test_delete_during_crashloop();
 	test_deploy_during_deploy();
 	test_rollback_during_stop();
+	test_stage_during_stop();
 	test_ends();
 	test_backoff();
 	test_cap();
