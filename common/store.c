@@ -339,3 +339,70 @@ int store_finish(struct store *s, int rc)
 	}
 	return store_commit(s);
 }
+
+int store_rows(sqlite3_stmt *st, size_t elem, size_t max, store_row_fn *read, void *arg,
+               store_clear_fn *clear, void **arr, size_t *n)
+{
+	size_t cap = 0;
+	int rc = SQLITE_ERROR;
+
+	*arr = NULL;
+	*n = 0;
+	while ((max == 0 || *n < max) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		void *row = store_grow(arr, n, &cap, elem);
+		if (row == NULL)
+			break;
+		memset(row, 0, elem);
+		read(st, row, arg);
+	}
+	if (rc == SQLITE_ROW && max != 0 && *n == max)
+		rc = SQLITE_DONE; /* LIMIT: nothing beyond */
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	for (size_t i = 0; clear != NULL && i < *n; i++)
+		clear((char *)*arr + i * elem);
+	free(*arr);
+	*arr = NULL;
+	*n = 0;
+	return -1;
+}
+
+int store_one(sqlite3_stmt *st, store_row_fn *read, void *row)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		read(st, row, NULL);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_page(struct store *s, const char *list_sql, const char *count_sql, int limit, int offset,
+               size_t elem, store_row_fn *read, store_clear_fn *clear, store_more_fn *more,
+               void **arr, size_t *n, int64_t *total)
+{
+	sqlite3_stmt *st = store_prep(s, list_sql);
+
+	*arr = NULL;
+	*n = 0;
+	if (st == NULL || limit < 1)
+		return -1;
+	sqlite3_bind_int(st, 1, limit);
+	sqlite3_bind_int(st, 2, offset);
+	if (store_rows(st, elem, (size_t)limit, read, NULL, clear, arr, n) < 0)
+		return -1;
+	if (store_count(s, count_sql, NULL, total) < 0)
+		goto fail;
+	for (size_t i = 0; more != NULL && i < *n; i++)
+		if (more(s, (char *)*arr + i * elem) < 0)
+			goto fail;
+	return 0;
+fail:
+	for (size_t i = 0; clear != NULL && i < *n; i++)
+		clear((char *)*arr + i * elem);
+	free(*arr);
+	*arr = NULL;
+	*n = 0;
+	return -1;
+}

@@ -159,40 +159,26 @@ int store_artifact_get(struct store *s, const char *sha256, struct store_artifac
 	return 1;
 }
 
+static void info_of(sqlite3_stmt *st, void *row, void *arg)
+{
+	read_artifact(st, &((struct store_artifact_info *)row)->a);
+}
+
+static int more_of(struct store *s, void *row)
+{
+	return artifact_users(s, row);
+}
+
+static void clear_info(void *row)
+{
+	store_artifact_info_clear(row);
+}
+
 int store_artifact_list(struct store *s, int limit, int offset, struct store_artifact_info **arr,
                         size_t *n, int64_t *total)
 {
-	sqlite3_stmt *st = store_prep(s, sql_art_list);
-	struct store_artifact_info *v;
-	int rc = SQLITE_ERROR;
-
-	*arr = NULL;
-	*n = 0;
-	if (st == NULL || limit < 1)
-		return -1;
-	v = calloc((size_t)limit, sizeof(*v));
-	if (v == NULL) {
-		sqlite3_reset(st);
-		return -1;
-	}
-	sqlite3_bind_int(st, 1, limit);
-	sqlite3_bind_int(st, 2, offset);
-	while (*n < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		read_artifact(st, &v[(*n)++].a);
-	if (rc == SQLITE_ROW)
-		rc = SQLITE_DONE; /* LIMIT: nothing beyond */
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE || store_count(s, sql_art_count, NULL, total) < 0)
-		goto fail;
-	for (size_t i = 0; i < *n; i++)
-		if (artifact_users(s, &v[i]) < 0)
-			goto fail;
-	*arr = v;
-	return 0;
-fail:
-	store_artifact_info_free(v, *n);
-	*n = 0;
-	return -1;
+	return store_page(s, sql_art_list, sql_art_count, limit, offset, sizeof(**arr), info_of,
+	                  clear_info, more_of, (void **)arr, n, total);
 }
 
 int store_artifact_usage(struct store *s, const char *sha256, struct store_artifact_use *u)

@@ -82,39 +82,30 @@ static void read_row(sqlite3_stmt *st, struct store_project *out)
 	out->marked_deleted = sqlite3_column_int(st, 11) != 0;
 }
 
+static void row_of(sqlite3_stmt *st, void *row, void *arg)
+{
+	read_row(st, row);
+}
+
 int store_project_row(struct store *s, const char *name, struct store_project *out)
 {
 	sqlite3_stmt *st = store_prep(s, sql_proj_row);
-	int rc;
 
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, name);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		read_row(st, out);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return store_one(st, row_of, out);
 }
 
 int store_projects_supervised(struct store *s, struct store_project **out, size_t *n)
 {
 	sqlite3_stmt *st = store_prep(s, sql_proj_supervised);
-	size_t cap = 0;
-	int rc;
 
 	*out = NULL;
 	*n = 0;
 	if (st == NULL)
 		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_project *p = store_grow((void **)out, n, &cap, sizeof(**out));
-		if (p == NULL)
-			break;
-		read_row(st, p);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return store_rows(st, sizeof(**out), 0, row_of, NULL, NULL, (void **)out, n);
 }
 
 void store_project_info_clear(struct store_project_info *info)
@@ -221,40 +212,26 @@ int store_project_get(struct store *s, const char *name, struct store_project_in
 	return 1;
 }
 
+static void info_of(sqlite3_stmt *st, void *row, void *arg)
+{
+	read_info(st, row);
+}
+
+static int more_of(struct store *s, void *row)
+{
+	return read_ports(s, row);
+}
+
+static void clear_info(void *row)
+{
+	store_project_info_clear(row);
+}
+
 int store_project_list(struct store *s, int limit, int offset, struct store_project_info **arr,
                        size_t *n, int64_t *total)
 {
-	sqlite3_stmt *st = store_prep(s, sql_proj_list);
-	struct store_project_info *v;
-	int rc = SQLITE_ERROR;
-
-	*arr = NULL;
-	*n = 0;
-	if (st == NULL || limit < 1)
-		return -1;
-	v = calloc((size_t)limit, sizeof(*v));
-	if (v == NULL) {
-		sqlite3_reset(st);
-		return -1;
-	}
-	sqlite3_bind_int(st, 1, limit);
-	sqlite3_bind_int(st, 2, offset);
-	while (*n < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		read_info(st, &v[(*n)++]);
-	if (rc == SQLITE_ROW)
-		rc = SQLITE_DONE; /* LIMIT: nothing beyond */
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE || store_count(s, sql_proj_count, NULL, total) < 0)
-		goto fail;
-	for (size_t i = 0; i < *n; i++)
-		if (read_ports(s, &v[i]) < 0)
-			goto fail;
-	*arr = v;
-	return 0;
-fail:
-	store_project_info_free(v, *n);
-	*n = 0;
-	return -1;
+	return store_page(s, sql_proj_list, sql_proj_count, limit, offset, sizeof(**arr), info_of,
+	                  clear_info, more_of, (void **)arr, n, total);
 }
 
 int store_release_add(struct store *s, const char *project, const char *artifact, const char *spec,
@@ -457,26 +434,27 @@ void store_release_clear(struct store_release *r)
 	memset(r, 0, sizeof(*r));
 }
 
+static void release_of(sqlite3_stmt *st, void *row, void *arg)
+{
+	struct store_release *out = row;
+
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(st, 0);
+	store_col_copy(st, 1, out->project, sizeof(out->project));
+	out->seq = sqlite3_column_int(st, 2);
+	store_col_copy(st, 3, out->artifact, sizeof(out->artifact));
+	store_col_copy(st, 4, out->state, sizeof(out->state));
+	out->spec = store_col_dup(st, 5);
+}
+
 int store_release_get(struct store *s, int64_t id, struct store_release *out)
 {
 	sqlite3_stmt *st = store_prep(s, sql_release_get);
-	int rc;
 
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		memset(out, 0, sizeof(*out));
-		out->id = sqlite3_column_int64(st, 0);
-		store_col_copy(st, 1, out->project, sizeof(out->project));
-		out->seq = sqlite3_column_int(st, 2);
-		store_col_copy(st, 3, out->artifact, sizeof(out->artifact));
-		store_col_copy(st, 4, out->state, sizeof(out->state));
-		out->spec = store_col_dup(st, 5);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return store_one(st, release_of, out);
 }
 
 static int release_set_row(struct store *s, int64_t id, const char *state, const char *reason)

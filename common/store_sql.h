@@ -47,6 +47,34 @@ int store_count(struct store *s, const char *sql, const char *arg, int64_t *out)
 
 /* Grows a row array (*n of *cap elements of size bytes) by one: the new slot, or NULL. */
 void *store_grow(void **arr, size_t *n, size_t *cap, size_t size);
+/* Reads the current row of st into row (an element of the caller's array). */
+typedef void store_row_fn(sqlite3_stmt *st, void *row, void *arg);
+/*
+ * Steps st (bound by the caller) once: a row is read into row by read.
+ * st is reset. 1 found, 0 no row, -1 error.
+ */
+int store_one(sqlite3_stmt *st, store_row_fn *read, void *row);
+/* Frees what one row owns (a _clear). */
+typedef void store_clear_fn(void *row);
+/*
+ * Steps st (bound by the caller) to its end, or through max rows (0: no
+ * bound), reading each into a new zeroed element of elem bytes of the
+ * malloc'd *arr (the caller's to free); st is reset. 0, or -1 on a step or
+ * allocation error, with every row read cleared by clear (NULL: rows own
+ * nothing), the array freed, *arr NULL and *n 0.
+ */
+int store_rows(sqlite3_stmt *st, size_t elem, size_t max, store_row_fn *read, void *arg,
+               store_clear_fn *clear, void **arr, size_t *n);
+/* Completes one row with what its own queries add (ports, users). 0 or -1. */
+typedef int store_more_fn(struct store *s, void *row);
+/*
+ * One page of a list: list_sql binds ?1 limit and ?2 offset, count_sql
+ * (no parameter) gives *total, and more (NULL: none) completes each row.
+ * 0 with *arr (the caller's) and *n, or -1 with nothing left allocated.
+ */
+int store_page(struct store *s, const char *list_sql, const char *count_sql, int limit, int offset,
+               size_t elem, store_row_fn *read, store_clear_fn *clear, store_more_fn *more,
+               void **arr, size_t *n, int64_t *total);
 /*
  * Ends a write transaction begun with store_begin: COMMIT when rc is 0,
  * ROLLBACK (and -1) otherwise. Returns 0 or -1.

@@ -127,19 +127,19 @@ static void read_task(sqlite3_stmt *st, struct store_task *t)
 	t->started_at = sqlite3_column_int64(st, 12);
 }
 
+static void task_of(sqlite3_stmt *st, void *row, void *arg)
+{
+	read_task(st, row);
+}
+
 int store_task_get(struct store *s, const char *id, struct store_task *out)
 {
 	sqlite3_stmt *st = store_prep(s, sql_task_get);
-	int rc;
 
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		read_task(st, out);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return store_one(st, task_of, out);
 }
 
 int store_task_spawned(struct store *s, const char *id, int shim_pid, const char *cgroup)
@@ -230,24 +230,20 @@ int store_task_ended(struct store *s, const char *id, const struct store_task_en
 	return store_finish(s, rc);
 }
 
+static void clear_task(void *row)
+{
+	store_task_clear(row);
+}
+
 int store_tasks_live(struct store *s, struct store_task **out, size_t *n)
 {
 	sqlite3_stmt *st = store_prep(s, sql_tasks_live);
-	size_t cap = 0;
-	int rc;
 
 	*out = NULL;
 	*n = 0;
 	if (st == NULL)
 		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_task *t = store_grow((void **)out, n, &cap, sizeof(**out));
-		if (t == NULL)
-			break;
-		read_task(st, t);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return store_rows(st, sizeof(**out), 0, task_of, NULL, clear_task, (void **)out, n);
 }
 
 void store_tasks_free(struct store_task *t, size_t n)
@@ -259,25 +255,21 @@ void store_tasks_free(struct store_task *t, size_t n)
 
 static const char sql_project_tasks[] = "SELECT id FROM tasks WHERE project = ?";
 
+static void id_of(sqlite3_stmt *st, void *row, void *arg)
+{
+	store_col_copy(st, 0, row, 40);
+}
+
 int store_task_ids_of_project(struct store *s, const char *name, char (**out)[40], size_t *n)
 {
 	sqlite3_stmt *st = store_prep(s, sql_project_tasks);
-	size_t cap = 0;
-	int rc;
 
 	*out = NULL;
 	*n = 0;
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, name);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char *id = store_grow((void **)out, n, &cap, 40);
-		if (id == NULL)
-			break;
-		store_col_copy(st, 0, id, 40);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return store_rows(st, 40, 0, id_of, NULL, NULL, (void **)out, n);
 }
 
 /* ---- runs for a logs bundle ---- */
@@ -308,12 +300,15 @@ static void read_summary(sqlite3_stmt *st, struct store_task_summary *r)
 	r->completed_at = sqlite3_column_int64(st, 10);
 }
 
+static void summary_of(sqlite3_stmt *st, void *row, void *arg)
+{
+	read_summary(st, row);
+}
+
 int store_task_summaries(struct store *s, const char *project, const char *task, int64_t since,
                          struct store_task_summary **out, size_t *n)
 {
 	sqlite3_stmt *st = store_prep(s, sql_summaries);
-	size_t cap = 0;
-	int rc;
 
 	*out = NULL;
 	*n = 0;
@@ -322,12 +317,5 @@ int store_task_summaries(struct store *s, const char *project, const char *task,
 	store_bind_text(st, 1, project);
 	store_bind_text(st, 2, task);
 	sqlite3_bind_int64(st, 3, since);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_task_summary *r = store_grow((void **)out, n, &cap, sizeof(**out));
-		if (r == NULL)
-			break;
-		read_summary(st, r);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return store_rows(st, sizeof(**out), 0, summary_of, NULL, NULL, (void **)out, n);
 }

@@ -101,54 +101,50 @@ static void read_token(sqlite3_stmt *st, struct store_token *out)
 	out->last_used_at = sqlite3_column_int64(st, 4); /* NULL reads as 0: never */
 }
 
+static void token_of(sqlite3_stmt *st, void *row, void *arg)
+{
+	read_token(st, row);
+}
+
 int store_token_get(struct store *s, const char *id, struct store_token *out)
 {
 	sqlite3_stmt *st = store_prep(s, sql_get);
-	int rc;
 
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		read_token(st, out);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return store_one(st, token_of, out);
+}
+
+/* A row of the list also carries the total (a window function), read on the way. */
+static void listed_token(sqlite3_stmt *st, void *row, void *arg)
+{
+	*(int64_t *)arg = sqlite3_column_int64(st, 5);
+	read_token(st, row);
 }
 
 int store_token_list(struct store *s, int limit, int offset, struct store_token **arr, size_t *n,
                      int64_t *total)
 {
 	sqlite3_stmt *st = store_prep(s, sql_list);
-	struct store_token *v;
-	int rc = SQLITE_ERROR;
 
 	*arr = NULL;
 	*n = 0;
 	*total = -1;
 	if (st == NULL || limit < 1)
 		return -1;
-	v = calloc((size_t)limit, sizeof(*v));
-	if (v == NULL) {
-		sqlite3_reset(st);
-		return -1;
-	}
 	sqlite3_bind_int(st, 1, limit);
 	sqlite3_bind_int(st, 2, offset);
-	while (*n < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		*total = sqlite3_column_int64(st, 5);
-		read_token(st, &v[(*n)++]);
-	}
-	if (rc == SQLITE_ROW)
-		rc = SQLITE_DONE; /* LIMIT: nothing beyond */
-	sqlite3_reset(st);
+	if (store_rows(st, sizeof(**arr), (size_t)limit, listed_token, total, NULL, (void **)arr,
+	               n) < 0)
+		return -1;
 	/* no row on this page: the total needs its own count */
-	if (rc != SQLITE_DONE || (*total < 0 && store_count(s, sql_count, NULL, total) < 0)) {
-		free(v);
+	if (*total < 0 && store_count(s, sql_count, NULL, total) < 0) {
+		free(*arr);
+		*arr = NULL;
 		*n = 0;
 		return -1;
 	}
-	*arr = v;
 	return 0;
 }
 
