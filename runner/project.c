@@ -450,7 +450,11 @@ static void project_feed(struct project *p, const struct sv_input *first)
 		struct sv_policy pol;
 		enum sv_state before = p->sv.state;
 
-		project_policy(p, &pol);
+		/* only an exit consults the restart policy: it is read from the release then */
+		if (in.ev == SV_EV_EXITED)
+			project_policy(p, &pol);
+		else
+			memset(&pol, 0, sizeof(pol));
 		sv_step(&p->sv, &in, &pol, &out);
 		for (size_t i = 0; i < out.n; i++)
 			carry_out(p, &out.fx[i], &lf);
