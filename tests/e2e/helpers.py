@@ -448,6 +448,24 @@ class Stack:
         found = [p for p in children(self.fcgi_master_pid()) if proc_comm(p) == "ha-inspector"]
         return found[0] if found else None
 
+    def wait_inspector(self, timeout=15):
+        """The upload inspector once it watches the upload directory (its
+        inotify watch is in place): the master starts it beside the workers,
+        so the pool may answer before it is ready."""
+        def watching():
+            pid = self.fcgi_inspector_pid()
+            if pid is None:
+                return None
+            try:
+                for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+                    with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                        if "inotify wd:" in f.read():
+                            return pid
+            except OSError:
+                return None
+            return None
+        return wait_for(watching, timeout, "the upload inspector to watch the upload directory")
+
     def sql(self, query, params=()):
         """Rows (sqlite3.Row) of a read-only query on the stack's database."""
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)

@@ -70,7 +70,7 @@ def sha_of(path):
 
 def test_upload_is_inspected_while_nginx_writes_it(fresh_stack, tmp_path):
     stack = fresh_stack()
-    assert stack.fcgi_inspector_pid(), "no upload inspector in the pool"
+    assert stack.wait_inspector(), "no upload inspector in the pool"
     path = str(tmp_path / "big.tar")
     A.write_random_tar(path, 40 << 20)
     sha = sha_of(path)
@@ -114,7 +114,7 @@ def test_zip_and_refusals_are_inspected_by_the_handler(fresh_stack):
 
 def test_inspector_killed_mid_upload(fresh_stack, tmp_path):
     stack = fresh_stack()
-    insp = stack.fcgi_inspector_pid()
+    insp = stack.wait_inspector()
     path = str(tmp_path / "big.tar")
     A.write_random_tar(path, 40 << 20)
     sha = sha_of(path)
@@ -149,6 +149,7 @@ def test_inspector_killed_mid_upload(fresh_stack, tmp_path):
 
 def test_cut_off_upload_leaves_no_follower(fresh_stack):
     stack = fresh_stack()
+    stack.wait_inspector()
     before = H.storage_snapshot(stack)
     head = (f"POST /api/v1/artifacts HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Authorization: Bearer {stack.token}\r\n"
@@ -167,6 +168,7 @@ def test_cut_off_upload_leaves_no_follower(fresh_stack):
 
 def test_concurrent_uploads_beyond_the_followers(fresh_stack, tmp_path):
     stack = fresh_stack(workers=8)
+    stack.wait_inspector()
     paths = []
     for i in range(7):
         p = str(tmp_path / f"u{i}.tar")
@@ -251,6 +253,7 @@ def test_unasked_followers_do_not_linger(fresh_stack, tmp_path):
     follower must leave when nginx's name for the body goes, not minutes
     later, or it would hold one of the four places."""
     stack = fresh_stack()
+    stack.wait_inspector()
     for i in range(12):
         p = str(tmp_path / f"s{i}.tar")
         A.write_random_tar(p, 190 << 10)
