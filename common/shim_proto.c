@@ -116,7 +116,8 @@ int shim_msg_encode(const struct shim_msg *m, char *buf, size_t len)
 	if (shim_msg_name(m->type) == NULL)
 		return -1;
 	o = encode_obj(m);
-	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                            JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (strlen(txt) < len && strlen(txt) <= INT_MAX) {
 		memcpy(buf, txt, strlen(txt) + 1);
 		n = (int)strlen(txt);

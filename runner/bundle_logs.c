@@ -147,7 +147,9 @@ static int bundle_work(void *arg, struct json_object **result, char *err, size_t
 		add_agent_logs(b, e, &n, paths);
 	for (size_t i = 0; runs != NULL && i < json_object_array_length(runs); i++)
 		add_run(b, json_object_array_get_idx(runs, i), e, &n, paths);
-	txt = json_object_to_json_string_ext(b->manifest, JSON_C_TO_STRING_PRETTY);
+	/* for people: "/" as it is, like the API's documents */
+	txt = json_object_to_json_string_ext(b->manifest, JSON_C_TO_STRING_PRETTY |
+	                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
 	e[n].name = "manifest.json";
 	e[n].data = txt;
 	e[n].len = strlen(txt);
@@ -171,6 +173,14 @@ static void bundle_done(struct runner *r, void *arg, bool ok, struct json_object
 	free(b);
 }
 
+/* A time for people, as the API writes it (RFC 3339 UTC with milliseconds); 0 is null. */
+static struct json_object *time_json(int64_t ms)
+{
+	char buf[UTIL_TIME_LEN];
+
+	return ms > 0 ? json_object_new_string(util_time_fmt(ms, buf)) : NULL;
+}
+
 static struct bundle_job *bundle_new(struct runner *r, int64_t cmd_id, struct json_object *pl)
 {
 	struct bundle_job *b = calloc(1, sizeof(*b));
@@ -185,7 +195,7 @@ static struct bundle_job *bundle_new(struct runner *r, int64_t cmd_id, struct js
 	snprintf(b->file, sizeof(b->file), "%lld%s", (long long)cmd_id, bundle_format_ext(b->fmt));
 	util_fmt(b->out, sizeof(b->out), "%s/bundles/%s", r->cfg.data_dir, b->file);
 	b->manifest = json_object_new_object();
-	json_object_object_add(b->manifest, "generated_at", json_object_new_int64(util_now_ms()));
+	json_object_object_add(b->manifest, "generated_at", time_json(util_now_ms()));
 	return b;
 }
 
@@ -207,11 +217,9 @@ static struct json_object *run_json(const struct store_task_summary *s)
 	json_object_object_add(o, "exit_code",
 	                       s->has_code ? json_object_new_int(s->exit_code) : NULL);
 	json_object_object_add(o, "signal", s->has_signal ? json_object_new_int(s->signal) : NULL);
-	json_object_object_add(o, "created_at", json_object_new_int64(s->created_at));
-	json_object_object_add(o, "started_at",
-	                       s->started_at ? json_object_new_int64(s->started_at) : NULL);
-	json_object_object_add(o, "ended_at",
-	                       s->completed_at ? json_object_new_int64(s->completed_at) : NULL);
+	json_object_object_add(o, "created_at", time_json(s->created_at));
+	json_object_object_add(o, "started_at", time_json(s->started_at));
+	json_object_object_add(o, "ended_at", time_json(s->completed_at));
 	return o;
 }
 

@@ -277,7 +277,8 @@ int jobdir_prepare(struct runner *r, const struct store_task *t, const struct st
 	if (rc < 0 || clear_dir(dir) < 0 || make_output(dir, json_get_str(o, "user")) < 0 ||
 	    write_text(dir, "parameters.json", t->parameters ? t->parameters : "null") < 0 ||
 	    write_text(dir, "spec.json",
-	               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0) {
+	               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                                     JSON_C_TO_STRING_NOSLASHESCAPE)) < 0) {
 		snprintf(err, errlen, "job directory %s: %s", dir, strerror(errno));
 		rc = -1;
 		goto done;

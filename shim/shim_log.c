@@ -412,7 +412,8 @@ int shim_log_state_write(const struct shim_stream *out, const struct shim_stream
 
 	json_object_object_add(o, "stdout", stream_json(out));
 	json_object_object_add(o, "stderr", stream_json(err));
-	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                            JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = util_write_atomic("logstate.json", txt, strlen(txt), 0644, false);
 	json_object_put(o);
 	return rc;

@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import pwd
+import re
 import signal
 import subprocess
 import time
@@ -23,6 +24,9 @@ from projects_helpers import projects  # noqa: F401  (fixture)
 SPEC4_ENV = ("HOSTAGENT_TASK_ID", "HOSTAGENT_PROJECT", "HOSTAGENT_RELEASE", "HOSTAGENT_PARAMETERS",
              "HOSTAGENT_OUTPUT_DIR", "HOSTAGENT_MAX_STEPS")
 
+
+
+RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 def _artifact(stack, version=None, fmt="tar.gz"):
     data = A.project_archive(fmt, version=version or H.new_marker("v"))
@@ -517,6 +521,12 @@ def test_logs_bundle_byte_exact_with_manifest(stack, two_runs, fmt):
     for task in two_runs["tasks"]:
         assert task in mruns, mruns
         assert mruns[task].get("exit_code") == 3, mruns[task]
+        # a document for people: times as the API writes them
+        for k in ("created_at", "started_at", "ended_at"):
+            assert RFC3339_MS.match(mruns[task][k]), (k, mruns[task][k])
+    assert RFC3339_MS.match(man["generated_at"]), man["generated_at"]
+    raw = next(d for p, d in members.items() if p.split("/")[-1] == "manifest.json")
+    assert b"\\/" not in raw and b"./bin/svc.sh" in raw, raw[:400]
 
 
 def _manifest_runs(man):
