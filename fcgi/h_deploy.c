@@ -137,6 +137,32 @@ static int take_start(struct response *resp, struct deploy *d)
 	return 0;
 }
 
+/*
+ * Valid fields the agent does not act on yet are refused rather than stored
+ * and ignored (docs/api.md, "Fields not acted on yet"): a spec field that is
+ * accepted is acted on. Each entry goes when its feature lands.
+ */
+static int not_acted_on(struct response *resp, struct json_object *norm)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(norm, "health", &v) && v != NULL) {
+		resp_error(resp, 422, "validation_error",
+		           "spec.health: health checks are not run by this version yet; deploy "
+		           "without one (null)");
+		return -1;
+	}
+	if (json_object_object_get_ex(norm, "control", &v) && v != NULL &&
+	    strcmp(json_object_get_string(v), "messages") == 0) {
+		resp_error(
+		    resp, 422, "validation_error",
+		    "spec.control: 'messages' (the control channel) is not supported by this "
+		    "version yet; use 'signals'");
+		return -1;
+	}
+	return 0;
+}
+
 static int validate(struct request *req, struct response *resp, struct deploy *d)
 {
 	const char *users[CONFIG_MAX_USERS];
@@ -151,6 +177,8 @@ static int validate(struct request *req, struct response *resp, struct deploy *d
 		resp_error(resp, 422, "validation_error", "%s: %s", field, msg);
 		return -1;
 	}
+	if (not_acted_on(resp, d->norm) < 0)
+		return -1;
 	/* a validator that knows "start" gets the caller's value back, not its default */
 	if (json_object_object_get_ex(d->norm, "start", NULL))
 		json_object_object_add(d->norm, "start", json_object_new_boolean(d->start));

@@ -809,6 +809,9 @@ def good_sha(stack):
     ({"stop_signal": "NOPE"}, "stop_signal"),
     ({"user": "root-but-not-allowed"}, "user"),
     ({"artifact": "0" * 63}, "artifact"),
+    # valid, but not acted on by this version: refused, never stored and ignored
+    ({"health": {"command": ["./check"]}}, "spec.health"),
+    ({"control": "messages"}, "spec.control"),
 ])
 def test_invalid_spec_is_422_naming_the_field(stack, good_sha, case, field):
     name = H.new_name("bad")
