@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,8 +96,13 @@ static struct archive *bundle_writer_new(enum bundle_format fmt)
 	if (r == ARCHIVE_OK && fmt == BUNDLE_TAR_GZ &&
 	    ((r = archive_write_add_filter_gzip(a)) == ARCHIVE_OK))
 		r = archive_write_set_filter_option(a, "gzip", "compression-level", "1");
+	/*
+	 * An uncompressed tar is written unblocked: each 1 MiB read goes to the
+	 * file as it is, with no copy into libarchive's block buffer (as fast as
+	 * tar cf; tests/bench/bundle.sh). A compressor's output is blocked.
+	 */
 	if (r == ARCHIVE_OK)
-		r = archive_write_set_bytes_per_block(a, BUNDLE_BLOCK);
+		r = archive_write_set_bytes_per_block(a, fmt == BUNDLE_TAR ? 0 : BUNDLE_BLOCK);
 	if (r == ARCHIVE_OK)
 		r = archive_write_set_bytes_in_last_block(a, 1);
 	if (r != ARCHIVE_OK) {
@@ -154,11 +160,47 @@ static int bundle_add_mem(struct archive *a, const char *name, const struct bund
 	return 0;
 }
 
+/*
+ * The file's first size bytes straight from its pages, with no copy into a
+ * buffer first: 1 if done, 0 if the file cannot be mapped (the caller
+ * reads it instead), -1 on a write error. Log files only grow or are
+ * replaced by rename, never truncated in place, so the mapping stays whole
+ * (a truncation would end this helper child, not the runner).
+ */
+static int bundle_copy_mapped(struct archive *a, int fd, const char *name, off_t size, char *err,
+                              size_t errlen)
+{
+	unsigned char *map;
+	off_t done = 0;
+
+	if (size <= 0)
+		return 0;
+	map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED)
+		return 0;
+	madvise(map, (size_t)size, MADV_SEQUENTIAL);
+	while (done < size) {
+		size_t n = (size_t)(size - done) < BUNDLE_BUF ? (size_t)(size - done) : BUNDLE_BUF;
+		if (archive_write_data(a, map + done, n) != (la_ssize_t)n) {
+			bundle_seterr(err, errlen, "entry '%s': %s", name, archive_error_string(a));
+			munmap(map, (size_t)size);
+			return -1;
+		}
+		done += (off_t)n;
+	}
+	munmap(map, (size_t)size);
+	return 1;
+}
+
 /* Copies exactly the size stat'ed at open: a live log is cut there, never padded. */
 static int bundle_copy(struct archive *a, int fd, const char *name, off_t size, unsigned char *buf,
                        char *err, size_t errlen)
 {
 	off_t done = 0;
+	int mapped = bundle_copy_mapped(a, fd, name, size, err, errlen);
+
+	if (mapped != 0)
+		return mapped > 0 ? 0 : -1;
 
 	while (done < size) {
 		size_t want =
@@ -259,22 +301,6 @@ fail:
 	return rc;
 }
 
-static void bundle_fsync_parent(const char *path)
-{
-	char *dir = strdup(path), *slash;
-
-	if (dir == NULL)
-		return;
-	slash = strrchr(dir, '/');
-	if (slash == NULL)
-		strcpy(dir, ".");
-	else
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	if (util_fsync_dir(dir) < 0)
-		log_warn("bundle: fsync %s: %s", dir, strerror(errno));
-	free(dir);
-}
-
 int bundle_write(const char *out_path, enum bundle_format fmt, const struct bundle_entry *entries,
                  size_t n, char *err, size_t errlen)
 {
@@ -291,12 +317,13 @@ int bundle_write(const char *out_path, enum bundle_format fmt, const struct bund
 		bundle_seterr(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto fail;
 	}
+	/*
+	 * No fsync: a bundle is derived data, served once and deleted after ten
+	 * minutes, and a runner that crashes before it is served builds it again
+	 * (its command is taken up again). The rename still makes it appear whole.
+	 */
 	if (bundle_fill(fd, fmt, entries, n, err, errlen) < 0)
 		goto fail;
-	if (fsync(fd) < 0) {
-		bundle_seterr(err, errlen, "fsync %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
 	rc = close(fd);
 	fd = -1;
 	if (rc < 0) {
@@ -308,7 +335,6 @@ int bundle_write(const char *out_path, enum bundle_format fmt, const struct bund
 		bundle_seterr(err, errlen, "rename to %s: %s", out_path, strerror(errno));
 		goto fail;
 	}
-	bundle_fsync_parent(out_path);
 	rc = 0;
 fail:
 	if (fd >= 0)

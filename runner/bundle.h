@@ -25,14 +25,13 @@ struct bundle_entry {
 };
 
 /*
- * Writes the n entries to out_path atomically (out_path.tmp, fsync, rename,
- * fsync of the directory). Every entry is a regular file, mode 0644, owner
- * 0/0 named "hostagent"; files keep their mtime, in-memory entries get the
- * current time. A file is copied with the size it had when opened: one that
- * grows (a live log) is cut there; one that shrinks fails the bundle with
- * an error naming it. 0, or -1 with a one-line reason in err; on failure
- * out_path is untouched and out_path.tmp removed. Not for concurrent calls
- * on one out_path: they share the .tmp name.
+ * Writes the n entries to out_path atomically (out_path.tmp, then rename; no
+ * fsync: a bundle is derived data, built again after a crash). Every entry is a regular file, mode
+ * 0644, owner 0/0 named "hostagent"; files keep their mtime, in-memory entries get the current
+ * time. A file is copied with the size it had when opened: one that grows (a live log) is cut
+ * there; one that shrinks fails the bundle with an error naming it. 0, or -1 with a one-line reason
+ * in err; on failure out_path is untouched and out_path.tmp removed. Not for concurrent calls on
+ * one out_path: they share the .tmp name.
  */
 int bundle_write(const char *out_path, enum bundle_format fmt, const struct bundle_entry *entries,
                  size_t n, char *err, size_t errlen);

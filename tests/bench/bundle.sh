@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Times bundle_write (runner/bundle.c) against GNU tar on 200 MB of
-# log-like text, side by side in one hyperfine run: tar cf, tar czf (gzip -6)
-# and tar with gzip -1, then bundle_bench tar and tar.gz (level 1). Prints
-# each time as a ratio and the output sizes. Not part of `make check`.
-# Usage: tests/bench/bundle.sh [MB, default 200]; RUNS=n (default 5).
+# log-like text, like with like: bundle tar against `tar cf`, bundle tar.gz
+# (gzip level 1) against tar with `gzip -1`, and against `tar czf` (level 6)
+# for what an operator would type. The two sides of a comparison are
+# interleaved, one run of each per hyperfine call, in alternating order,
+# with `sync` and a second of rest before every run, the way upload.sh does:
+# this machine's disk has slow spells after a few hundred MB are written,
+# and blocks of runs would give one side all of them. Neither side fsyncs
+# (a bundle is derived data). Prints, per comparison, the medians, the
+# ratio of the medians and the median of the per-pair ratios.
+# Usage: tests/bench/bundle.sh [MB, default 200]; PAIRS=n (default 8).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 mb=${1:-200}
-runs=${RUNS:-5}
+pairs=${PAIRS:-8}
 command -v hyperfine >/dev/null || { echo "hyperfine is missing: apt-get install -y hyperfine" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bundle-bench.XXXXXX")
@@ -41,23 +47,33 @@ done
 echo "data: $(du -sm "$work/logs" | cut -f1) MB in $files files"
 
 cd "$work"
-hyperfine --warmup 1 --runs "$runs" --export-csv "$work/times.csv" \
-	-n 'tar cf' "tar cf $work/gnu.tar -C $work/logs ." \
-	-n 'tar czf' "tar czf $work/gnu.tar.gz -C $work/logs ." \
-	-n 'tar gzip -1' "tar -I 'gzip -1' -cf $work/gnu1.tar.gz -C $work/logs ." \
-	-n 'bundle tar' "$work/bundle_bench tar $work/b.tar $work/logs/*" \
-	-n 'bundle tar.gz' "$work/bundle_bench tar.gz $work/b.tar.gz $work/logs/*"
-
-awk -F, -v mb="$mb" 'NR > 1 { gsub(/"/, "", $1); t[$1] = $4 }
-END {
-	printf "\nmedian seconds and throughput:\n";
-	n = split("tar cf|tar czf|tar gzip -1|bundle tar|bundle tar.gz", k, "|");
-	for (i = 1; i <= n; i++) printf "  %-14s %7.3f s  %7.1f MB/s\n", k[i], t[k[i]], mb / t[k[i]];
-	printf "ratios (time, lower is faster for the first):\n";
-	printf "  bundle tar    / tar cf      = %.2f\n", t["bundle tar"] / t["tar cf"];
-	printf "  bundle tar.gz / tar czf     = %.2f  (tar czf is %.1fx slower)\n", t["bundle tar.gz"] / t["tar czf"], t["tar czf"] / t["bundle tar.gz"];
-	printf "  bundle tar.gz / tar gzip -1 = %.2f\n", t["bundle tar.gz"] / t["tar gzip -1"];
-}' "$work/times.csv"
+# pair NAME_A CMD_A NAME_B CMD_B: $pairs interleaved pairs into pairs-NAME_A.csv
+pair() {
+	local i order
+	: >"$work/pairs-$1.csv"
+	for i in $(seq 1 "$pairs"); do
+		if ((i % 2)); then order=("$1" "$2" "$3" "$4"); else order=("$3" "$4" "$1" "$2"); fi
+		hyperfine --style none --runs 1 --prepare 'sync; sleep 1' --export-csv "$work/one.csv" \
+			-n "${order[0]}" "${order[1]}" -n "${order[2]}" "${order[3]}" >/dev/null
+		awk -F, 'NR > 1 { gsub(/"/, "", $1); printf "%s,%s\n", $1, $2 }' "$work/one.csv" \
+			>>"$work/pairs-$1.csv"
+	done
+	awk -F, -v a="$1" -v b="$3" -v mb="$mb" '
+	function median(v, n,   i, j, t) {
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+			t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+	$1 == a { ta[++na] = $2 } $1 == b { tb[++nb] = $2 }
+	END {
+		for (i = 1; i <= na; i++) r[i] = tb[i] / ta[i]
+		ma = median(ta, na); mbb = median(tb, nb); mr = median(r, na)
+		printf "%-14s median %.3f s (%.0f MB/s)   %-12s median %.3f s (%.0f MB/s)\n", a, ma, mb / ma, b, mbb, mb / mbb
+		printf "  time %s / %s: ratio of medians %.2f, median of %d per-pair ratios %.2f\n", b, a, mbb / ma, na, mr
+	}' "$work/pairs-$1.csv"
+}
+pair 'tar cf' "tar cf $work/gnu.tar -C $work/logs ." 'bundle tar' "$work/bundle_bench tar $work/b.tar $work/logs/*"
+pair 'tar gzip -1' "tar -I 'gzip -1' -cf $work/gnu1.tar.gz -C $work/logs ." 'bundle tar.gz' "$work/bundle_bench tar.gz $work/b.tar.gz $work/logs/*"
+pair 'tar czf' "tar czf $work/gnu.tar.gz -C $work/logs ." 'bundle tar.gz' "$work/bundle_bench tar.gz $work/b.tar.gz $work/logs/*"
 echo "sizes (MB): gnu.tar $(du -m gnu.tar | cut -f1), b.tar $(du -m b.tar | cut -f1)," \
 	"gnu.tar.gz $(du -m gnu.tar.gz | cut -f1), gnu1.tar.gz $(du -m gnu1.tar.gz | cut -f1)," \
 	"b.tar.gz $(du -m b.tar.gz | cut -f1)"
