@@ -406,3 +406,12 @@ fail:
 	*n = 0;
 	return -1;
 }
+
+int store_nonzero(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? n > 0 : -1;
+}

@@ -131,17 +131,12 @@ static const char sql_later_launch[] =
 int store_command_later_launch(struct store *s, const char *project, int64_t after)
 {
 	sqlite3_stmt *st = store_prep(s, sql_later_launch);
-	int rc, n = 0;
 
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, project);
 	sqlite3_bind_int64(st, 2, after);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? n > 0 : -1;
+	return store_nonzero(st);
 }
 
 static const char sql_open_for[] =

@@ -54,6 +54,8 @@ typedef void store_row_fn(sqlite3_stmt *st, void *row, void *arg);
  * st is reset. 1 found, 0 no row, -1 error.
  */
 int store_one(sqlite3_stmt *st, store_row_fn *read, void *row);
+/* Steps a bound count(*) query once: 1 when it counts more than zero, 0 when not, -1 error. */
+int store_nonzero(sqlite3_stmt *st);
 /* Frees what one row owns (a _clear). */
 typedef void store_clear_fn(void *row);
 /*

@@ -60,17 +60,12 @@ static const char sql_task_of[] = "SELECT count(*) FROM tasks WHERE id = ?1 AND 
 int store_task_of_project(struct store *s, const char *task_id, const char *project)
 {
 	sqlite3_stmt *st = store_prep(s, sql_task_of);
-	int rc, n = 0;
 
 	if (st == NULL)
 		return -1;
 	store_bind_text(st, 1, task_id);
 	store_bind_text(st, 2, project);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? (n > 0) : -1;
+	return store_nonzero(st);
 }
 
 /* ---- what the runner observes ---- */
