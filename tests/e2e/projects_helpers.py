@@ -340,6 +340,14 @@ def wait_running(stack, name, task_id=None, timeout=30):
                                                                  if task_id else ""))
 
 
+def wait_stubborn(marker, timeout=10):
+    """A "stubborn" service ignores SIGTERM only once its child is up: the
+    child starts after `trap '' TERM`, and a stop sent earlier (two marker
+    processes alone may be the script and a command substitution running
+    before the trap) would end it at once."""
+    assert poll(lambda: procs_with(marker + "-child"), timeout), f"{marker}: no child"
+
+
 def job_dir(stack, task_id):
     return os.path.join(stack.data_dir, "jobs", task_id)
 

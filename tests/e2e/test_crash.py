@@ -192,9 +192,7 @@ def test_runner_kill9_in_the_middle_of_a_stop(crash):
     name, marker, res = _deploy(stack, projects, "stubborn", stop_timeout=2)
     task = res["task"]["id"]
     p = H.wait_running(stack, name, task)
-    # the child starts after `trap '' TERM`: two marker processes alone may
-    # be the script and a command substitution running before the trap
-    assert H.poll(lambda: H.procs_with(marker + "-child"), 10)
+    H.wait_stubborn(marker)
     assert H.control(stack, name, "stop").status == 202
     H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
     stack.kill_runner()

@@ -309,9 +309,7 @@ def test_signal_validation_and_405(stack, projects):
 def test_stop_timeout_then_sigkill(stack, projects):
     name, marker, res = _deploy_svc(stack, projects, "stubborn", stop_timeout=1)
     H.wait_running(stack, name, res["task"]["id"])
-    # the child starts after `trap '' TERM`: two marker processes alone may
-    # be the script and a command substitution running before the trap
-    assert H.poll(lambda: H.procs_with(marker + "-child"), 10)
+    H.wait_stubborn(marker)
     t0 = time.monotonic()
     r = H.control(stack, name, "stop")
     assert r.status == 202, r
@@ -757,9 +755,7 @@ def test_delete_in_process_group_mode(fresh_stack):
 def test_delete_stubborn_tree_escalates_to_sigkill(stack, projects):
     name, marker, res = _deploy_svc(stack, projects, "stubborn", stop_timeout=1)
     H.wait_running(stack, name, res["task"]["id"])
-    # the child starts after `trap '' TERM`: two marker processes alone may
-    # be the script and a command substitution running before the trap
-    assert H.poll(lambda: H.procs_with(marker + "-child"), 10)
+    H.wait_stubborn(marker)
     r = H.delete(stack, name)
     assert r.status == 202, r
     assert H.wait_gone(marker, 15), H.procs_with(marker)
