@@ -27,6 +27,7 @@ enum {
 	F_STATUS = 1 << 4, /* state, paused, shim_rss */
 	F_ERR = 1 << 5,
 	F_EXIT = 1 << 6,
+	F_HEALTH = 1 << 7,
 };
 
 static const struct {
@@ -44,6 +45,7 @@ static const struct {
     [SHIM_EV_EXEC_FAILED] = {"ev", "exec_failed", F_ERR | F_EXIT},
     [SHIM_EV_EXITED] = {"ev", "exited", F_PIDS | F_EXIT},
     [SHIM_EV_STATUS] = {"ev", "status", F_PIDS | F_START | F_STATUS},
+    [SHIM_EV_HEALTH] = {"ev", "health", F_HEALTH},
 };
 
 const char *shim_msg_name(enum shim_msg_type t)
@@ -76,6 +78,15 @@ static void encode_exit(struct json_object *o, const struct shim_exit *e)
 	json_object_object_add(o, "reason", json_object_new_string(e->reason));
 }
 
+static void encode_health(struct json_object *o, const struct shim_health *h)
+{
+	add_bool(o, "ok", h->ok);
+	add_int(o, "code", h->code);
+	add_int(o, "at", h->at);
+	add_int(o, "duration_ms", h->duration_ms);
+	json_object_object_add(o, "output", json_object_new_string(h->output));
+}
+
 static struct json_object *encode_obj(const struct shim_msg *m)
 {
 	struct json_object *o = json_object_new_object();
@@ -104,6 +115,8 @@ static struct json_object *encode_obj(const struct shim_msg *m)
 		add_int(o, "errno", m->err);
 	if (f & F_EXIT)
 		encode_exit(o, &m->exit);
+	if (f & F_HEALTH)
+		encode_health(o, &m->health);
 	return o;
 }
 
@@ -176,6 +189,14 @@ static void decode_fields(struct json_object *o, unsigned f, struct shim_msg *m)
 		m->err = (int)json_get_int(o, "errno", 0);
 	if (f & F_EXIT)
 		decode_exit(o, &m->exit);
+	if (f & F_HEALTH) {
+		m->health.ok = json_get_bool(o, "ok", false);
+		m->health.code = (int)json_get_int(o, "code", -1);
+		m->health.at = json_get_int(o, "at", 0);
+		m->health.duration_ms = json_get_int(o, "duration_ms", 0);
+		snprintf(m->health.output, sizeof(m->health.output), "%s",
+		         json_get_str(o, "output") ?: "");
+	}
 	/* shims before this protocol said why an exec failed in "message" */
 	if (m->type == SHIM_EV_EXEC_FAILED && m->exit.reason[0] == '\0')
 		snprintf(m->exit.reason, sizeof(m->exit.reason), "%s",

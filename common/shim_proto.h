@@ -28,6 +28,7 @@ enum shim_msg_type {
 	SHIM_EV_EXEC_FAILED, /* it never ran; exit.reason says why */
 	SHIM_EV_EXITED,      /* the run is over; exit.json is written */
 	SHIM_EV_STATUS,      /* the answer to SHIM_OP_STATUS */
+	SHIM_EV_HEALTH,      /* one health check ran: its outcome */
 	SHIM_MSG_NTYPES
 };
 
@@ -43,6 +44,15 @@ struct shim_exit {
 	char reason[256];
 };
 
+/* One run of the job's health check: the HEALTH message. */
+struct shim_health {
+	bool ok;
+	int code;            /* the check's exit code, the HTTP status, or -1 (none) */
+	int64_t at;          /* when it started, ms since the epoch */
+	int64_t duration_ms;
+	char output[320];    /* the tail of its output, or what went wrong */
+};
+
 struct shim_msg {
 	enum shim_msg_type type;
 	int signal;            /* SIGNAL; STOP (0: the spec's stop_signal) */
@@ -55,6 +65,7 @@ struct shim_msg {
 	int64_t shim_rss;      /* STATUS: the shim's own resident bytes */
 	int err;               /* EXEC_FAILED: errno, 0 when none applies */
 	struct shim_exit exit; /* EXITED; EXEC_FAILED (reason, ended_at) */
+	struct shim_health health; /* HEALTH */
 };
 
 /* "stop", "exited", ...: the wire name of a type, or NULL. */

@@ -34,7 +34,7 @@ static const char sql_proj_supervised[] = PROJ_ROW " WHERE p.deleted_at IS NULL 
 	"SELECT p.name, p.spec, p.release_id, r.seq, r.artifact, r.state, p.state,"                \
 	" p.state_reason, p.desired, p.task_id, t.pid, t.started_at, t.state, p.restarts,"         \
 	" p.backoff_until, u.cpu_pct, u.rss_bytes, p.created_at, p.updated_at,"                    \
-	" lr.id, lr.seq, lr.state, lr.reason"                                                      \
+	" lr.id, lr.seq, lr.state, lr.reason, p.health"                                            \
 	" FROM projects p LEFT JOIN releases r ON r.id = p.release_id"                             \
 	" LEFT JOIN releases lr ON lr.id ="                                                        \
 	" (SELECT id FROM releases WHERE project = p.name ORDER BY seq DESC LIMIT 1)"              \
@@ -112,6 +112,7 @@ void store_project_info_clear(struct store_project_info *info)
 {
 	free(info->spec);
 	free(info->state_reason);
+	free(info->health);
 	free(info->release.reason);
 	free(info->latest.reason);
 	free(info->ports);
@@ -170,6 +171,7 @@ static void read_info(sqlite3_stmt *st, struct store_project_info *p)
 	p->has_rss = col_int(st, 16, &p->rss_bytes);
 	p->created_at = sqlite3_column_int64(st, 17);
 	p->updated_at = sqlite3_column_int64(st, 18);
+	p->health = store_col_dup(st, 23);
 }
 
 /* The project's ports (a separate statement: the row's must be reset first). */
@@ -319,6 +321,7 @@ static const char sql_project_deleted[] =
 static const char sql_project_undeleted[] =
     "UPDATE projects SET deleted_at = NULL, state_reason = NULL, task_id = NULL, restarts = 0,"
     " fast_failures = 0, backoff_until = NULL, updated_at = ?2 WHERE name = ?1";
+static const char sql_project_health[] = "UPDATE projects SET health = ?2 WHERE name = ?1";
 static const char sql_ports_free[] = "DELETE FROM ports WHERE project = ?";
 static const char sql_purge_usage[] =
     "DELETE FROM task_usage WHERE task_id IN (SELECT id FROM tasks WHERE project = ?)";
@@ -352,6 +355,17 @@ int store_project_save_state(struct store *s, const struct store_project *p, con
 		return -1;
 	return store_finish(
 	    s, project_save_row(s, p, reason) < 0 || store_event_write(s, ev) < 0 ? -1 : 0);
+}
+
+int store_project_set_health(struct store *s, const char *name, const char *health)
+{
+	sqlite3_stmt *st = store_prep(s, sql_project_health);
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, name);
+	store_bind_text(st, 2, health);
+	return store_step_done(st);
 }
 
 int store_project_set_release(struct store *s, const char *name, int64_t release_id)

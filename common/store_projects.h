@@ -60,6 +60,7 @@ struct store_project_info {
 	int64_t restarts;
 	int64_t backoff_until; /* ms, 0 when none */
 	int64_t created_at, updated_at;
+	char *health;             /* malloc'd JSON text (the runner's), or NULL */
 	struct store_port *ports; /* malloc'd array of nports, by name */
 	size_t nports;
 };
@@ -103,6 +104,8 @@ int store_release_previous(struct store *s, const char *project, int64_t *id, in
  */
 int store_project_save_state(struct store *s, const struct store_project *p, const char *reason,
                              const struct store_event *ev);
+/* The health check's status as the runner saw it last (JSON text; NULL: no check). */
+int store_project_set_health(struct store *s, const char *name, const char *health);
 /* Makes a release current: release_id and the spec that came with it. */
 int store_project_set_release(struct store *s, const char *name, int64_t release_id);
 /* deleted_at = now, state stopped, ports freed, and its event: one transaction. */

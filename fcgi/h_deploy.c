@@ -146,12 +146,6 @@ static int not_acted_on(struct response *resp, struct json_object *norm)
 {
 	struct json_object *v;
 
-	if (json_object_object_get_ex(norm, "health", &v) && v != NULL) {
-		resp_error(resp, 422, "validation_error",
-		           "spec.health: health checks are not run by this version yet; deploy "
-		           "without one (null)");
-		return -1;
-	}
 	if (json_object_object_get_ex(norm, "control", &v) && v != NULL &&
 	    strcmp(json_object_get_string(v), "messages") == 0) {
 		resp_error(

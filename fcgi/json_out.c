@@ -119,6 +119,20 @@ static void project_run(const struct store_project_info *p, struct json_object *
 	                       live && p->has_rss ? json_object_new_int64(p->rss_bytes) : NULL);
 }
 
+/*
+ * The runner's health record with its time in RFC 3339: {status, failures,
+ * checks, last: {at, ok, code, output, duration_ms}}; null without a check.
+ */
+static struct json_object *health_obj(const char *text)
+{
+	struct json_object *o = text ? json_tokener_parse(text) : NULL, *last, *at;
+
+	if (o != NULL && json_object_object_get_ex(o, "last", &last) && last != NULL &&
+	    json_object_object_get_ex(last, "at", &at) && json_object_is_type(at, json_type_int))
+		json_object_object_add(last, "at", time_or_null(json_object_get_int64(at), true));
+	return o;
+}
+
 struct json_object *json_out_project(const struct store_project_info *p)
 {
 	struct json_object *o = json_object_new_object(), *ports = json_object_new_object();
@@ -129,6 +143,7 @@ struct json_object *json_out_project(const struct store_project_info *p)
 	json_object_object_add(o, "state_reason", str_or_null(p->state_reason));
 	json_object_object_add(o, "desired", json_object_new_string(p->desired));
 	project_run(p, o);
+	json_object_object_add(o, "health", health_obj(p->health));
 	json_object_object_add(o, "latest_release", latest_obj(&p->latest));
 	json_object_object_add(o, "created_at", time_or_null(p->created_at, true));
 	json_object_object_add(o, "updated_at", time_or_null(p->updated_at, true));

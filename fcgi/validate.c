@@ -697,26 +697,27 @@ static int v_health_check(struct vctx *c, struct json_object *v, struct json_obj
 	return v_put_new(c, h, "port", json_object_new_string(p));
 }
 
-/* A positive number of seconds, at most V_TIMEOUT_MAX. */
-static int v_seconds(struct vctx *c, struct json_object *v, const char *key, double *out)
+/* A number of seconds, above 0 (or 0 when zero_ok) and at most V_TIMEOUT_MAX, of spec.<obj>. */
+static int v_seconds(struct vctx *c, struct json_object *v, const char *obj, const char *key,
+                     bool zero_ok, double *out)
 {
 	struct json_object *x;
 
 	if (!json_object_object_get_ex(v, key, &x))
 		return 0;
-	v_path(c, "spec.health.%s", key);
-	if (v_num(x, 0, V_TIMEOUT_MAX, out) < 0 || *out <= 0)
-		return v_msg(c, "must be a number of seconds above 0 and at most %g",
-		             V_TIMEOUT_MAX);
+	v_path(c, "spec.%s.%s", obj, key);
+	if (v_num(x, 0, V_TIMEOUT_MAX, out) < 0 || (*out <= 0 && !zero_ok))
+		return v_msg(c, "must be a number of seconds %s 0 and at most %g",
+		             zero_ok ? "from" : "above", V_TIMEOUT_MAX);
 	return 0;
 }
 
 static int v_health(struct vctx *c, struct json_object *v, int present)
 {
-	static const char *const keys[] = {"command",  "tcp",     "http",   "port",
-	                                   "interval", "timeout", "retries"};
+	static const char *const keys[] = {"command", "tcp",     "http",    "port",
+	                                   "interval", "timeout", "retries", "start_period"};
 	struct json_object *h, *x;
-	double interval = 10, timeout = 5;
+	double interval = 10, timeout = 5, start_period = 0;
 	int64_t retries = 3;
 
 	if (!present || v == NULL)
@@ -728,7 +729,9 @@ static int v_health(struct vctx *c, struct json_object *v, int present)
 	h = json_object_new_object();
 	if (v_put_new(c, c->out, "health", h) < 0 || v_health_check(c, v, h) < 0)
 		return -1;
-	if (v_seconds(c, v, "interval", &interval) < 0 || v_seconds(c, v, "timeout", &timeout) < 0)
+	if (v_seconds(c, v, "health", "interval", false, &interval) < 0 ||
+	    v_seconds(c, v, "health", "timeout", false, &timeout) < 0 ||
+	    v_seconds(c, v, "health", "start_period", true, &start_period) < 0)
 		return -1;
 	if (json_object_object_get_ex(v, "retries", &x) &&
 	    v_int(x, 0, V_RETRIES_MAX, &retries) < 0) {
@@ -736,9 +739,39 @@ static int v_health(struct vctx *c, struct json_object *v, int present)
 		return v_msg(c, "must be an integer from 0 to %d", V_RETRIES_MAX);
 	}
 	if (v_put_new(c, h, "interval", json_object_new_double(interval)) < 0 ||
-	    v_put_new(c, h, "timeout", json_object_new_double(timeout)) < 0)
+	    v_put_new(c, h, "timeout", json_object_new_double(timeout)) < 0 ||
+	    v_put_new(c, h, "start_period", json_object_new_double(start_period)) < 0)
 		return -1;
 	return v_put_new(c, h, "retries", json_object_new_int64(retries));
+}
+
+/* {pre_start, post_stop: argv, timeout: seconds (default 60)}; null or {} for none. */
+static int v_hooks(struct vctx *c, struct json_object *v, int present)
+{
+	static const char *const keys[] = {"pre_start", "post_stop", "timeout"};
+	struct json_object *h, *x, *arr;
+	double timeout = 60;
+
+	if (!present || v == NULL)
+		return v_put(c, c->out, "hooks", NULL);
+	if (!json_object_is_type(v, json_type_object))
+		return v_msg(c, "must be null or an object");
+	if (v_unknown(c, v, "spec.hooks", keys, ARRAY_SIZE(keys)) < 0)
+		return -1;
+	h = json_object_new_object();
+	if (v_put_new(c, c->out, "hooks", h) < 0)
+		return -1;
+	for (size_t i = 0; i < 2; i++) {
+		if (!json_object_object_get_ex(v, keys[i], &x) || x == NULL)
+			continue;
+		char base[32];
+		snprintf(base, sizeof(base), "spec.hooks.%s", keys[i]);
+		if (v_argv(c, x, base, &arr) < 0 || v_put(c, h, keys[i], arr) < 0)
+			return -1;
+	}
+	if (v_seconds(c, v, "hooks", "timeout", false, &timeout) < 0)
+		return -1;
+	return v_put_new(c, h, "timeout", json_object_new_double(timeout));
 }
 
 static int v_start(struct vctx *c, struct json_object *v, int present)
@@ -809,6 +842,7 @@ static const struct v_field {
     {"user", v_user},
     {"control", v_control},
     {"health", v_health},
+    {"hooks", v_hooks},
     {"start", v_start},
     {"description", v_description},
 };

@@ -136,12 +136,65 @@ static int64_t stop_timeout_ms_of(struct runner *r, struct json_object *spec)
 	return (int64_t)(json_object_get_double(v) * 1000.0);
 }
 
+static int64_t ms_of(struct json_object *o, const char *key, double dflt_s)
+{
+	struct json_object *v = json_object_object_get(o, key);
+
+	return (int64_t)((v != NULL && !json_object_is_type(v, json_type_null)
+	                      ? json_object_get_double(v)
+	                      : dflt_s) *
+	                 1000.0);
+}
+
+/* The hooks as the shim runs them: argv arrays and one timeout; NULL when none. */
+static struct json_object *hooks_json(struct json_object *spec)
+{
+	struct json_object *h = json_object_object_get(spec, "hooks"), *o;
+
+	if (h == NULL || !json_object_is_type(h, json_type_object))
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "pre_start", json_object_get(json_object_object_get(h, "pre_start")));
+	json_object_object_add(o, "post_stop", json_object_get(json_object_object_get(h, "post_stop")));
+	json_object_object_add(o, "timeout_ms", json_object_new_int64(ms_of(h, "timeout", 60)));
+	return o;
+}
+
+/* The health check as the shim runs it, its port name resolved through the job's PORT_<NAME>. */
+static struct json_object *health_json(struct json_object *spec, struct json_object *env)
+{
+	struct json_object *h = json_object_object_get(spec, "health"), *o, *cmd;
+	const char *port = json_get_str(h, "tcp") ?: json_get_str(h, "port"), *num;
+	char key[64];
+	size_t k;
+
+	if (h == NULL || !json_object_is_type(h, json_type_object))
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "interval_ms", json_object_new_int64(ms_of(h, "interval", 10)));
+	json_object_object_add(o, "timeout_ms", json_object_new_int64(ms_of(h, "timeout", 5)));
+	if (json_object_object_get_ex(h, "command", &cmd)) {
+		json_object_object_add(o, "command", json_object_get(cmd));
+		return o;
+	}
+	k = (size_t)snprintf(key, sizeof(key), "PORT_%s", port ? port : "");
+	for (size_t c = 5; c < k && c < sizeof(key); c++)
+		key[c] = (char)((key[c] >= 'a' && key[c] <= 'z') ? key[c] - 32 : key[c]);
+	num = json_get_str(env, key);
+	json_object_object_add(o, "port", json_object_new_int(num ? atoi(num) : 0));
+	if (json_get_str(h, "http") != NULL)
+		json_object_object_add(o, "http", json_object_new_string(json_get_str(h, "http")));
+	else
+		json_object_object_add(o, "tcp", json_object_new_boolean(1));
+	return o;
+}
+
 /* The effective launch spec; NULL when the project spec has no command. */
 static struct json_object *spec_json(struct runner *r, const struct store_task *t,
                                      const struct store_release *rel, const char *dir,
                                      const char *cgroup, struct json_object *spec)
 {
-	struct json_object *o, *argv = json_object_object_get(spec, "command");
+	struct json_object *o, *env, *argv = json_object_object_get(spec, "command");
 	const char *workdir = json_get_str(spec, "workdir"), *user = json_get_str(spec, "user");
 	char cwd[PATH_MAX];
 
@@ -154,7 +207,10 @@ static struct json_object *spec_json(struct runner *r, const struct store_task *
 	o = json_object_new_object();
 	json_object_object_add(o, "task_id", json_object_new_string(t->id));
 	json_object_object_add(o, "argv", json_object_get(argv));
-	json_object_object_add(o, "env", env_json(r, spec, t, rel, dir));
+	env = env_json(r, spec, t, rel, dir);
+	json_object_object_add(o, "env", env);
+	json_object_object_add(o, "hooks", hooks_json(spec));
+	json_object_object_add(o, "health", health_json(spec, env));
 	json_object_object_add(o, "cwd", json_object_new_string(cwd));
 	json_object_object_add(o, "user",
 	                       json_object_new_string(user && *user ? user : r->cfg.run_user));

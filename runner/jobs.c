@@ -79,6 +79,14 @@ static void job_end(struct runner *r, struct job *j, const struct shim_exit *x)
 	if (!by_request && x->oom)
 		snprintf(e.reason + strlen(e.reason), sizeof(e.reason) - strlen(e.reason),
 		         " (out of memory)");
+	if (j->stop_cause[0] != '\0' && strcmp(e.state, "cancelled") == 0) {
+		/* stopped by the agent for a reason of its own (failing health checks): a failure */
+		char how[sizeof(e.reason)];
+		sv_end_state(x->has_code, x->exit_code, x->has_signal, x->signal, false, false, how,
+		             sizeof(how));
+		e.state = "failed";
+		snprintf(e.reason, sizeof(e.reason), "%.200s (%.90s)", j->stop_cause, how);
+	}
 	e.run_ms = j->started && x->ended_at > j->started_at ? x->ended_at - j->started_at : 0;
 	end.state = e.state;
 	end.reason = e.reason;
@@ -141,6 +149,10 @@ static int on_packet(struct runner *r, struct job *j, const char *buf)
 			m.exit.ended_at = util_now_ms();
 		job_end(r, j, &m.exit);
 		return 1;
+	case SHIM_EV_HEALTH:
+		if (j->ops != NULL && j->ops->health != NULL)
+			j->ops->health(j->owner, j, &m.health);
+		return 0;
 	case SHIM_EV_STATUS:
 		j->paused = m.paused;
 		if (m.pid > 0 && !j->started)

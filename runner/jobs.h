@@ -34,6 +34,8 @@ struct job_owner_ops {
 	void (*started)(void *owner, struct job *j);
 	/* The run is over and recorded; j is freed when this returns. */
 	void (*exited)(void *owner, struct job *j, const struct job_end *e);
+	/* One health check ran (the shim runs them). */
+	void (*health)(void *owner, struct job *j, const struct shim_health *h);
 };
 
 /* One run. Owned by r->jobs; freed after its owner's exited(). */
@@ -48,6 +50,8 @@ struct job {
 	int64_t started_at;
 	char cgroup[PATH_MAX]; /* "" in process-group mode */
 	bool started, stop_requested, kill_requested, paused;
+	/* why the agent itself stopped the run ("unhealthy: ..."): its end is then a failure */
+	char stop_cause[200];
 	int64_t spawned_mono; /* when the shim was started (launch latency) */
 	uint64_t retry_timer; /* reconnect after a restart, 0 when none */
 	int retries;

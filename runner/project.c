@@ -160,13 +160,100 @@ static void end_task(struct runner *r, const char *task_id, const char *project,
 		log_error("task %s: cannot record its end", task_id);
 }
 
+/* Writes the health of every project whose check reported since the last write: one transaction. */
+static void flush_health(struct runner *r)
+{
+	bool open = false;
+
+	for (struct project *p = r->projects; p != NULL; p = p->next) {
+		char *text;
+		if (!p->health.dirty)
+			continue;
+		if (!open && store_begin(r->store) < 0)
+			return;
+		open = true;
+		p->health.dirty = false;
+		text = health_json(&p->health);
+		if (store_project_set_health(r->store, p->name, text) < 0)
+			log_error("project %s: cannot record its health", p->name);
+		free(text);
+	}
+	if (open && store_commit(r->store) < 0)
+		store_rollback(r->store);
+}
+
+static void on_health_flush(struct loop *l, void *arg)
+{
+	struct runner *r = arg;
+
+	r->health_flush = 0;
+	flush_health(r);
+}
+
+/*
+ * Results that change nothing but the last run's time and output are
+ * written within HEALTH_FLUSH_MS, many projects in one transaction; a
+ * change of status is written at once, before the state it causes.
+ */
+#define HEALTH_FLUSH_MS 1000
+
+static void health_later(struct runner *r)
+{
+	if (r->health_flush == 0)
+		r->health_flush = loop_timer_add(r->loop, HEALTH_FLUSH_MS, on_health_flush, r);
+}
+
+/* A run started: its check (from the release that runs) is armed. true when it has one. */
+static bool arm_health(struct project *p)
+{
+	struct store_release rel;
+	struct json_object *spec = NULL;
+
+	if (store_release_get(p->r->store, p->sv.release_id, &rel) == 1) {
+		spec = json_tokener_parse(rel.spec ? rel.spec : "");
+		store_release_clear(&rel);
+	}
+	health_arm(&p->health, json_object_object_get(spec, "health"), util_mono_ms());
+	json_object_put(spec);
+	flush_health(p->r);
+	return p->health.on;
+}
+
 static void on_job_started(void *owner, struct job *j)
 {
 	struct project *p = owner;
 	struct sv_input in = {.ev = SV_EV_STARTED};
 
-	if (p->job == j)
-		project_feed(p, &in);
+	if (p->job != j)
+		return;
+	in.checked = arm_health(p);
+	project_feed(p, &in);
+}
+
+static void on_job_health(void *owner, struct job *j, const struct shim_health *h)
+{
+	struct project *p = owner;
+	struct sv_input in = {0};
+	char why[400];
+
+	if (p->job != j)
+		return;
+	switch (health_result(&p->health, h, util_mono_ms())) {
+	case HEALTH_SAME:
+		health_later(p->r);
+		return;
+	case HEALTH_BECAME_HEALTHY:
+		in.ev = SV_EV_HEALTHY;
+		break;
+	case HEALTH_BECAME_UNHEALTHY:
+		in.ev = SV_EV_UNHEALTHY;
+		snprintf(why, sizeof(why), "unhealthy: %d health checks failed in a row (last: %s)",
+		         p->health.failures, h->output[0] ? h->output : "no output");
+		in.why = why;
+		break;
+	}
+	flush_health(p->r);
+	project_feed(p, &in);
 }
 
 static void on_job_exited(void *owner, struct job *j, const struct job_end *e)
@@ -177,6 +264,8 @@ static void on_job_exited(void *owner, struct job *j, const struct job_end *e)
 	if (p->job != j)
 		return;
 	p->job = NULL;
+	health_disarm(&p->health);
+	flush_health(p->r);
 	in.success = e->exit.has_code && e->exit.exit_code == 0;
 	project_feed(p, &in);
 }
@@ -184,6 +273,7 @@ static void on_job_exited(void *owner, struct job *j, const struct job_end *e)
 static const struct job_owner_ops project_job_ops = {
     .started = on_job_started,
     .exited = on_job_exited,
+    .health = on_job_health,
 };
 
 /* A run the previous runner spawned (or this one, for a re-applied command) is ours again. */
@@ -387,9 +477,13 @@ static void carry_out(struct project *p, const struct sv_fx *f, struct launch_fa
 			/* nothing to stop (its launch failed): the stop has ended at once */
 			snprintf(lf->why, sizeof(lf->why), "no run to stop");
 			lf->failed = true;
-		} else if (job_op_stop(p->job, 0, -1) < 0) {
-			log_warn("project %s: the shim is not connected; the stop waits for it",
-			         p->name);
+		} else {
+			/* the machine's own stop (failing checks) says why; a requested one does not */
+			snprintf(p->job->stop_cause, sizeof(p->job->stop_cause), "%s",
+			         f->reason ? f->reason : "");
+			if (job_op_stop(p->job, 0, -1) < 0)
+				log_warn("project %s: the shim is not connected; the stop waits for it",
+				         p->name);
 		}
 		break;
 	case SV_FX_SIGNAL:
@@ -451,7 +545,7 @@ static void project_feed(struct project *p, const struct sv_input *first)
 		enum sv_state before = p->sv.state;
 
 		/* only an exit consults the restart policy: it is read from the release then */
-		if (in.ev == SV_EV_EXITED)
+		if (in.ev == SV_EV_EXITED || in.ev == SV_EV_UNHEALTHY)
 			project_policy(p, &pol);
 		else
 			memset(&pol, 0, sizeof(pol));
@@ -473,6 +567,8 @@ static void project_feed(struct project *p, const struct sv_input *first)
 		memset(&in, 0, sizeof(in));
 		in.ev = lf.started ? SV_EV_STARTED : lf.permanent ? SV_EV_FAILED : SV_EV_EXITED;
 		in.why = why;
+		if (lf.started)
+			in.checked = arm_health(p);
 	}
 	if (p->forget && p->extracting == 0)
 		project_forget(p->r, p);

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "health.h"
 #include "supervise.h"
 
 struct runner;
@@ -36,6 +37,7 @@ struct project {
 	 */
 	int64_t last_switch_id, last_delete_id, last_stop_id;
 	int extracting; /* deploys whose extraction is under way (they refer to us) */
+	struct health health; /* the current run's health check */
 	bool forget;    /* deleted: freed once nothing refers to it any more */
 	struct project *next;
 };

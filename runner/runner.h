@@ -31,6 +31,7 @@ struct runner {
 	struct job *jobs;         /* owned by jobs.c */
 	struct project *projects; /* owned by project.c */
 	bool commands_due;
+	uint64_t health_flush; /* project.c: the timer that writes health results, 0 when none */
 	bool recovered; /* start-up recovery is over: no run is unknown any more */
 	/* sampling (sample.c) */
 	struct procstat_snap snap;

@@ -22,18 +22,22 @@
 #define NR SV_A_NOTRUN
 #define D  SV_A_DELETE
 #define H  SV_A_HALT
+#define P  SV_A_POLICY
+#define U  SV_A_UNHEALTHY
 
 static const enum sv_action actions[SV_NSTATES][SV_NEVENTS] = {
-    /*             START  STOP  RESTART SWITCH STAGE SIGNAL DELETE STARTED        EXITED FAILED
-       TIMER */
-    [SV_STOPPED] = {L, N, L, L, G, NR, D, N, N, N, N},
-    [SV_STARTING] = {N, S, S, S, G, X, S, SV_A_RUNNING, SV_A_POLICY, SV_A_FAIL, N},
-    [SV_RUNNING] = {N, S, S, S, G, X, S, N, SV_A_POLICY, N, N},
-    [SV_STOPPING] = {Q, Q, Q, Q, Q, X, Q, N, SV_A_ENDED, SV_A_ENDED, N},
-    [SV_BACKOFF] = {L, H, L, L, G, NR, D, N, N, N, L},
-    [SV_CRASHLOOP] = {L, H, L, L, G, NR, D, N, N, N, L},
-    [SV_FAILED] = {L, H, L, L, G, NR, D, N, N, N, N},
-    [SV_DELETED] = {SV_A_REFUSE, N, SV_A_REFUSE, L, G, SV_A_REFUSE, N, N, N, N, N},
+    /*             START  STOP  RESTART SWITCH STAGE SIGNAL DELETE STARTED EXITED FAILED
+                   TIMER HEALTHY UNHEALTHY */
+    [SV_STOPPED] = {L, N, L, L, G, NR, D, N, N, N, N, N, N},
+    [SV_STARTING] = {N, S, S, S, G, X, S, SV_A_RUNNING, P, SV_A_FAIL, N, N, N},
+    [SV_RUNNING] = {N, S, S, S, G, X, S, N, P, N, N, N, U},
+    [SV_CHECKING] = {N, S, S, S, G, X, S, N, P, N, N, SV_A_HEALTHY, U},
+    [SV_UNHEALTHY] = {N, S, S, S, G, X, S, N, P, N, N, SV_A_HEALTHY, N},
+    [SV_STOPPING] = {Q, Q, Q, Q, Q, X, Q, N, SV_A_ENDED, SV_A_ENDED, N, N, N},
+    [SV_BACKOFF] = {L, H, L, L, G, NR, D, N, N, N, L, N, N},
+    [SV_CRASHLOOP] = {L, H, L, L, G, NR, D, N, N, N, L, N, N},
+    [SV_FAILED] = {L, H, L, L, G, NR, D, N, N, N, N, N, N},
+    [SV_DELETED] = {SV_A_REFUSE, N, SV_A_REFUSE, L, G, SV_A_REFUSE, N, N, N, N, N, N, N},
 };
 
 #undef N
@@ -45,6 +49,8 @@ static const enum sv_action actions[SV_NSTATES][SV_NEVENTS] = {
 #undef NR
 #undef D
 #undef H
+#undef P
+#undef U
 
 enum sv_action sv_action_for(enum sv_state s, enum sv_event e)
 {
@@ -125,6 +131,7 @@ static void launch(struct sv *m, const struct sv_cmd *c, bool by_hand, struct sv
 	else
 		m->restarts++;
 	m->launching = *c;
+	m->health_kill = false;
 	f = fx_add(out, SV_FX_LAUNCH);
 	f->release_id = m->release_id;
 	if (c->ev == SV_EV_SWITCH)
@@ -167,8 +174,11 @@ static void policy(struct sv *m, const struct sv_input *in, const struct sv_poli
 	struct sv_decision d;
 	struct sv_fx *f;
 
-	sv_after_exit(pol, in->success, in->run_ms, &m->fast_failures, &d);
-	settle(out, &m->launching, in->success, in->success ? SV_RESULT_STATE : NULL, in->why);
+	bool success = in->success && !m->health_kill;
+
+	m->health_kill = false;
+	sv_after_exit(pol, success, in->run_ms, &m->fast_failures, &d);
+	settle(out, &m->launching, success, success ? SV_RESULT_STATE : NULL, in->why);
 	memset(&m->launching, 0, sizeof(m->launching));
 	out->reason = in->why;
 	if (!m->desired_running || !d.restart) {
@@ -184,6 +194,24 @@ static void policy(struct sv *m, const struct sv_input *in, const struct sv_poli
 	f = fx_add(out, SV_FX_TIMER);
 	f->delay_ms = d.delay_ms;
 	f->release_id = m->release_id;
+}
+
+/*
+ * Failing checks: UNHEALTHY, and when the policy restarts a failed run,
+ * the run is stopped and its end is taken as a failure (POLICY then).
+ */
+static void unhealthy(struct sv *m, const struct sv_input *in, const struct sv_policy *pol,
+                      struct sv_out *out)
+{
+	struct sv_fx *f;
+
+	m->state = SV_UNHEALTHY;
+	out->reason = in->why;
+	if (pol->restart == SV_RESTART_NO || !m->desired_running)
+		return;
+	m->health_kill = true;
+	f = fx_add(out, SV_FX_STOP);
+	f->reason = in->why;
 }
 
 static bool launches(enum sv_event e)
@@ -305,7 +333,8 @@ static void command(struct sv *m, const struct sv_input *in, enum sv_action a,
 			supersede(out, c);
 		else
 			settle(out, c, true,
-			       m->state == SV_STARTING || m->state == SV_RUNNING
+			       m->state == SV_STARTING || m->state == SV_RUNNING ||
+			               m->state == SV_CHECKING || m->state == SV_UNHEALTHY
 			           ? "{\"already\":\"running\"}"
 			           : NULL,
 			       NULL);
@@ -322,10 +351,19 @@ void sv_step(struct sv *m, const struct sv_input *in, const struct sv_policy *po
 	out->reason = NULL;
 	switch (a) {
 	case SV_A_RUNNING:
-		m->state = SV_RUNNING;
-		out->reason = "started";
+		m->state = in->checked ? SV_CHECKING : SV_RUNNING;
+		out->reason = in->checked ? "started; waiting for a passing health check" : "started";
 		settle(out, &m->launching, true, SV_RESULT_STATE, NULL);
 		memset(&m->launching, 0, sizeof(m->launching));
+		return;
+	case SV_A_HEALTHY:
+		if (m->health_kill)
+			return; /* a pass too late: the run is being stopped */
+		m->state = SV_RUNNING;
+		out->reason = "healthy";
+		return;
+	case SV_A_UNHEALTHY:
+		unhealthy(m, in, pol, out);
 		return;
 	case SV_A_POLICY:
 		policy(m, in, pol, out);
@@ -388,6 +426,7 @@ void sv_after_exit(const struct sv_policy *p, bool success, int64_t run_ms, int 
 
 static const char *const state_names[SV_NSTATES] = {
     [SV_STOPPED] = "stopped",   [SV_STARTING] = "starting", [SV_RUNNING] = "running",
+    [SV_CHECKING] = "starting", [SV_UNHEALTHY] = "unhealthy",
     [SV_STOPPING] = "stopping", [SV_BACKOFF] = "backoff",   [SV_CRASHLOOP] = "crashloop",
     [SV_FAILED] = "failed",     [SV_DELETED] = "deleted",
 };
@@ -409,7 +448,8 @@ static const char *const event_names[SV_NEVENTS] = {
     [SV_EV_START] = "start",   [SV_EV_STOP] = "stop",       [SV_EV_RESTART] = "restart",
     [SV_EV_SWITCH] = "switch", [SV_EV_STAGE] = "stage",     [SV_EV_SIGNAL] = "signal",
     [SV_EV_DELETE] = "delete", [SV_EV_STARTED] = "started", [SV_EV_EXITED] = "exited",
-    [SV_EV_FAILED] = "failed", [SV_EV_TIMER] = "timer",
+    [SV_EV_FAILED] = "failed", [SV_EV_TIMER] = "timer",     [SV_EV_HEALTHY] = "healthy",
+    [SV_EV_UNHEALTHY] = "unhealthy",
 };
 
 const char *sv_event_name(enum sv_event e)

@@ -20,6 +20,8 @@ enum sv_state {
 	SV_STOPPED,
 	SV_STARTING, /* a shim is spawned, "started" not yet seen */
 	SV_RUNNING,
+	SV_CHECKING,  /* started, no health check passed yet ('starting' in projects.state) */
+	SV_UNHEALTHY, /* health checks failed retries times in a row */
 	SV_STOPPING,  /* a stop was sent; waiting for the exit */
 	SV_BACKOFF,   /* waiting for the backoff timer before the next start */
 	SV_CRASHLOOP, /* like backoff, at the maximum delay, after crashloop_after fast failures */
@@ -42,6 +44,8 @@ enum sv_event {
 	SV_EV_EXITED,  /* the run ended, or its launch failed in a way a retry may mend */
 	SV_EV_FAILED,  /* the launch cannot succeed (no ready release, no command) */
 	SV_EV_TIMER,   /* the backoff timer fired */
+	SV_EV_HEALTHY, /* a health check passed after none had, or after it was unhealthy */
+	SV_EV_UNHEALTHY, /* health checks failed retries times in a row */
 	SV_NEVENTS
 };
 
@@ -50,7 +54,9 @@ enum sv_action {
 	SV_A_LAUNCH,  /* start a run → STARTING */
 	SV_A_STOP,    /* stop the run and keep the command until it has ended → STOPPING */
 	SV_A_QUEUE,   /* a stop is under way: keep the command until the run has ended */
-	SV_A_RUNNING, /* the run exec'd → RUNNING; the command that launched it is settled */
+	SV_A_RUNNING, /* the run exec'd → RUNNING (CHECKING with a health check); launch settled */
+	SV_A_HEALTHY, /* the first pass, or a recovery → RUNNING */
+	SV_A_UNHEALTHY, /* → UNHEALTHY; the run is stopped when the policy restarts, then POLICY */
 	SV_A_POLICY,  /* an end nobody asked for: the restart policy decides */
 	SV_A_ENDED,   /* the end a stop asked for → STOPPED, then the kept commands in order */
 	SV_A_FAIL,    /* the launch cannot succeed → FAILED */
@@ -96,19 +102,21 @@ struct sv {
 	                            older than it never takes effect */
 	struct sv_cmd queue[SV_QUEUE_MAX];
 	size_t nqueue;
+	bool health_kill; /* UNHEALTHY: the run was stopped to be restarted; its end is a failure */
 };
 
 struct sv_input {
 	enum sv_event ev;
 	struct sv_cmd cmd; /* command events */
 	bool success;      /* EXITED: exit code 0 */
+	bool checked;      /* STARTED: the run has a health check, so it is not running until it passes */
 	int64_t run_ms;    /* EXITED: how long the run lasted (0: it never ran) */
 	const char *why;   /* EXITED, FAILED: what happened, for reasons (borrowed) */
 };
 
 enum sv_fx_kind {
 	SV_FX_LAUNCH,       /* start a run of release_id; task_id names a pending task, or "" */
-	SV_FX_STOP,         /* the stop sequence to the current run */
+	SV_FX_STOP,         /* the stop sequence to the current run (reason: why, when not asked) */
 	SV_FX_SIGNAL,       /* signal to the current run; settle cmd_id with the outcome */
 	SV_FX_TIMER,        /* (re)arm the backoff timer in delay_ms */
 	SV_FX_CANCEL_TIMER, /* no restart is pending any more */

@@ -110,10 +110,18 @@ static void shim_finish(void)
 	exit(0);
 }
 
+static void start_failed(const char *why, int err);
+static void finish_failed_start(void);
+
+/* Everything is over once what ran is reaped, no hook runs and the output is drained. */
 static void maybe_finish(void)
 {
-	if (g.reaped && g.out.pipe_fd < 0 && g.err.pipe_fd < 0)
-		shim_finish();
+	if ((!g.reaped && !g.start_failed) || g.hook_pid > 0 || g.out.pipe_fd >= 0 ||
+	    g.err.pipe_fd >= 0)
+		return;
+	if (g.start_failed)
+		finish_failed_start();
+	shim_finish();
 }
 
 static void on_drain_timeout(struct loop *l, void *arg)
@@ -127,6 +135,8 @@ static void on_drain_timeout(struct loop *l, void *arg)
 			s->pipe_fd = -1;
 		}
 	}
+	if (g.start_failed)
+		finish_failed_start();
 	shim_finish();
 }
 
@@ -139,7 +149,7 @@ static void on_stream(struct loop *l, int fd, uint32_t events, void *arg)
 		close(fd);
 		s->pipe_fd = -1;
 	}
-	if (g.reaped)
+	if (g.reaped || g.start_failed)
 		maybe_finish();
 }
 
@@ -165,6 +175,144 @@ static void describe_end(void)
 	        (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && !g.killed && g.spec.limits.memory);
 }
 
+static void close_writers(void)
+{
+	if (g.out_w >= 0)
+		close(g.out_w);
+	if (g.err_w >= 0)
+		close(g.err_w);
+	g.out_w = g.err_w = -1;
+}
+
+/* Nothing of ours writes to the output pipes any more: wait for their EOF, at most DRAIN_MS. */
+static void drain(void)
+{
+	close_writers();
+	loop_timer_add(g.loop, DRAIN_MS, on_drain_timeout, NULL);
+	maybe_finish();
+}
+
+static const char *hook_name(void)
+{
+	return g.phase == SHIM_PRE_START ? "pre_start" : "post_stop";
+}
+
+static void on_hook_timeout(struct loop *l, void *arg)
+{
+	g.hook_timer = 0;
+	if (g.hook_pid <= 0)
+		return;
+	log_warn("%s timed out after %lld ms: SIGKILL to it", hook_name(),
+	         (long long)g.spec.hooks.timeout_ms);
+	g.hook_timed_out = true;
+	shim_tree_kill_all(&g);
+}
+
+/* What a hook's end looked like, with the tail of its output: "pre_start exited with code 3: …". */
+static void hook_outcome(char *buf, size_t len)
+{
+	char tail[160] = "";
+	int st = g.hook_status, n;
+
+	if (shim_log_tail(&g.err, tail, sizeof(tail)) == 0)
+		shim_log_tail(&g.out, tail, sizeof(tail));
+	if (g.hook_timed_out)
+		n = snprintf(buf, len, "%s timed out after %lld s", hook_name(),
+		             (long long)(g.spec.hooks.timeout_ms / 1000));
+	else if (WIFEXITED(st))
+		n = snprintf(buf, len, "%s exited with code %d", hook_name(), WEXITSTATUS(st));
+	else
+		n = snprintf(buf, len, "%s killed by signal %s", hook_name(),
+		             util_signal_name(WTERMSIG(st)) ?: "?");
+	if (tail[0] != '\0' && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ": %s", tail);
+}
+
+/* The job never ran (pre_start failed or was stopped, or exec failed): say why, and leave. */
+static void finish_failed_start(void)
+{
+	char why[256];
+
+	if (g.fail_why[0] != '\0')
+		snprintf(why, sizeof(why), "%s", g.fail_why);
+	else if (g.stop_requested)
+		snprintf(why, sizeof(why), "stopped during the pre_start hook");
+	else
+		hook_outcome(why, sizeof(why));
+	start_failed(why, 0);
+}
+
+static void started(void);
+
+/* The job itself: after pre_start, or at once. */
+static void main_start(void)
+{
+	char err[256];
+
+	g.phase = SHIM_MAIN;
+	if (shim_exec_start(&g.spec, g.out_w, g.err_w, &g.pid, err, sizeof(err)) < 0) {
+		g.pid = 0; /* reaped already: never signalled */
+		g.start_failed = true;
+		snprintf(g.fail_why, sizeof(g.fail_why), "%s", err);
+		drain();
+		return;
+	}
+	if (g.spec.hooks.post_stop == NULL)
+		close_writers();
+	started();
+}
+
+static void hook_start(enum shim_phase ph, char **argv)
+{
+	char err[200];
+
+	g.phase = ph;
+	g.hook_timed_out = false;
+	g.out.tail_len = g.err.tail_len = 0; /* the tail of this hook's output alone */
+	if (shim_exec_argv(&g.spec, argv, g.out_w, g.err_w, &g.hook_pid, err, sizeof(err)) < 0) {
+		g.hook_pid = 0;
+		log_warn("%s: %s", hook_name(), err);
+		if (ph == SHIM_PRE_START) {
+			g.start_failed = true;
+			snprintf(g.fail_why, sizeof(g.fail_why), "pre_start: %s", err);
+		}
+		drain();
+		return;
+	}
+	g.hook_timer = loop_timer_add(g.loop, g.spec.hooks.timeout_ms, on_hook_timeout, NULL);
+}
+
+/*
+ * A hook ended (reaped, with what it left killed). pre_start: exit 0 starts
+ * the job, anything else fails this start. post_stop: the run is over; a
+ * failure is noted in its reason, the run's own end stays what it was.
+ */
+static void on_hook_exit(int status)
+{
+	char what[256];
+
+	loop_timer_cancel(g.loop, g.hook_timer);
+	g.hook_timer = 0;
+	g.hook_pid = 0;
+	g.hook_status = status;
+	if (g.phase == SHIM_PRE_START) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !g.stop_requested) {
+			main_start();
+			return;
+		}
+		g.start_failed = true;
+		drain();
+		return;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || g.hook_timed_out) {
+		hook_outcome(what, sizeof(what));
+		log_warn("%s", what);
+		snprintf(g.reason + strlen(g.reason), sizeof(g.reason) - strlen(g.reason), " (%.120s)",
+		         what);
+	}
+	drain();
+}
+
 /*
  * The main pid has exited but is not reaped yet: its zombie still holds
  * the process-group id, so killing the group now cannot hit a reused PID.
@@ -182,8 +330,12 @@ static void on_main_exit(void)
 	g.ended_at = util_now_ms();
 	loop_timer_cancel(g.loop, g.kill_timer);
 	describe_end();
-	loop_timer_add(g.loop, DRAIN_MS, on_drain_timeout, NULL);
-	maybe_finish();
+	shim_health_stop(&g.health);
+	if (g.spec.hooks.post_stop != NULL) {
+		hook_start(SHIM_POST_STOP, g.spec.hooks.post_stop);
+		return;
+	}
+	drain();
 }
 
 /* SIGCHLD: reap in a loop until nothing is left (signals merge). */
@@ -196,13 +348,23 @@ static void reap(void)
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
 			return;
-		if (si.si_pid == g.pid && !g.reaped) {
+		if (g.phase == SHIM_MAIN && si.si_pid == g.pid && !g.reaped) {
 			on_main_exit();
 			continue;
 		}
-		/* an orphan of the job (we are its subreaper) or a log compressor */
-		if (waitpid(si.si_pid, &status, WNOHANG) == si.si_pid &&
-		    !shim_log_reaped(&g.out, si.si_pid, status))
+		if (si.si_pid == g.hook_pid) {
+			/* its zombie still holds the group: what the hook left running goes with it */
+			shim_tree_kill_all(&g);
+			while (waitpid(g.hook_pid, &status, 0) < 0 && errno == EINTR)
+				;
+			on_hook_exit(status);
+			continue;
+		}
+		/* a health check, an orphan of the job (we are its subreaper) or a compressor */
+		if (waitpid(si.si_pid, &status, WNOHANG) != si.si_pid)
+			continue;
+		if (!shim_health_reaped(&g.health, si.si_pid, status) &&
+		         !shim_log_reaped(&g.out, si.si_pid, status))
 			shim_log_reaped(&g.err, si.si_pid, status);
 	}
 }
@@ -356,6 +518,13 @@ static int open_streams(int *out_w, int *err_w)
 	return 0;
 }
 
+static void on_health(const struct shim_health *h, void *arg)
+{
+	struct shim_msg m = {.type = SHIM_EV_HEALTH, .health = *h};
+
+	shim_send(&m);
+}
+
 static void started(void)
 {
 	struct procstat_proc p;
@@ -370,26 +539,19 @@ static void started(void)
 	shim_send(&m);
 	log_info("job started: pid %d, shim rss %llu KiB", (int)g.pid,
 	         (unsigned long long)(procstat_self_rss() >> 10));
+	shim_health_start(&g.health, g.loop, &g.spec, on_health, NULL);
 }
 
 static int run(void)
 {
 	char err[512];
-	int out_w = -1, err_w = -1, sfd;
+	int sfd;
 
-	if ((sfd = setup_signals()) < 0 || read_spec() < 0 || open_streams(&out_w, &err_w) < 0 ||
+	if ((sfd = setup_signals()) < 0 || read_spec() < 0 || open_streams(&g.out_w, &g.err_w) < 0 ||
 	    (g.listen_fd = listen_sock()) < 0) {
 		snprintf(err, sizeof(err), "shim setup: %s", strerror(errno));
 		start_failed(err, errno);
 	}
-	if (shim_exec_start(&g.spec, out_w, err_w, &g.pid, err, sizeof(err)) < 0) {
-		close(out_w);
-		close(err_w);
-		start_failed(err, 0);
-	}
-	close(out_w);
-	close(err_w);
-	started();
 	if (loop_add_fd(g.loop, sfd, EPOLLIN, on_signal, NULL) < 0 ||
 	    loop_add_fd(g.loop, g.listen_fd, EPOLLIN, on_accept, NULL) < 0 ||
 	    loop_add_fd(g.loop, g.out.pipe_fd, EPOLLIN, on_stream, &g.out) < 0 ||
@@ -398,6 +560,10 @@ static int run(void)
 	if (g.conn_fd >= 0 && loop_add_fd(g.loop, g.conn_fd, EPOLLIN, on_conn, NULL) < 0)
 		return -1;
 	loop_set_before_sleep(g.loop, before_sleep, NULL);
+	if (g.spec.hooks.pre_start != NULL)
+		hook_start(SHIM_PRE_START, g.spec.hooks.pre_start);
+	else
+		main_start();
 	reap(); /* a job that exited before the signalfd was polled */
 	return loop_run(g.loop);
 }
@@ -446,6 +612,8 @@ int main(int argc, char **argv)
 		return 111;
 	}
 	g.listen_fd = -1;
+	g.out_w = g.err_w = -1;
+	g.health.fd = -1;
 	g.out.pipe_fd = g.out.seg_fd = g.out.idx_fd = -1;
 	g.err.pipe_fd = g.err.seg_fd = g.err.idx_fd = -1;
 	/* our own session: a signal to the runner's group never reaches us or the job */

@@ -11,9 +11,13 @@
 #include <sys/types.h>
 
 #include "shim_exec.h"
+#include "shim_health.h"
 #include "shim_log.h"
 
 struct loop;
+
+/* What the shim runs now: a run is pre_start (if any), the job, post_stop (if any). */
+enum shim_phase { SHIM_PRE_START, SHIM_MAIN, SHIM_POST_STOP };
 
 struct shim {
 	struct loop *loop;
@@ -30,6 +34,14 @@ struct shim {
 	uint64_t kill_timer; /* stop escalation, 0 when not armed */
 	char reason[256];
 	struct shim_stream out, err;
+	enum shim_phase phase;
+	pid_t hook_pid;      /* the hook running, 0 when none; its pgid too */
+	uint64_t hook_timer; /* its timeout, 0 when not armed */
+	int hook_status;
+	bool hook_timed_out, start_failed;
+	char fail_why[256]; /* why the job could not start, when not the hook's outcome */
+	int out_w, err_w; /* the output pipes' write ends, kept while a hook may still run; -1 */
+	struct shim_prober health;
 };
 
 /* Parses and carries out one op packet from the runner (text is NUL-terminated). */

@@ -45,6 +45,10 @@ void shim_spec_clear(struct shim_spec *s)
 	free(s->cwd);
 	free(s->user);
 	free(s->cgroup);
+	str_array_free(s->hooks.pre_start);
+	str_array_free(s->hooks.post_stop);
+	str_array_free(s->check.argv);
+	free(s->check.path);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -86,6 +90,53 @@ static void parse_limits(struct json_object *o, struct shim_limits *l)
 	l->fsize = (uint64_t)json_get_int(lim, "fsize", 0);
 }
 
+/* A non-empty array of strings as a NULL-terminated copy; NULL for anything else. */
+static char **argv_dup(struct json_object *a)
+{
+	size_t n;
+	char **v;
+
+	if (!json_object_is_type(a, json_type_array) || (n = json_object_array_length(a)) == 0)
+		return NULL;
+	v = str_array_new(n);
+	for (size_t i = 0; v != NULL && i < n; i++)
+		if ((v[i] = strdup(json_object_get_string(json_object_array_get_idx(a, i)))) == NULL)
+			return str_array_free(v), NULL;
+	return v;
+}
+
+static void parse_hooks(struct json_object *o, struct shim_hooks *h)
+{
+	struct json_object *hk, *v;
+
+	if (!json_object_object_get_ex(o, "hooks", &hk) || !json_object_is_type(hk, json_type_object))
+		return;
+	if (json_object_object_get_ex(hk, "pre_start", &v))
+		h->pre_start = argv_dup(v);
+	if (json_object_object_get_ex(hk, "post_stop", &v))
+		h->post_stop = argv_dup(v);
+	h->timeout_ms = json_get_int(hk, "timeout_ms", 60000);
+}
+
+static void parse_check(struct json_object *o, struct shim_check *c)
+{
+	struct json_object *hc, *v;
+	const char *path;
+
+	if (!json_object_object_get_ex(o, "health", &hc) || !json_object_is_type(hc, json_type_object))
+		return;
+	c->interval_ms = json_get_int(hc, "interval_ms", 10000);
+	c->timeout_ms = json_get_int(hc, "timeout_ms", 5000);
+	c->port = (int)json_get_int(hc, "port", 0);
+	path = json_get_str(hc, "http");
+	if (json_object_object_get_ex(hc, "command", &v) && (c->argv = argv_dup(v)) != NULL)
+		c->kind = SHIM_CHECK_COMMAND;
+	else if (path != NULL && c->port > 0 && (c->path = strdup(path)) != NULL)
+		c->kind = SHIM_CHECK_HTTP;
+	else if (json_get_bool(hc, "tcp", false) && c->port > 0)
+		c->kind = SHIM_CHECK_TCP;
+}
+
 int shim_spec_parse(const char *text, struct shim_spec *out, char *err, size_t errlen)
 {
 	struct json_object *o = json_tokener_parse(text), *argv, *env = NULL;
@@ -111,6 +162,8 @@ int shim_spec_parse(const char *text, struct shim_spec *out, char *err, size_t e
 	out->user = json_get_str(o, "user") ? strdup(json_get_str(o, "user")) : NULL;
 	out->cgroup = json_get_str(o, "cgroup") ? strdup(json_get_str(o, "cgroup")) : NULL;
 	parse_limits(o, &out->limits);
+	parse_hooks(o, &out->hooks);
+	parse_check(o, &out->check);
 	out->stop_signal = (int)json_get_int(o, "stop_signal", SIGTERM);
 	out->stop_timeout_ms = json_get_int(o, "stop_timeout_ms", 10000);
 	out->log_max_bytes = (uint64_t)json_get_int(o, "log_max_bytes", 64LL << 20);
@@ -247,7 +300,8 @@ static void plan_limits(const struct shim_limits *l, struct plan *pl)
 	}
 }
 
-static int plan_make(const struct shim_spec *spec, struct plan *pl, char *err, size_t errlen)
+static int plan_make(const struct shim_spec *spec, char *const *argv, struct plan *pl, char *err,
+                     size_t errlen)
 {
 	char path[4200];
 
@@ -256,7 +310,7 @@ static int plan_make(const struct shim_spec *spec, struct plan *pl, char *err, s
 	if (plan_user(spec, pl, err, errlen) < 0)
 		return -1;
 	plan_limits(&spec->limits, pl);
-	pl->cands = exec_candidates(spec->argv[0], env_path(spec->env));
+	pl->cands = exec_candidates(argv[0], env_path(spec->env));
 	if (pl->cands == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -273,8 +327,8 @@ static int plan_make(const struct shim_spec *spec, struct plan *pl, char *err, s
 }
 
 /* The child after fork: async-signal-safe calls only, then exec or report. */
-static void child(const struct shim_spec *spec, const struct plan *pl, int out_w, int err_w,
-                  int report)
+static void child(const struct shim_spec *spec, char *const *argv, const struct plan *pl,
+                  int out_w, int err_w, int report)
 {
 	struct sigaction sa = {.sa_handler = SIG_DFL};
 	sigset_t none;
@@ -313,7 +367,7 @@ static void child(const struct shim_spec *spec, const struct plan *pl, int out_w
 	e[0] = ST_EXEC;
 	e[1] = ENOENT;
 	for (size_t i = 0; pl->cands[i] != NULL; i++) {
-		execve(pl->cands[i], spec->argv, spec->env);
+		execve(pl->cands[i], argv, spec->env);
 		if (errno != ENOENT && errno != ENOTDIR)
 			e[1] = errno; /* like execvp: EACCES beats ENOENT */
 	}
@@ -347,11 +401,17 @@ static int wait_report(int rfd, pid_t pid, char *err, size_t errlen)
 int shim_exec_start(const struct shim_spec *spec, int out_w, int err_w, pid_t *pid, char *err,
                     size_t errlen)
 {
+	return shim_exec_argv(spec, spec->argv, out_w, err_w, pid, err, errlen);
+}
+
+int shim_exec_argv(const struct shim_spec *spec, char *const *argv, int out_w, int err_w,
+                   pid_t *pid, char *err, size_t errlen)
+{
 	struct plan pl;
 	int rp[2] = {-1, -1}, rc = -1;
 
 	*pid = 0;
-	if (plan_make(spec, &pl, err, errlen) < 0)
+	if (plan_make(spec, argv, &pl, err, errlen) < 0)
 		goto done;
 	if (pipe2(rp, O_CLOEXEC) < 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -364,7 +424,7 @@ int shim_exec_start(const struct shim_spec *spec, int out_w, int err_w, pid_t *p
 		goto done;
 	}
 	if (*pid == 0)
-		child(spec, &pl, out_w, err_w, rp[1]);
+		child(spec, argv, &pl, out_w, err_w, rp[1]);
 	close(rp[1]);
 	rp[1] = -1;
 	rc = wait_report(rp[0], *pid, err, errlen);

@@ -18,6 +18,23 @@ struct shim_limits {
 	uint64_t memory, nofile, nproc, cpu, fsize; /* 0: not set */
 };
 
+/* spec.json's hooks: argv arrays (NULL: none), run like the job, one at a time. */
+struct shim_hooks {
+	char **pre_start, **post_stop;
+	int64_t timeout_ms;
+};
+
+enum shim_check_kind { SHIM_CHECK_NONE, SHIM_CHECK_COMMAND, SHIM_CHECK_TCP, SHIM_CHECK_HTTP };
+
+/* spec.json's health check (the runner resolved the port name to its number). */
+struct shim_check {
+	enum shim_check_kind kind;
+	char **argv; /* COMMAND */
+	int port;    /* TCP, HTTP: on 127.0.0.1 */
+	char *path;  /* HTTP */
+	int64_t interval_ms, timeout_ms;
+};
+
 /* spec.json as the shim needs it; every pointer is owned by the struct. */
 struct shim_spec {
 	char **argv; /* NULL-terminated */
@@ -29,6 +46,8 @@ struct shim_spec {
 	int stop_signal;
 	int64_t stop_timeout_ms;
 	uint64_t log_max_bytes, log_segment_bytes;
+	struct shim_hooks hooks;
+	struct shim_check check;
 };
 
 /* Parses spec.json text. 0, or -1 with a reason in err (struct cleared). */
@@ -44,5 +63,12 @@ void shim_spec_clear(struct shim_spec *s);
  */
 int shim_exec_start(const struct shim_spec *spec, int out_w, int err_w, pid_t *pid, char *err,
                     size_t errlen);
+/*
+ * The same for another program run like the job (a hook, a health check):
+ * argv instead of the spec's, same user, environment, directory, cgroup
+ * and limits, in a process group of its own.
+ */
+int shim_exec_argv(const struct shim_spec *spec, char *const *argv, int out_w, int err_w,
+                   pid_t *pid, char *err, size_t errlen);
 
 #endif

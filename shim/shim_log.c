@@ -325,6 +325,38 @@ static int capture(struct shim_stream *s, const char *buf, size_t n, int64_t ms)
 	return rc;
 }
 
+static void tail_keep(struct shim_stream *s, const char *buf, size_t n)
+{
+	if (n >= sizeof(s->tail)) {
+		memcpy(s->tail, buf + n - sizeof(s->tail), sizeof(s->tail));
+		s->tail_len = sizeof(s->tail);
+		return;
+	}
+	if (s->tail_len + n > sizeof(s->tail)) {
+		size_t drop = s->tail_len + n - sizeof(s->tail);
+		memmove(s->tail, s->tail + drop, s->tail_len - drop);
+		s->tail_len -= drop;
+	}
+	memcpy(s->tail + s->tail_len, buf, n);
+	s->tail_len += n;
+}
+
+size_t shim_log_tail(const struct shim_stream *s, char *buf, size_t len)
+{
+	size_t a = 0, b = s->tail_len, o = 0;
+
+	while (b > 0 && (s->tail[b - 1] == '\n' || s->tail[b - 1] == ' '))
+		b--;
+	if (len == 0)
+		return 0;
+	if (b - a > len - 1)
+		a = b - (len - 1);
+	for (size_t i = a; i < b; i++)
+		buf[o++] = (unsigned char)s->tail[i] < 0x20 ? ' ' : s->tail[i];
+	buf[o] = '\0';
+	return o;
+}
+
 int shim_log_read(struct shim_stream *s)
 {
 	char buf[READ_CHUNK];
@@ -344,6 +376,7 @@ int shim_log_read(struct shim_stream *s)
 		}
 		if (capture(s, buf, (size_t)n, util_now_ms()) < 0)
 			rc = -1;
+		tail_keep(s, buf, (size_t)n);
 	}
 	idx_flush(s);
 	return eof ? 1 : rc;

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#define SHIM_TAIL_MAX 256
+
 struct shim_seg {
 	unsigned seq;       /* NNNNNN of <name>.NNNNNN.log[.gz] */
 	uint64_t len;       /* stream bytes it holds */
@@ -43,6 +45,8 @@ struct shim_stream {
 	size_t idxlen;
 	uint64_t idx_size;      /* bytes in <name>.idx */
 	uint64_t cur_idx_start; /* where the current segment's index lines begin */
+	char tail[SHIM_TAIL_MAX]; /* the last bytes read, for a failing hook's reason */
+	size_t tail_len;
 };
 
 /*
@@ -60,6 +64,12 @@ int shim_log_open(struct shim_stream *s, const char *name, int pipe_fd, uint64_t
  * counted as dropped and capture goes on).
  */
 int shim_log_read(struct shim_stream *s);
+/*
+ * The last line or lines of what the stream captured since the tail was
+ * last cleared (tail_len = 0), at most len - 1 bytes, on one line with
+ * control bytes as spaces, into buf. Returns its length.
+ */
+size_t shim_log_tail(const struct shim_stream *s, char *buf, size_t len);
 /* A compressing child was reaped: 1 when it was one of this stream's, else 0. */
 int shim_log_reaped(struct shim_stream *s, pid_t pid, int status);
 /* Waits for every compressor of the stream (at exit). */

@@ -108,8 +108,10 @@ static void tree_signal(struct shim *s, int sig)
 		if (sig != SIGKILL && cg_signal(s, sig) == 0)
 			return;
 	}
-	if (!s->reaped && killpg(s->pid, sig) < 0 && errno != ESRCH)
-		log_warn("killpg %d: %s", (int)s->pid, strerror(errno));
+	/* the group of what runs now: the job until it is reaped, else a hook */
+	pid_t lead = s->phase == SHIM_MAIN && !s->reaped ? s->pid : s->hook_pid;
+	if (lead > 0 && killpg(lead, sig) < 0 && errno != ESRCH)
+		log_warn("killpg %d: %s", (int)lead, strerror(errno));
 }
 
 void shim_tree_kill_all(struct shim *s)

@@ -805,8 +805,13 @@ def good_sha(stack):
     ({"stop_signal": "NOPE"}, "stop_signal"),
     ({"user": "root-but-not-allowed"}, "user"),
     ({"artifact": "0" * 63}, "artifact"),
+    ({"health": {"command": ["./check"], "interval": 0}}, "spec.health.interval"),
+    ({"health": {"command": ["./check"], "start_period": -1}}, "spec.health.start_period"),
+    ({"health": {"tcp": "nope"}}, "spec.health.tcp"),
+    ({"hooks": {"pre_start": "./migrate"}}, "spec.hooks.pre_start"),
+    ({"hooks": {"pre_stop": ["./x"]}}, "spec.hooks.pre_stop"),
+    ({"hooks": {"post_stop": ["./x"], "timeout": 0}}, "spec.hooks.timeout"),
     # valid, but not acted on by this version: refused, never stored and ignored
-    ({"health": {"command": ["./check"]}}, "spec.health"),
     ({"control": "messages"}, "spec.control"),
 ])
 def test_invalid_spec_is_422_naming_the_field(stack, good_sha, case, field):

@@ -71,7 +71,7 @@ static void test_project_new(void)
 	           "{\"name\":\"web\",\"spec\":{\"name\":\"web\"},\"state\":\"stopped\","
 	           "\"state_reason\":null,\"desired\":\"running\",\"release\":null,"
 	           "\"task_id\":null,\"pid\":null,\"uptime_s\":null,\"restarts\":0,"
-	           "\"backoff_until\":null,\"cpu_pct\":null,\"rss_bytes\":null,"
+	           "\"backoff_until\":null,\"cpu_pct\":null,\"rss_bytes\":null,\"health\":null,"
 	           "\"latest_release\":{\"id\":7,\"seq\":1,\"state\":\"pending\",\"reason\":null},"
 	           "\"created_at\":\"2026-01-02T03:04:05.678Z\","
 	           "\"updated_at\":\"2026-01-02T03:04:05.678Z\",\"ports\":{}}"));
@@ -116,7 +116,7 @@ static void test_project_running(void)
 	           "\"started\",\"desired\":\"running\",\"release\":{\"id\":6,\"seq\":2,"
 	           "\"artifact\":\"ab12\",\"state\":\"ready\"},\"task_id\":\"t-9\",\"pid\":4242,"
 	           "\"uptime_s\":5,\"restarts\":2,\"backoff_until\":\"2026-01-02T03:04:05.678Z\","
-	           "\"cpu_pct\":1.5,\"rss_bytes\":4096,\"latest_release\":{\"id\":7,\"seq\":3,"
+	           "\"cpu_pct\":1.5,\"rss_bytes\":4096,\"health\":null,\"latest_release\":{\"id\":7,\"seq\":3,"
 	           "\"state\":\"failed\",\"reason\":\"bad archive\"},"
 	           "\"created_at\":\"2026-01-02T03:04:05.678Z\","
 	           "\"updated_at\":\"2026-01-02T03:04:05.678Z\","
@@ -132,7 +132,7 @@ static void test_project_running(void)
 	           "\"artifact\":null,\"state\":null},\"task_id\":\"t-9\",\"pid\":null,"
 	           "\"uptime_s\":null,\"restarts\":2,\"backoff_until\":"
 	           "\"2026-01-02T03:04:05.678Z\",\"cpu_pct\":null,\"rss_bytes\":null,"
-	           "\"latest_release\":null,\"created_at\":\"2026-01-02T03:04:05.678Z\","
+	           "\"health\":null,\"latest_release\":null,\"created_at\":\"2026-01-02T03:04:05.678Z\","
 	           "\"updated_at\":\"2026-01-02T03:04:05.678Z\",\"ports\":{}}]"));
 }
 

@@ -7,9 +7,13 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "health.h"
 #include "procstat.h"
 #include "supervise.h"
 #include "util.h"
@@ -78,6 +82,7 @@ struct world {
 enum {
 	X_EXIT_FAIL = SV_NEVENTS + 1, /* EXITED after a short failed run */
 	X_EXIT_OK,                    /* EXITED, exit 0 after a long run */
+	X_STARTED_CHECKED,            /* STARTED of a run with a health check */
 };
 
 struct step {
@@ -140,7 +145,10 @@ static void run(struct world *w, const struct sv_policy *pol, const struct step 
 		struct sv_out out = {0};
 		const struct step *s = &steps[i];
 
-		in.ev = s->ev > SV_NEVENTS ? SV_EV_EXITED : (enum sv_event)s->ev;
+		in.ev = s->ev == X_STARTED_CHECKED ? SV_EV_STARTED
+		        : s->ev > SV_NEVENTS       ? SV_EV_EXITED
+		                                   : (enum sv_event)s->ev;
+		in.checked = s->ev == X_STARTED_CHECKED;
 		in.success = s->ev == X_EXIT_OK;
 		in.run_ms = s->ev == X_EXIT_OK ? 60000 : 10;
 		in.why = in.success ? "exited with code 0" : "exited with code 3";
@@ -382,8 +390,10 @@ static void test_names(void)
 {
 	enum sv_restart r;
 
+	/* every name reads back, but CHECKING's: it is 'starting' too, and a run is re-checked */
 	for (int s = 0; s < SV_NSTATES; s++)
-		CHECK(sv_state_parse(sv_state_name((enum sv_state)s)) == (enum sv_state)s);
+		CHECK(sv_state_parse(sv_state_name((enum sv_state)s)) ==
+		      (s == SV_CHECKING ? SV_STARTING : (enum sv_state)s));
 	CHECK(sv_state_parse("bogus") == SV_STOPPED);
 	CHECK(sv_state_parse(NULL) == SV_STOPPED);
 	CHECK(sv_restart_parse("always", &r) == 0 && r == SV_RESTART_ALWAYS);
@@ -463,6 +473,67 @@ static void test_avg(void)
 	CHECK(a.count == PROCSTAT_AVG_N);
 }
 
+/* A run with a health check: starting until it passes, unhealthy, restarted under the policy. */
+static void test_health_sequences(void)
+{
+	struct sv_policy no = policy;
+	struct world w = {0};
+
+	CHECK(sv_action_for(SV_CHECKING, SV_EV_HEALTHY) == SV_A_HEALTHY);
+	CHECK(sv_action_for(SV_RUNNING, SV_EV_UNHEALTHY) == SV_A_UNHEALTHY);
+	CHECK(sv_action_for(SV_STOPPING, SV_EV_UNHEALTHY) == SV_A_NONE);
+	CHECK(strcmp(sv_state_name(SV_CHECKING), "starting") == 0);
+	CHECK(strcmp(sv_state_name(SV_UNHEALTHY), "unhealthy") == 0);
+	RUN(&w, &policy, {SV_EV_START, 1, 0, 0, SV_STARTING}, {X_STARTED_CHECKED, 0, 0, 0, SV_CHECKING},
+	    {SV_EV_START, 2, 0, 0, SV_CHECKING}, {SV_EV_HEALTHY, 0, 0, 0, SV_RUNNING},
+	    {SV_EV_UNHEALTHY, 0, 0, 0, SV_UNHEALTHY});
+	CHECK(w.cmd[1].ok && strcmp(w.cmd[2].result, "{\"already\":\"running\"}") == 0);
+	CHECK(w.stops == 1 && w.m.health_kill);
+	/* a pass while the stop is under way changes nothing; its end (even exit 0) is a failure */
+	RUN(&w, &policy, {SV_EV_HEALTHY, 0, 0, 0, SV_UNHEALTHY}, {X_EXIT_OK, 0, 0, 0, SV_STARTING});
+	CHECK(w.m.restarts == 1 && w.launches == 2 && !w.m.health_kill);
+	/* restart "no": unhealthy, still running, and healthy again when a check passes */
+	memset(&w, 0, sizeof(w));
+	no.restart = SV_RESTART_NO;
+	RUN(&w, &no, {SV_EV_START, 1, 0, 0, SV_STARTING}, {X_STARTED_CHECKED, 0, 0, 0, SV_CHECKING},
+	    {SV_EV_UNHEALTHY, 0, 0, 0, SV_UNHEALTHY}, {SV_EV_HEALTHY, 0, 0, 0, SV_RUNNING});
+	CHECK(w.stops == 0 && w.job);
+	/* a stop of an unhealthy run is a stop like any other */
+	RUN(&w, &no, {SV_EV_UNHEALTHY, 0, 0, 0, SV_UNHEALTHY}, {SV_EV_STOP, 2, 0, 0, SV_STOPPING},
+	    {X_EXIT_OK, 0, 0, 0, SV_STOPPED});
+	CHECK(w.cmd[2].ok && w.stops == 1 && !w.m.desired_running);
+}
+
+static void test_health_counting(void)
+{
+	struct json_object *spec = json_tokener_parse("{\"retries\": 2, \"start_period\": 1}");
+	struct shim_health ok = {.ok = true, .code = 0}, bad = {.ok = false, .code = 1};
+	struct health h = {0};
+	char *text;
+
+	health_arm(&h, spec, 1000);
+	CHECK(h.on && h.status == HEALTH_STARTING && h.retries == 2);
+	/* inside start_period, before a first pass: not counted */
+	CHECK(health_result(&h, &bad, 1500) == HEALTH_SAME && h.failures == 0);
+	CHECK(health_result(&h, &bad, 2100) == HEALTH_SAME && h.failures == 1);
+	CHECK(health_result(&h, &ok, 2200) == HEALTH_BECAME_HEALTHY && h.failures == 0);
+	CHECK(health_result(&h, &ok, 2300) == HEALTH_SAME);
+	CHECK(health_result(&h, &bad, 2400) == HEALTH_SAME);
+	CHECK(health_result(&h, &bad, 2500) == HEALTH_BECAME_UNHEALTHY && h.failures == 2);
+	CHECK(health_result(&h, &bad, 2600) == HEALTH_SAME && h.failures == 3);
+	CHECK(health_result(&h, &ok, 2700) == HEALTH_BECAME_HEALTHY);
+	text = health_json(&h);
+	CHECK(text != NULL && strstr(text, "\"status\":\"healthy\"") && strstr(text, "\"checks\":8"));
+	free(text);
+	/* the run ended: no status, no more counting, the last result kept */
+	health_disarm(&h);
+	CHECK(health_result(&h, &bad, 2800) == HEALTH_SAME && h.status == HEALTH_NONE);
+	/* a run without a check */
+	health_arm(&h, NULL, 0);
+	CHECK(!h.on && h.dirty && health_json(&h) == NULL);
+	json_object_put(spec);
+}
+
 int main(void)
 {
 	test_table();
@@ -479,6 +550,8 @@ int main(void)
 	test_policies();
 	test_names();
 	test_end_state();
+	test_health_sequences();
+	test_health_counting();
 	test_stat_parse();
 	test_cpu();
 	test_avg();

@@ -174,7 +174,7 @@ static void test_names(void)
 static void test_defaults(void)
 {
 	CHECK(ok(SPEC()));
-	CHECK(json_object_object_length(out) == 15);
+	CHECK(json_object_object_length(out) == 16);
 	CHECK(str_is("name", "web"));
 	CHECK(json_is("command", "['./run']"));
 	CHECK(json_is("artifact", "null"));
@@ -582,14 +582,14 @@ static void test_health(void)
 	CHECK(ok(SPEC(",'health':null")) && json_is("health", "null"));
 	CHECK(ok(SPEC(",'health':{'command':['./check','-q']}")));
 	CHECK(json_is("health",
-	              "{'command':['./check','-q'],'interval':10.0,'timeout':5.0,'retries':3}"));
+	              "{'command':['./check','-q'],'interval':10.0,'timeout':5.0,'start_period':0.0,'retries':3}"));
 	CHECK(ok(SPEC(
 	    ",'ports':['http'],'health':{'tcp':'http','interval':2.5,'timeout':1,'retries':0}")));
-	CHECK(json_is("health", "{'tcp':'http','interval':2.5,'timeout':1.0,'retries':0}"));
+	CHECK(json_is("health", "{'tcp':'http','interval':2.5,'timeout':1.0,'start_period':0.0,'retries':0}"));
 	CHECK(ok(SPEC(
 	    ",'ports':{'web':0,'admin':9000},'health':{'http':'/healthz?full=1','port':'admin'}")));
 	CHECK(json_is("health", "{'http':'/healthz?full=1','port':'admin','interval':10.0,"
-	                        "'timeout':5.0,'retries':3}"));
+	                        "'timeout':5.0,'start_period':0.0,'retries':3}"));
 	CHECK(ok(
 	    SPEC(",'ports':['a'],'health':{'http':'/','port':'a','retries':100,'interval':3600}")));
 	/* the kind of check */
