@@ -84,10 +84,10 @@ try:
     runner = stack.procs["runner"].pid
     sha = H.upload_ok(stack, A.project_archive("tar.gz", version="health"))
     deploy_all(stack, sha, False)
-    time.sleep(2)
+    time.sleep(10)  # the deploys' own work (extraction, pruning, first samples) is over
     base_r, base_s = measure(runner)
     deploy_all(stack, sha, True)  # a redeploy of each: new runs, now with a check
-    time.sleep(2)
+    time.sleep(10)
     chk_r, chk_s = measure(runner)
     checks = H.db(stack, "SELECT sum(json_extract(health, '$.checks')) FROM projects")[0][0]
     print("health checks: %d projects, 1 s command check (true), %.0f s windows" % (n, window))
