@@ -85,6 +85,13 @@ bool cgfs_oom_killed(const char *dir)
 	return keyed_value(dir, "memory.events", "oom_kill") > 0;
 }
 
+int64_t cgfs_oom_kills(const char *dir)
+{
+	int64_t n = keyed_value(dir, "memory.events", "oom_kill");
+
+	return n > 0 ? n : 0;
+}
+
 /* rmdir with retries while the deadline allows. */
 static int rmdir_wait(const char *dir, int64_t deadline)
 {

@@ -10,6 +10,7 @@
 #define HOSTAGENT_CGROUP_FS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Writes val to <dir>/<file>. 0 or -1 (errno set). */
 int cgfs_write(const char *dir, const char *file, const char *val);
@@ -25,6 +26,8 @@ int cgfs_freeze(const char *dir, bool on, int wait_ms);
 int cgfs_frozen(const char *dir);
 /* memory.events counted an oom_kill (false when there is no such file). */
 bool cgfs_oom_killed(const char *dir);
+/* memory.events' oom_kill count: 0 when there is no such file. */
+int64_t cgfs_oom_kills(const char *dir);
 /*
  * Removes dir and every cgroup below it, deepest first (a job may have
  * made groups of its own, and a group with children cannot be removed).

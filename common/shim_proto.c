@@ -76,6 +76,8 @@ static void encode_exit(struct json_object *o, const struct shim_exit *e)
 	add_int(o, "started_at", e->started_at);
 	add_int(o, "ended_at", e->ended_at);
 	json_object_object_add(o, "reason", json_object_new_string(e->reason));
+	if (e->post_stop[0] != '\0')
+		json_object_object_add(o, "post_stop", json_object_new_string(e->post_stop));
 }
 
 static void encode_health(struct json_object *o, const struct shim_health *h)
@@ -155,6 +157,7 @@ static void decode_exit(struct json_object *o, struct shim_exit *e)
 	e->started_at = json_get_int(o, "started_at", 0);
 	e->ended_at = json_get_int(o, "ended_at", 0);
 	snprintf(e->reason, sizeof(e->reason), "%s", json_get_str(o, "reason") ?: "");
+	snprintf(e->post_stop, sizeof(e->post_stop), "%s", json_get_str(o, "post_stop") ?: "");
 }
 
 static enum shim_msg_type type_of(struct json_object *o)

@@ -42,6 +42,7 @@ struct shim_exit {
 	bool stopped;                 /* a stop was requested */
 	int64_t started_at, ended_at; /* ms since the epoch */
 	char reason[256];
+	char post_stop[160]; /* how a failing post_stop hook ended, "" when it did not fail */
 };
 
 /* One run of the job's health check: the HEALTH message. */

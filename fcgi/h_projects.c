@@ -118,7 +118,9 @@ int h_projects_signal(struct request *req, struct response *resp)
 
 	if (h_project_param(req, resp, &row) < 0 || signal_from_body(req, resp, &sig) < 0)
 		return -1;
-	if (strcmp(row.state, "running") != 0) {
+	/* a run that is up, whether or not its checks pass yet */
+	if (strcmp(row.state, "running") != 0 && strcmp(row.state, "starting") != 0 &&
+	    strcmp(row.state, "unhealthy") != 0) {
 		resp_error(resp, 409, "conflict", "project '%s' is not running (state: %s)",
 		           row.name, row.state);
 		return -1;

@@ -79,6 +79,9 @@ static void job_end(struct runner *r, struct job *j, const struct shim_exit *x)
 	if (!by_request && x->oom)
 		snprintf(e.reason + strlen(e.reason), sizeof(e.reason) - strlen(e.reason),
 		         " (out of memory)");
+	if (x->post_stop[0] != '\0')
+		snprintf(e.reason + strlen(e.reason), sizeof(e.reason) - strlen(e.reason), " (%.160s)",
+		         x->post_stop);
 	if (j->stop_cause[0] != '\0' && strcmp(e.state, "cancelled") == 0) {
 		/* stopped by the agent for a reason of its own (failing health checks): a failure */
 		char how[sizeof(e.reason)];

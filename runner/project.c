@@ -56,8 +56,7 @@ static struct project *project_from_row(struct runner *r, const struct store_pro
 	snprintf(p->name, sizeof(p->name), "%.63s", row->name); /* names are at most 63 */
 	p->sv.state = row->marked_deleted ? SV_DELETED : sv_state_parse(row->state);
 	/* after recovery every live run is known: a project loaded now has none */
-	if (r->recovered &&
-	    (p->sv.state == SV_STARTING || p->sv.state == SV_RUNNING || p->sv.state == SV_STOPPING))
+	if (r->recovered && sv_has_run(p->sv.state))
 		p->sv.state = SV_STOPPED;
 	p->sv.desired_running = strcmp(row->desired, "running") == 0;
 	p->sv.release_id = row->release_id;
@@ -102,6 +101,7 @@ static void project_save(struct project *p, enum sv_state before, const char *re
 	char type[48];
 	struct store_event ev = {.type = type, .project = p->name, .message = reason};
 	enum sv_state s = p->sv.state;
+	bool changed;
 
 	if (s == SV_DELETED)
 		return; /* written by the delete itself */
@@ -114,8 +114,12 @@ static void project_save(struct project *p, enum sv_state before, const char *re
 	/* the event log's names: a project that reached RUNNING has "started" */
 	snprintf(type, sizeof(type), "project.%s", s == SV_RUNNING ? "started" : sv_state_name(s));
 	ev.task_id = p->task_id[0] ? p->task_id : NULL;
-	ev.level = s == SV_FAILED || s == SV_CRASHLOOP ? "warn" : "info";
-	if (store_project_save_state(p->r->store, &row, reason, s != before ? &ev : NULL) < 0)
+	ev.level = s == SV_FAILED || s == SV_CRASHLOOP || s == SV_UNHEALTHY || s == SV_RECYCLING
+	               ? "warn"
+	               : "info";
+	/* one event per state users see: STARTING → CHECKING is 'starting' twice */
+	changed = strcmp(sv_state_name(s), sv_state_name(before)) != 0;
+	if (store_project_save_state(p->r->store, &row, reason, changed ? &ev : NULL) < 0)
 		log_error("project %s: cannot save its state", p->name);
 	if (s != before)
 		log_info("project %s: %s (%s)", p->name, sv_state_name(s), reason ? reason : "");
@@ -544,7 +548,7 @@ static void project_feed(struct project *p, const struct sv_input *first)
 		struct sv_policy pol;
 		enum sv_state before = p->sv.state;
 
-		/* only an exit consults the restart policy: it is read from the release then */
+		/* an exit and failing checks consult the restart policy: it is read from the release */
 		if (in.ev == SV_EV_EXITED || in.ev == SV_EV_UNHEALTHY)
 			project_policy(p, &pol);
 		else
@@ -765,9 +769,19 @@ void project_adopt(void *arg, struct job *j, const struct store_task *t)
 	p->job = j;
 	snprintf(p->task_id, sizeof(p->task_id), "%s", j->task_id);
 	/* a launch the previous runner did not get to record: the run is under way */
-	if (p->sv.state != SV_STARTING && p->sv.state != SV_RUNNING && p->sv.state != SV_STOPPING) {
+	if (!sv_has_run(p->sv.state)) {
 		p->sv.state = SV_STARTING;
 		p->sv.desired_running = true;
+	}
+	/*
+	 * A run seen started before: no "started" comes again, so its check is
+	 * armed now ('starting' in the row is also a run waiting for its first
+	 * pass), and checking begins again from its first result.
+	 */
+	if (j->started && p->sv.state != SV_STOPPING) {
+		bool checked = arm_health(p);
+		if (p->sv.state == SV_STARTING)
+			p->sv.state = checked ? SV_CHECKING : SV_RUNNING;
 	}
 	/* the stop was under way; sent again once connected, and the shim keeps its first deadline
 	 */
@@ -815,7 +829,7 @@ void project_settle_all(struct runner *r)
 		enum sv_state s = p->sv.state;
 
 		next = p->next;
-		if (p->job != NULL || (s != SV_STARTING && s != SV_RUNNING && s != SV_STOPPING))
+		if (p->job != NULL || !sv_has_run(s))
 			continue;
 		if (store_command_open_for(r->store, p->name) == 1)
 			continue;

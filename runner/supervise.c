@@ -33,6 +33,7 @@ static const enum sv_action actions[SV_NSTATES][SV_NEVENTS] = {
     [SV_RUNNING] = {N, S, S, S, G, X, S, N, P, N, N, N, U},
     [SV_CHECKING] = {N, S, S, S, G, X, S, N, P, N, N, SV_A_HEALTHY, U},
     [SV_UNHEALTHY] = {N, S, S, S, G, X, S, N, P, N, N, SV_A_HEALTHY, N},
+    [SV_RECYCLING] = {N, S, S, S, G, X, S, N, P, N, N, N, N},
     [SV_STOPPING] = {Q, Q, Q, Q, Q, X, Q, N, SV_A_ENDED, SV_A_ENDED, N, N, N},
     [SV_BACKOFF] = {L, H, L, L, G, NR, D, N, N, N, L, N, N},
     [SV_CRASHLOOP] = {L, H, L, L, G, NR, D, N, N, N, L, N, N},
@@ -131,7 +132,6 @@ static void launch(struct sv *m, const struct sv_cmd *c, bool by_hand, struct sv
 	else
 		m->restarts++;
 	m->launching = *c;
-	m->health_kill = false;
 	f = fx_add(out, SV_FX_LAUNCH);
 	f->release_id = m->release_id;
 	if (c->ev == SV_EV_SWITCH)
@@ -174,9 +174,9 @@ static void policy(struct sv *m, const struct sv_input *in, const struct sv_poli
 	struct sv_decision d;
 	struct sv_fx *f;
 
-	bool success = in->success && !m->health_kill;
+	/* a run stopped for failing its checks failed, whatever its exit code */
+	bool success = in->success && m->state != SV_RECYCLING;
 
-	m->health_kill = false;
 	sv_after_exit(pol, success, in->run_ms, &m->fast_failures, &d);
 	settle(out, &m->launching, success, success ? SV_RESULT_STATE : NULL, in->why);
 	memset(&m->launching, 0, sizeof(m->launching));
@@ -209,7 +209,7 @@ static void unhealthy(struct sv *m, const struct sv_input *in, const struct sv_p
 	out->reason = in->why;
 	if (pol->restart == SV_RESTART_NO || !m->desired_running)
 		return;
-	m->health_kill = true;
+	m->state = SV_RECYCLING;
 	f = fx_add(out, SV_FX_STOP);
 	f->reason = in->why;
 }
@@ -333,8 +333,7 @@ static void command(struct sv *m, const struct sv_input *in, enum sv_action a,
 			supersede(out, c);
 		else
 			settle(out, c, true,
-			       m->state == SV_STARTING || m->state == SV_RUNNING ||
-			               m->state == SV_CHECKING || m->state == SV_UNHEALTHY
+			       sv_has_run(m->state) && m->state != SV_STOPPING
 			           ? "{\"already\":\"running\"}"
 			           : NULL,
 			       NULL);
@@ -357,8 +356,6 @@ void sv_step(struct sv *m, const struct sv_input *in, const struct sv_policy *po
 		memset(&m->launching, 0, sizeof(m->launching));
 		return;
 	case SV_A_HEALTHY:
-		if (m->health_kill)
-			return; /* a pass too late: the run is being stopped */
 		m->state = SV_RUNNING;
 		out->reason = "healthy";
 		return;
@@ -426,10 +423,16 @@ void sv_after_exit(const struct sv_policy *p, bool success, int64_t run_ms, int 
 
 static const char *const state_names[SV_NSTATES] = {
     [SV_STOPPED] = "stopped",   [SV_STARTING] = "starting", [SV_RUNNING] = "running",
-    [SV_CHECKING] = "starting", [SV_UNHEALTHY] = "unhealthy",
+    [SV_CHECKING] = "starting", [SV_UNHEALTHY] = "unhealthy", [SV_RECYCLING] = "unhealthy",
     [SV_STOPPING] = "stopping", [SV_BACKOFF] = "backoff",   [SV_CRASHLOOP] = "crashloop",
     [SV_FAILED] = "failed",     [SV_DELETED] = "deleted",
 };
+
+bool sv_has_run(enum sv_state s)
+{
+	return s == SV_STARTING || s == SV_CHECKING || s == SV_RUNNING || s == SV_UNHEALTHY ||
+	       s == SV_RECYCLING || s == SV_STOPPING;
+}
 
 const char *sv_state_name(enum sv_state s)
 {

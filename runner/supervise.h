@@ -21,7 +21,9 @@ enum sv_state {
 	SV_STARTING, /* a shim is spawned, "started" not yet seen */
 	SV_RUNNING,
 	SV_CHECKING,  /* started, no health check passed yet ('starting' in projects.state) */
-	SV_UNHEALTHY, /* health checks failed retries times in a row */
+	SV_UNHEALTHY, /* health checks failed retries times in a row; the run goes on */
+	SV_RECYCLING, /* unhealthy, and stopped to be restarted: its end is a failure
+	                 ('unhealthy' in projects.state) */
 	SV_STOPPING,  /* a stop was sent; waiting for the exit */
 	SV_BACKOFF,   /* waiting for the backoff timer before the next start */
 	SV_CRASHLOOP, /* like backoff, at the maximum delay, after crashloop_after fast failures */
@@ -56,7 +58,7 @@ enum sv_action {
 	SV_A_QUEUE,   /* a stop is under way: keep the command until the run has ended */
 	SV_A_RUNNING, /* the run exec'd → RUNNING (CHECKING with a health check); launch settled */
 	SV_A_HEALTHY, /* the first pass, or a recovery → RUNNING */
-	SV_A_UNHEALTHY, /* → UNHEALTHY; the run is stopped when the policy restarts, then POLICY */
+	SV_A_UNHEALTHY, /* → UNHEALTHY, or RECYCLING (stop the run) when the policy restarts */
 	SV_A_POLICY,  /* an end nobody asked for: the restart policy decides */
 	SV_A_ENDED,   /* the end a stop asked for → STOPPED, then the kept commands in order */
 	SV_A_FAIL,    /* the launch cannot succeed → FAILED */
@@ -102,7 +104,6 @@ struct sv {
 	                            older than it never takes effect */
 	struct sv_cmd queue[SV_QUEUE_MAX];
 	size_t nqueue;
-	bool health_kill; /* UNHEALTHY: the run was stopped to be restarted; its end is a failure */
 };
 
 struct sv_input {
@@ -187,6 +188,8 @@ void sv_after_exit(const struct sv_policy *p, bool success, int64_t run_ms, int 
 const char *sv_end_state(bool has_code, int code, bool has_signal, int sig, bool by_request,
                          bool timed_out, char *reason, size_t len);
 
+/* A run exists (or is being started or stopped) in this state. */
+bool sv_has_run(enum sv_state s);
 /* "stopped", "starting", ..., "deleted": static strings (the schema's values but the last). */
 const char *sv_state_name(enum sv_state s);
 /* The reverse; SV_STOPPED for anything unknown. */

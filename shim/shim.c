@@ -89,13 +89,22 @@ static void exit_msg(struct shim_msg *m)
 	e->oom = g.oom;
 	e->stopped = g.stop_requested;
 	snprintf(e->reason, sizeof(e->reason), "%s", g.reason);
+	snprintf(e->post_stop, sizeof(e->post_stop), "%s", g.post_stop_note);
 }
 
 /* Ends the shim: the run is over and every file that says so is written. */
+static void hook_outcome(char *buf, size_t len);
+
 static void shim_finish(void)
 {
 	struct shim_msg m;
+	char what[256];
 
+	if (g.post_stop_failed) {
+		hook_outcome(what, sizeof(what));
+		log_warn("%s", what);
+		snprintf(g.post_stop_note, sizeof(g.post_stop_note), "%.150s", what);
+	}
 	shim_log_wait(&g.out);
 	shim_log_wait(&g.err);
 	shim_log_state_write(&g.out, &g.err);
@@ -171,7 +180,7 @@ static void describe_end(void)
 	if (g.killed)
 		snprintf(g.reason + strlen(g.reason), sizeof(g.reason) - strlen(g.reason),
 		         g.stop_requested ? " (stop timed out: SIGKILL)" : " (killed by request)");
-	g.oom = shim_cgroup_oom(&g) ||
+	g.oom = shim_cgroup_oom_count(&g) > g.oom_before ||
 	        (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && !g.killed && g.spec.limits.memory);
 }
 
@@ -217,8 +226,8 @@ static void hook_outcome(char *buf, size_t len)
 	if (shim_log_tail(&g.err, tail, sizeof(tail)) == 0)
 		shim_log_tail(&g.out, tail, sizeof(tail));
 	if (g.hook_timed_out)
-		n = snprintf(buf, len, "%s timed out after %lld s", hook_name(),
-		             (long long)(g.spec.hooks.timeout_ms / 1000));
+		n = snprintf(buf, len, "%s timed out after %g s", hook_name(),
+		             (double)g.spec.hooks.timeout_ms / 1000.0);
 	else if (WIFEXITED(st))
 		n = snprintf(buf, len, "%s exited with code %d", hook_name(), WEXITSTATUS(st));
 	else
@@ -250,6 +259,7 @@ static void main_start(void)
 	char err[256];
 
 	g.phase = SHIM_MAIN;
+	g.oom_before = shim_cgroup_oom_count(&g);
 	if (shim_exec_start(&g.spec, g.out_w, g.err_w, &g.pid, err, sizeof(err)) < 0) {
 		g.pid = 0; /* reaped already: never signalled */
 		g.start_failed = true;
@@ -275,6 +285,8 @@ static void hook_start(enum shim_phase ph, char **argv)
 		if (ph == SHIM_PRE_START) {
 			g.start_failed = true;
 			snprintf(g.fail_why, sizeof(g.fail_why), "pre_start: %s", err);
+		} else {
+			snprintf(g.post_stop_note, sizeof(g.post_stop_note), "post_stop: %.140s", err);
 		}
 		drain();
 		return;
@@ -289,8 +301,6 @@ static void hook_start(enum shim_phase ph, char **argv)
  */
 static void on_hook_exit(int status)
 {
-	char what[256];
-
 	loop_timer_cancel(g.loop, g.hook_timer);
 	g.hook_timer = 0;
 	g.hook_pid = 0;
@@ -300,17 +310,15 @@ static void on_hook_exit(int status)
 			main_start();
 			return;
 		}
+		/* nothing is left to stop: a stop's deadline must not mark this end "killed" */
+		loop_timer_cancel(g.loop, g.kill_timer);
+		g.kill_timer = 0;
 		g.start_failed = true;
 		drain();
 		return;
 	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || g.hook_timed_out) {
-		hook_outcome(what, sizeof(what));
-		log_warn("%s", what);
-		snprintf(g.reason + strlen(g.reason), sizeof(g.reason) - strlen(g.reason), " (%.120s)",
-		         what);
-	}
-	drain();
+	g.post_stop_failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0 || g.hook_timed_out;
+	drain(); /* its outcome goes into the reason once its output is read (shim_finish) */
 }
 
 /*
@@ -360,11 +368,12 @@ static void reap(void)
 			on_hook_exit(status);
 			continue;
 		}
-		/* a health check, an orphan of the job (we are its subreaper) or a compressor */
+		if (shim_health_exited(&g.health, si.si_pid))
+			continue;
+		/* an orphan of the job (we are its subreaper) or a log compressor */
 		if (waitpid(si.si_pid, &status, WNOHANG) != si.si_pid)
 			continue;
-		if (!shim_health_reaped(&g.health, si.si_pid, status) &&
-		         !shim_log_reaped(&g.out, si.si_pid, status))
+		if (!shim_log_reaped(&g.out, si.si_pid, status))
 			shim_log_reaped(&g.err, si.si_pid, status);
 	}
 }
@@ -458,6 +467,8 @@ static void start_failed(const char *why, int err)
 	snprintf(g.reason, sizeof(g.reason), "start failed: %s", why);
 	log_error("%s", g.reason);
 	g.ended_at = util_now_ms();
+	shim_log_wait(&g.out); /* a pre_start's output may have been rotated and compressed */
+	shim_log_wait(&g.err);
 	shim_log_state_write(&g.out, &g.err);
 	exit_msg(&m);
 	if (write_msg_atomic("exit.json", &m, true) < 0)

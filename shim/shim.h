@@ -38,8 +38,10 @@ struct shim {
 	pid_t hook_pid;      /* the hook running, 0 when none; its pgid too */
 	uint64_t hook_timer; /* its timeout, 0 when not armed */
 	int hook_status;
-	bool hook_timed_out, start_failed;
+	bool hook_timed_out, start_failed, post_stop_failed;
+	int64_t oom_before; /* memory.events oom_kill when the job started (pre_start's are not its) */
 	char fail_why[256]; /* why the job could not start, when not the hook's outcome */
+	char post_stop_note[160]; /* how a failing post_stop ended, for exit.json */
 	int out_w, err_w; /* the output pipes' write ends, kept while a hook may still run; -1 */
 	struct shim_prober health;
 };
@@ -54,7 +56,7 @@ void shim_op_stop(struct shim *s, int sig, int64_t timeout_ms);
 void shim_tree_kill_all(struct shim *s);
 /* Kills what is left in the job's cgroup and removes the directory (bounded wait). */
 void shim_cgroup_remove(struct shim *s);
-/* The cgroup's memory.events counted an OOM kill (false without a memory controller). */
-bool shim_cgroup_oom(const struct shim *s);
+/* The cgroup's memory.events oom_kill count (0 without a memory controller). */
+int64_t shim_cgroup_oom_count(const struct shim *s);
 
 #endif

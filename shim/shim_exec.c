@@ -135,6 +135,8 @@ static void parse_check(struct json_object *o, struct shim_check *c)
 		c->kind = SHIM_CHECK_HTTP;
 	else if (json_get_bool(hc, "tcp", false) && c->port > 0)
 		c->kind = SHIM_CHECK_TCP;
+	else
+		c->kind = SHIM_CHECK_BROKEN; /* reported as failing, never silently not run */
 }
 
 int shim_spec_parse(const char *text, struct shim_spec *out, char *err, size_t errlen)

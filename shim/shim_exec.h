@@ -24,7 +24,13 @@ struct shim_hooks {
 	int64_t timeout_ms;
 };
 
-enum shim_check_kind { SHIM_CHECK_NONE, SHIM_CHECK_COMMAND, SHIM_CHECK_TCP, SHIM_CHECK_HTTP };
+enum shim_check_kind {
+	SHIM_CHECK_NONE,
+	SHIM_CHECK_COMMAND,
+	SHIM_CHECK_TCP,
+	SHIM_CHECK_HTTP,
+	SHIM_CHECK_BROKEN /* spec.json has a check the shim cannot run (no port): each run fails */
+};
 
 /* spec.json's health check (the runner resolved the port name to its number). */
 struct shim_check {

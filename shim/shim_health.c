@@ -57,7 +57,8 @@ static void finish(struct shim_prober *p, bool ok, int code, const char *fmt, ..
 	vsnprintf(h.output, sizeof(h.output), fmt, ap);
 	va_end(ap);
 	p->report(&h, p->arg);
-	p->timer = loop_timer_add(p->loop, p->spec->check.interval_ms, run_check, p);
+	if (!p->paused)
+		p->timer = loop_timer_add(p->loop, p->spec->check.interval_ms, run_check, p);
 }
 
 /* The tail of what a command printed, on one line. */
@@ -105,13 +106,18 @@ static void on_cmd_output(struct loop *l, int fd, uint32_t events, void *arg)
 	read_output(arg);
 }
 
-int shim_health_reaped(struct shim_prober *p, pid_t pid, int status)
+int shim_health_exited(struct shim_prober *p, pid_t pid)
 {
+	int status;
+
 	if (p->pid == 0 || pid != p->pid)
 		return 0;
+	killpg(pid, SIGKILL); /* what the check left running: the group is still its own */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
 	p->pid = 0;
 	if (!p->running)
-		return 1; /* killed by shim_health_stop: nobody wants the result */
+		return 1; /* killed by shim_health_stop or a pause: nobody wants the result */
 	read_output(p); /* what is in the pipe now; an orphan holding it is not waited for */
 	if (p->timed_out)
 		finish(p, false, -1, "timed out after %lld ms%s%s",
@@ -274,8 +280,27 @@ static void run_check(struct loop *l, void *arg)
 	p->timer = loop_timer_add(l, p->spec->check.timeout_ms, on_deadline, p);
 	if (p->spec->check.kind == SHIM_CHECK_COMMAND)
 		start_command(p);
+	else if (p->spec->check.kind == SHIM_CHECK_BROKEN)
+		finish(p, false, -1, "the check cannot run: its port is not one the job has");
 	else
 		start_socket(p);
+}
+
+void shim_health_pause(struct shim_prober *p, bool on)
+{
+	if (p->loop == NULL || p->paused == on)
+		return;
+	p->paused = on;
+	loop_timer_cancel(p->loop, p->timer);
+	p->timer = 0;
+	if (on) {
+		close_fd(p);
+		if (p->pid > 0)
+			killpg(p->pid, SIGKILL); /* reaped later; its result is dropped */
+		p->running = false;
+		return;
+	}
+	p->timer = loop_timer_add(p->loop, p->spec->check.interval_ms, run_check, p);
 }
 
 void shim_health_start(struct shim_prober *p, struct loop *l, const struct shim_spec *spec,
@@ -303,7 +328,7 @@ void shim_health_stop(struct shim_prober *p)
 	p->timer = 0;
 	close_fd(p);
 	if (p->pid > 0)
-		killpg(p->pid, SIGKILL); /* reaped later; shim_health_reaped drops it */
+		killpg(p->pid, SIGKILL); /* reaped later; shim_health_exited drops it */
 	p->running = false;
 	p->loop = NULL;
 }

@@ -31,7 +31,7 @@ struct shim_prober {
 	uint64_t timer;       /* the next run, or the running check's deadline; 0: none */
 	pid_t pid;            /* a command check running, 0 when none */
 	int fd;               /* its output pipe, or the TCP/HTTP socket; -1 when none */
-	bool running, timed_out, sent;
+	bool running, timed_out, sent, paused;
 	int64_t at, t0;       /* when the running check started: epoch ms, monotonic ms */
 	char buf[1024];       /* what it said (a command's tail, an HTTP status line) */
 	size_t len;
@@ -42,7 +42,13 @@ void shim_health_start(struct shim_prober *p, struct loop *l, const struct shim_
                        shim_health_fn *report, void *arg);
 /* No more checks: the timer is cancelled and a running check killed (its result dropped). */
 void shim_health_stop(struct shim_prober *p);
-/* A child was reaped: 1 when it was the running command check (and is reported), else 0. */
-int shim_health_reaped(struct shim_prober *p, pid_t pid, int status);
+/* A paused job is not checked: a running check is killed (no result), none starts until resumed. */
+void shim_health_pause(struct shim_prober *p, bool on);
+/*
+ * pid has exited and is not reaped yet: when it is the command check, what
+ * it left in its process group is killed (its zombie holds the group), it
+ * is reaped and its outcome reported, and 1 is returned; else 0.
+ */
+int shim_health_exited(struct shim_prober *p, pid_t pid);
 
 #endif

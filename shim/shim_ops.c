@@ -58,7 +58,7 @@ static bool in_job_cgroup(pid_t pid, const char *leaf)
  * the pidfd holds (the signal goes nowhere). No freeze is needed, and a
  * stop costs no more than the signal.
  */
-static void cg_signal_dir(const char *dir, const char *leaf, int sig, int depth)
+static void cg_signal_dir(const char *dir, const char *leaf, int sig, pid_t spare, int depth)
 {
 	char path[PATH_MAX];
 	struct dirent *d;
@@ -73,8 +73,9 @@ static void cg_signal_dir(const char *dir, const char *leaf, int sig, int depth)
 			int fd = pidfd_open(pid, 0);
 			if (fd < 0)
 				continue; /* gone already */
-			if (in_job_cgroup(pid, leaf) && pidfd_send_signal(fd, sig, NULL, 0) < 0 &&
-			    errno != ESRCH)
+			/* the health check's group is the shim's, not the job's: it gets no signal */
+			if (in_job_cgroup(pid, leaf) && (spare <= 0 || getpgid(pid) != spare) &&
+			    pidfd_send_signal(fd, sig, NULL, 0) < 0 && errno != ESRCH)
 				log_warn("pidfd_send_signal %d: %s", pid, strerror(errno));
 			close(fd);
 		}
@@ -85,7 +86,7 @@ static void cg_signal_dir(const char *dir, const char *leaf, int sig, int depth)
 	while ((d = readdir(dp)) != NULL)
 		if (d->d_type == DT_DIR && d->d_name[0] != '.' &&
 		    util_fmt(path, sizeof(path), "%s/%s", dir, d->d_name) == 0)
-			cg_signal_dir(path, leaf, sig, depth + 1); /* groups the job made itself */
+			cg_signal_dir(path, leaf, sig, spare, depth + 1); /* groups the job made */
 	closedir(dp);
 }
 
@@ -96,7 +97,7 @@ static int cg_signal(const struct shim *s, int sig)
 
 	if (leaf == NULL || access(s->spec.cgroup, F_OK) < 0)
 		return -1;
-	cg_signal_dir(s->spec.cgroup, leaf, sig, 0);
+	cg_signal_dir(s->spec.cgroup, leaf, sig, s->health.pid, 0);
 	return 0;
 }
 
@@ -121,6 +122,8 @@ void shim_tree_kill_all(struct shim *s)
 
 static void set_paused(struct shim *s, bool on)
 {
+	/* no check runs in a frozen tree: it would freeze before its exec, and fail besides */
+	shim_health_pause(&s->health, on);
 	if (s->spec.cgroup == NULL || cgfs_freeze(s->spec.cgroup, on, FREEZE_WAIT_MS) < 0)
 		tree_signal(s, on ? SIGSTOP : SIGCONT);
 	s->paused = on;
@@ -199,6 +202,8 @@ void shim_handle_op(struct shim *s, const char *text)
 		if (!s->reaped) {
 			s->killed = true;
 			tree_signal(s, SIGKILL);
+		} else if (s->hook_pid > 0) {
+			tree_signal(s, SIGKILL); /* post_stop: a kill does not wait for it */
 		}
 		break;
 	case SHIM_OP_PAUSE:
@@ -222,7 +227,7 @@ void shim_cgroup_remove(struct shim *s)
 		log_warn("cgroup %s: cannot remove: %s", s->spec.cgroup, strerror(errno));
 }
 
-bool shim_cgroup_oom(const struct shim *s)
+int64_t shim_cgroup_oom_count(const struct shim *s)
 {
-	return s->spec.cgroup != NULL && cgfs_oom_killed(s->spec.cgroup);
+	return s->spec.cgroup != NULL ? cgfs_oom_kills(s->spec.cgroup) : 0;
 }

@@ -340,6 +340,20 @@ def wait_running(stack, name, task_id=None, timeout=30):
                                                                  if task_id else ""))
 
 
+def wait_serving(stack, name, task_id, timeout=30):
+    """An "http" service that answers on its port "http" (bound and serving,
+    not only exec'd), still as task_id."""
+    port = ports_of(wait_running(stack, name, task_id, timeout))["http"]
+
+    def answers():
+        try:
+            return http_get_port(port, "/VERSION")[0] == 200
+        except OSError:
+            return False
+    assert poll(answers, timeout), f"{name}: nothing answers on port {port}"
+    return wait_running(stack, name, task_id, timeout)
+
+
 def wait_stubborn(marker, timeout=10):
     """A "stubborn" service ignores SIGTERM only once its child is up: the
     child starts after `trap '' TERM`, and a stop sent earlier (two marker

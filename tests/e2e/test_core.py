@@ -194,6 +194,13 @@ def test_a_thousand_jobs_are_adopted_after_kill9(fresh_stack):
     assert len(before) == n
     starts = {t: H.proc_stat(pid)["starttime"] for t, pid in before.items()}
     runs_before = H.db(stack, "SELECT count(*) FROM tasks")[0][0]
+    # what ended before the kill (a launch that a loaded machine refused, retried) is not
+    # this test's business; it is printed, and nothing may end across the restart
+    ended_sql = "SELECT count(*) FROM tasks WHERE completed_at IS NOT NULL"
+    ended_before = H.db(stack, ended_sql)[0][0]
+    if ended_before:
+        print("runs that ended before the kill:", H.db(
+            stack, "SELECT reason, count(*) FROM tasks WHERE completed_at IS NOT NULL GROUP BY 1"))
 
     stack.kill_runner()
     t0 = time.monotonic()
@@ -216,8 +223,7 @@ def test_a_thousand_jobs_are_adopted_after_kill9(fresh_stack):
         st = H.proc_stat(pid)
         assert st is not None and st["starttime"] == starts[t], (t, pid)
     assert H.db(stack, "SELECT count(*) FROM tasks")[0][0] == runs_before  # nothing relaunched
-    ended = H.db(stack, "SELECT count(*) FROM tasks WHERE completed_at IS NOT NULL")[0][0]
-    assert ended == 0
+    assert H.db(stack, ended_sql)[0][0] == ended_before
     print(f"\n{n} jobs re-adopted {adopted_s:.2f} s after the runner restarted")
 
 

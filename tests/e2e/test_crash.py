@@ -344,7 +344,7 @@ def test_failed_extraction_keeps_previous_release(stack, projects, tmp_path, kin
     os.chmod(outside, 0o666)
 
     name, marker, r1 = _deploy(stack, projects, "http", ports=["http"])
-    p1 = H.wait_running(stack, name, r1["task"]["id"])
+    p1 = H.wait_serving(stack, name, r1["task"]["id"])
     sha2 = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v2")))
     with open(os.path.join(H.artifacts_dir(stack), sha2), "r+b") as f:
         f.truncate(0)

@@ -35,8 +35,10 @@ def _wait_health(stack, name, pred, timeout=20, what="health"):
 def test_command_check_starting_then_running(stack, projects):
     # the check passes only once the service has written its env dump
     check = ["sh", "-c", 'test -s "$HOSTAGENT_OUTPUT_DIR/env.bin" && echo "ok as $(id -u)"']
+    # start_period: a slow machine may take a while to write the dump
     name, marker, res = _deploy(stack, projects, "idle",
-                                health={"command": check, "interval": 0.3, "retries": 2})
+                                health={"command": check, "interval": 0.3, "retries": 2,
+                                        "start_period": 60})
     task = res["task"]["id"]
     p = H.wait_running(stack, name, task)
     h = p["health"]
@@ -119,19 +121,23 @@ def test_a_hanging_check_is_killed_at_its_timeout(stack, projects):
 
 
 def test_tcp_and_http_checks(stack, projects):
+    # python may take a while to bind: start_period keeps those failures from counting
     name, _, res = _deploy(stack, projects, "http", ports=["http"],
-                           health={"http": "/VERSION", "port": "http", "interval": 0.3})
+                           health={"http": "/VERSION", "port": "http", "interval": 0.3,
+                                   "start_period": 60})
     p = H.wait_running(stack, name, res["task"]["id"])
     assert p["health"]["last"]["code"] == 200 and "HTTP/1.0 200" in p["health"]["last"]["output"]
     n2, _, r2 = _deploy(stack, projects, "http", ports=["http"],
-                        health={"tcp": "http", "interval": 0.3})
+                        health={"tcp": "http", "interval": 0.3, "start_period": 60})
     p2 = H.wait_running(stack, n2, r2["task"]["id"])
     assert p2["health"]["last"]["ok"] and "connected" in p2["health"]["last"]["output"], p2
     # a path the server does not have, and a port nobody listens on
     n3, _, _ = _deploy(stack, projects, "http", ports=["http"], restart="no",
                        health={"http": "/missing", "port": "http", "interval": 0.2, "retries": 2})
-    p3 = H.wait_project(stack, n3, lambda q: q["state"] == "unhealthy", 20, "unhealthy")
-    assert p3["health"]["last"]["code"] == 404, p3
+    p3 = H.wait_project(stack, n3, lambda q: q["state"] == "unhealthy" and
+                        ((q.get("health") or {}).get("last") or {}).get("code") == 404, 30,
+                        "unhealthy with a 404")
+    assert not p3["health"]["last"]["ok"] and "404" in p3["health"]["last"]["output"], p3
     n4, _, _ = _deploy(stack, projects, "idle", ports=["http"], restart="no",
                        health={"tcp": "http", "interval": 0.2, "retries": 2})
     p4 = H.wait_project(stack, n4, lambda q: q["state"] == "unhealthy", 20, "unhealthy")
@@ -146,6 +152,7 @@ def test_pre_start_runs_before_every_start(stack, projects):
     H.wait_running(stack, name, t1)
     out = os.path.join(H.job_dir(stack, t1), "output", "migrated")
     assert os.path.exists(out)
+    H.wait_started(stack, t1)
     log = open(os.path.join(H.job_dir(stack, t1), "stdout.log")).read()
     # the hook ran first, in the release directory, and its output is the run's
     assert log.index("migrating " + t1) < log.index("started " + t1), log
@@ -166,12 +173,14 @@ def test_failing_pre_start_fails_the_start(stack, projects):
     assert row["state"] == "failed", row
     assert "pre_start exited with code 4: migration 7 failed: no such table" in row["reason"], row
     # the restart policy and its backoff apply; the service itself never ran
-    p = H.wait_project(stack, name, lambda q: q["state"] in ("backoff", "crashloop")
-                       or q["restarts"] >= 1, 20, "backoff")
+    p = H.wait_project(stack, name, lambda q: q["restarts"] >= 1 and q["task_id"] != t1, 20,
+                       "a second attempt")
+    t2 = H.poll(lambda: (lambda t: t if t and t["completed_at"] else None)(
+        H.task_row(stack, p["task_id"])), 20)
+    assert t2["state"] == "failed" and "pre_start exited with code 4" in t2["reason"], t2
     assert not H.procs_with(marker), H.procs_with(marker)
     err = open(os.path.join(H.job_dir(stack, t1), "stderr.log")).read()
     assert "no such table" in err, err
-    assert p["restarts"] >= 0
 
 
 def test_pre_start_timeout_and_stop_during_pre_start(stack, projects):
@@ -213,3 +222,59 @@ def test_post_stop_runs_after_every_end_and_is_in_the_bundle(stack, projects):
     assert b"cleaning up after " + t1.encode() in runs[t1]["stdout"], runs[t1]
     # the run's own end is what it was: stopped by request
     assert H.task_row(stack, t1)["state"] == "cancelled"
+
+
+def test_post_stop_after_a_crash_and_a_failing_post_stop(stack, projects):
+    hook = ["sh", "-c", 'touch "$HOSTAGENT_OUTPUT_DIR/cleaned"; echo "cannot clean" >&2; exit 2']
+    name, marker, res = _deploy(stack, projects, "exit", 3, restart="no",
+                                hooks={"post_stop": hook})
+    t1 = res["task"]["id"]
+    row = H.poll(lambda: (lambda t: t if t and t["completed_at"] else None)(H.task_row(stack, t1)),
+                 20)
+    # the run's own end, with the hook's failure noted
+    assert row["state"] == "failed" and row["exit_code"] == 3, row
+    assert "post_stop exited with code 2: cannot clean" in row["reason"], row
+    assert os.path.exists(os.path.join(H.job_dir(stack, t1), "output", "cleaned"))
+
+
+def test_signal_reaches_an_unhealthy_project(stack, projects):
+    name, marker, res = _deploy(stack, projects, "idle", restart="no",
+                                health={"command": ["false"], "interval": 0.2, "retries": 1})
+    H.wait_started(stack, res["task"]["id"])
+    H.wait_project(stack, name, lambda q: q["state"] == "unhealthy", 20, "unhealthy")
+    r = H.control(stack, name, "signal", {"signal": "HUP"})
+    assert r.status == 202, r
+    log = os.path.join(H.job_dir(stack, res["task"]["id"]), "stdout.log")
+    assert H.poll(lambda: "got HUP" in open(log).read(), 10)
+    # the check's own process group gets no signal meant for the job: still one failure a run
+    assert _health(stack, name)["last"]["code"] == 1
+
+
+def test_checks_go_on_after_a_runner_restart(fresh_stack):
+    """kill -9 of the runner while a project is healthy: the new runner
+    supervises its checks again, so a check that starts failing makes it
+    unhealthy; one that was unhealthy when the runner died stays so."""
+    stack = fresh_stack()
+    reg = H.Projects(stack)
+    try:
+        flag = os.path.join(stack.data_dir, "tmp", H.new_marker("flag"))
+        open(flag, "w").close()
+        name, _, res = _deploy(stack, reg, "idle", restart="no",
+                               health={"command": ["test", "-e", flag], "interval": 0.2,
+                                       "retries": 2})
+        n2, _, r2 = _deploy(stack, reg, "idle", restart="no",
+                            health={"command": ["false"], "interval": 0.2, "retries": 1})
+        p = H.wait_running(stack, name, res["task"]["id"])
+        H.wait_project(stack, n2, lambda q: q["state"] == "unhealthy", 20, "unhealthy")
+        stack.kill_runner()
+        stack.start_runner()
+        n = H.poll(lambda: _health(stack, name).get("checks"), 10)
+        # results are recorded again, by the new runner
+        assert _wait_health(stack, name, lambda x: x.get("checks", 0) > n + 2)["checks"] > n + 2
+        assert H.project(stack, name)["state"] == "running"
+        assert H.project(stack, n2)["state"] == "unhealthy"
+        os.unlink(flag)
+        q = H.wait_project(stack, name, lambda x: x["state"] == "unhealthy", 20, "unhealthy")
+        assert q["pid"] == p["pid"] and q["task_id"] == res["task"]["id"], q
+    finally:
+        reg.cleanup()

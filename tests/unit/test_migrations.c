@@ -325,6 +325,34 @@ static void test_every_version(const char *fresh)
 	}
 }
 
+/* Migration 3 rebuilds projects: every row and column of version 2 survives it. */
+static void test_projects_rows_survive_v3(void)
+{
+	char path[300], err[256];
+	sqlite3 *db;
+
+	db_path(path, sizeof(path), "rows", 2);
+	CHECK(build_at(path, 2) == 0);
+	db = raw_open(path);
+	CHECK(raw_exec(db, "INSERT INTO projects (name, spec, release_id, desired, state,"
+	                   " state_reason, task_id, restarts, fast_failures, backoff_until,"
+	                   " created_at, updated_at, deleted_at) VALUES ('web', '{}', 7,"
+	                   " 'stopped', 'crashloop', 'exited with code 3', 't-1', 4, 2, 99, 1, 2,"
+	                   " NULL)") == 0);
+	sqlite3_close(db);
+	CHECK(open_close(path, err, sizeof(err)) == 0);
+	db = raw_open(path);
+	CHECK(raw_int(db, "SELECT count(*) FROM projects WHERE name = 'web' AND spec = '{}' AND"
+	                  " release_id = 7 AND desired = 'stopped' AND state = 'crashloop' AND"
+	                  " state_reason = 'exited with code 3' AND task_id = 't-1' AND"
+	                  " restarts = 4 AND fast_failures = 2 AND backoff_until = 99 AND"
+	                  " created_at = 1 AND updated_at = 2 AND deleted_at IS NULL AND"
+	                  " health IS NULL") == 1);
+	/* and the states of health checks are allowed now */
+	CHECK(raw_exec(db, "UPDATE projects SET state = 'unhealthy' WHERE name = 'web'") == 0);
+	sqlite3_close(db);
+}
+
 /* A file from a newer build is refused, with the reason, and left as it was. */
 static void test_newer_refused(void)
 {
@@ -367,6 +395,7 @@ int main(void)
 	fresh = fresh_dump(&cookie);
 	test_dump_sees_schema(fresh);
 	test_every_version(fresh);
+	test_projects_rows_survive_v3();
 	test_newer_refused();
 	free(fresh);
 	if (failed == 0)

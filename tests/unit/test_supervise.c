@@ -390,10 +390,12 @@ static void test_names(void)
 {
 	enum sv_restart r;
 
-	/* every name reads back, but CHECKING's: it is 'starting' too, and a run is re-checked */
+	/* every name reads back, but CHECKING's ('starting') and RECYCLING's ('unhealthy') */
 	for (int s = 0; s < SV_NSTATES; s++)
 		CHECK(sv_state_parse(sv_state_name((enum sv_state)s)) ==
-		      (s == SV_CHECKING ? SV_STARTING : (enum sv_state)s));
+		      (s == SV_CHECKING    ? SV_STARTING
+		       : s == SV_RECYCLING ? SV_UNHEALTHY
+		                           : (enum sv_state)s));
 	CHECK(sv_state_parse("bogus") == SV_STOPPED);
 	CHECK(sv_state_parse(NULL) == SV_STOPPED);
 	CHECK(sv_restart_parse("always", &r) == 0 && r == SV_RESTART_ALWAYS);
@@ -486,12 +488,12 @@ static void test_health_sequences(void)
 	CHECK(strcmp(sv_state_name(SV_UNHEALTHY), "unhealthy") == 0);
 	RUN(&w, &policy, {SV_EV_START, 1, 0, 0, SV_STARTING}, {X_STARTED_CHECKED, 0, 0, 0, SV_CHECKING},
 	    {SV_EV_START, 2, 0, 0, SV_CHECKING}, {SV_EV_HEALTHY, 0, 0, 0, SV_RUNNING},
-	    {SV_EV_UNHEALTHY, 0, 0, 0, SV_UNHEALTHY});
+	    {SV_EV_UNHEALTHY, 0, 0, 0, SV_RECYCLING});
 	CHECK(w.cmd[1].ok && strcmp(w.cmd[2].result, "{\"already\":\"running\"}") == 0);
-	CHECK(w.stops == 1 && w.m.health_kill);
+	CHECK(w.stops == 1 && w.m.state == SV_RECYCLING);
 	/* a pass while the stop is under way changes nothing; its end (even exit 0) is a failure */
-	RUN(&w, &policy, {SV_EV_HEALTHY, 0, 0, 0, SV_UNHEALTHY}, {X_EXIT_OK, 0, 0, 0, SV_STARTING});
-	CHECK(w.m.restarts == 1 && w.launches == 2 && !w.m.health_kill);
+	RUN(&w, &policy, {SV_EV_HEALTHY, 0, 0, 0, SV_RECYCLING}, {X_EXIT_OK, 0, 0, 0, SV_STARTING});
+	CHECK(w.m.restarts == 1 && w.launches == 2 && w.m.fast_failures == 0);
 	/* restart "no": unhealthy, still running, and healthy again when a check passes */
 	memset(&w, 0, sizeof(w));
 	no.restart = SV_RESTART_NO;
