@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,6 +79,84 @@ int cgfs_freeze(const char *dir, bool on, int wait_ms)
 			return -1;
 		usleep(POLL_US);
 	}
+}
+
+const char *cgfs_ctrl_name(unsigned bit)
+{
+	switch (bit) {
+	case CGFS_CTRL_MEMORY:
+		return "memory";
+	case CGFS_CTRL_PIDS:
+		return "pids";
+	case CGFS_CTRL_CPU:
+		return "cpu";
+	default:
+		return NULL;
+	}
+}
+
+int cgfs_controllers(const char *dir, const char *file)
+{
+	char path[PATH_MAX], name[64];
+	int mask = 0;
+	FILE *f;
+
+	if (util_fmt(path, sizeof(path), "%s/%s", dir, file) < 0 || (f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fscanf(f, "%63s", name) == 1)
+		for (unsigned bit = 1; bit <= CGFS_CTRL_CPU; bit <<= 1)
+			if (strcmp(name, cgfs_ctrl_name(bit)) == 0)
+				mask |= (int)bit;
+	fclose(f);
+	return mask;
+}
+
+int cgfs_cpu_max(double cores, char *buf, size_t len)
+{
+	/* rounded to the microsecond; cores is positive (the validator's range) */
+	long long quota = (long long)(cores * CGFS_CPU_PERIOD_US + 0.5);
+
+	return util_fmt(buf, len, "%lld %d", quota, CGFS_CPU_PERIOD_US) < 0 ? -1 : 0;
+}
+
+/* One limit file; *failed names it when the write fails. */
+static int set_one(const char *dir, const char *file, const char *val, const char **failed)
+{
+	if (cgfs_write(dir, file, val) == 0)
+		return 0;
+	*failed = file;
+	return -1;
+}
+
+int cgfs_set_limits(const char *dir, const struct cgfs_limits *l, const char **failed)
+{
+	char v[64], swap[PATH_MAX];
+
+	*failed = NULL;
+	if (l->memory > 0) {
+		snprintf(v, sizeof(v), "%" PRIu64, l->memory);
+		if (set_one(dir, "memory.max", v, failed) < 0)
+			return -1;
+		/* absent when the kernel has no swap accounting: nothing to limit then */
+		if (util_fmt(swap, sizeof(swap), "%s/memory.swap.max", dir) >= 0 &&
+		    access(swap, F_OK) == 0 && set_one(dir, "memory.swap.max", "0", failed) < 0)
+			return -1;
+	}
+	if (l->pids > 0) {
+		snprintf(v, sizeof(v), "%" PRIu64, l->pids);
+		if (set_one(dir, "pids.max", v, failed) < 0)
+			return -1;
+	}
+	if (l->cpu > 0) {
+		if (cgfs_cpu_max(l->cpu, v, sizeof(v)) < 0) {
+			errno = ERANGE;
+			*failed = "cpu.max";
+			return -1;
+		}
+		if (set_one(dir, "cpu.max", v, failed) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 bool cgfs_oom_killed(const char *dir)

@@ -103,10 +103,13 @@ struct store_runner {
 	int pid;
 	char version[32];
 	char kill_mode[16];
+	char limits[1024]; /* JSON text: limit name -> what enforces it; "" when not recorded */
 	int64_t started_at, heartbeat_at, stopped_at;
 	double loop_lag_ms;
 };
-int store_runner_start(struct store *s, int pid, const char *version, const char *kill_mode);
+/* The runner is the only writer of its row; limits is JSON text (or NULL). */
+int store_runner_start(struct store *s, int pid, const char *version, const char *kill_mode,
+                       const char *limits);
 int store_runner_beat(struct store *s, double loop_lag_ms);
 int store_runner_stopped(struct store *s);
 /* 1 found, 0 the runner never ran, -1 error. */

@@ -13,14 +13,14 @@
 
 static const char sql_start[] =
     "INSERT INTO runner (id, pid, version, started_at, heartbeat_at, loop_lag_ms, kill_mode,"
-    " stopped_at) VALUES (1, ?1, ?2, ?3, ?3, 0, ?4, NULL)"
+    " limits, stopped_at) VALUES (1, ?1, ?2, ?3, ?3, 0, ?4, ?5, NULL)"
     " ON CONFLICT (id) DO UPDATE SET pid = ?1, version = ?2, started_at = ?3,"
-    " heartbeat_at = ?3, loop_lag_ms = 0, kill_mode = ?4, stopped_at = NULL";
+    " heartbeat_at = ?3, loop_lag_ms = 0, kill_mode = ?4, limits = ?5, stopped_at = NULL";
 static const char sql_beat[] = "UPDATE runner SET heartbeat_at = ?, loop_lag_ms = ? WHERE id = 1";
 static const char sql_stopped[] = "UPDATE runner SET stopped_at = ? WHERE id = 1";
 static const char sql_get[] =
     "SELECT pid, version, kill_mode, started_at, heartbeat_at, coalesce(stopped_at, 0),"
-    " loop_lag_ms FROM runner WHERE id = 1";
+    " loop_lag_ms, limits FROM runner WHERE id = 1";
 static const char sql_agent_get[] = "SELECT value FROM agent_state WHERE key = ?";
 static const char sql_agent_set[] = "INSERT INTO agent_state (key, value) VALUES (?1, ?2)"
                                     " ON CONFLICT (key) DO UPDATE SET value = ?2";
@@ -37,7 +37,8 @@ static const char sql_counts[] =
     " (SELECT count(*) FROM workers WHERE status = 'offline'),"
     " (SELECT count(*) FROM projects WHERE deleted_at IS NULL AND state = 'running')";
 
-int store_runner_start(struct store *s, int pid, const char *version, const char *kill_mode)
+int store_runner_start(struct store *s, int pid, const char *version, const char *kill_mode,
+                       const char *limits)
 {
 	sqlite3_stmt *st = store_prep(s, sql_start);
 
@@ -47,6 +48,7 @@ int store_runner_start(struct store *s, int pid, const char *version, const char
 	store_bind_text(st, 2, version);
 	sqlite3_bind_int64(st, 3, util_now_ms());
 	store_bind_text(st, 4, kill_mode);
+	store_bind_text(st, 5, limits);
 	return store_step_done(st);
 }
 
@@ -88,6 +90,7 @@ int store_runner_get(struct store *s, struct store_runner *out)
 		out->heartbeat_at = sqlite3_column_int64(st, 4);
 		out->stopped_at = sqlite3_column_int64(st, 5);
 		out->loop_lag_ms = sqlite3_column_double(st, 6);
+		snprintf(out->limits, sizeof(out->limits), "%s", store_col_text(st, 7));
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;

@@ -272,7 +272,8 @@ int store_task_ids_of_project(struct store *s, const char *name, char (**out)[40
 static const char sql_summaries[] =
     "SELECT t.id, t.state, coalesce(t.reason, ''), coalesce(t.release_id, 0),"
     " coalesce(r.seq, 0), coalesce(r.artifact, t.artifact, ''), t.exit_code, t.signal,"
-    " t.created_at, coalesce(t.started_at, 0), coalesce(t.completed_at, 0)"
+    " t.created_at, coalesce(t.started_at, 0), coalesce(t.completed_at, 0),"
+    " t.killed, t.timed_out, t.oom"
     " FROM tasks t LEFT JOIN releases r ON r.id = t.release_id"
     " WHERE t.project = ?1 AND (?2 IS NULL OR t.id = ?2)"
     " AND coalesce(t.started_at, t.created_at) >= ?3 ORDER BY t.created_at, t.id";
@@ -293,6 +294,9 @@ static void read_summary(sqlite3_stmt *st, struct store_task_summary *r)
 	r->created_at = sqlite3_column_int64(st, 8);
 	r->started_at = sqlite3_column_int64(st, 9);
 	r->completed_at = sqlite3_column_int64(st, 10);
+	r->killed = sqlite3_column_int(st, 11) != 0;
+	r->timed_out = sqlite3_column_int(st, 12) != 0;
+	r->oom = sqlite3_column_int(st, 13) != 0;
 }
 
 static void summary_of(sqlite3_stmt *st, void *row, void *arg)

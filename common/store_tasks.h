@@ -83,6 +83,7 @@ struct store_task_summary {
 	char artifact[72];
 	bool has_code, has_signal;
 	int exit_code, signal;
+	bool killed, timed_out, oom; /* oom: the kernel's OOM killer ended it */
 	int64_t created_at, started_at, completed_at;
 };
 /* task NULL: every run; since 0: no lower bound on started_at/created_at. *out malloc'd. */

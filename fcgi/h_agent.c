@@ -25,22 +25,28 @@ static struct json_object *str_or_null(const char *s)
 	return (s != NULL && *s != '\0') ? json_object_new_string(s) : NULL;
 }
 
+/* The runner row's limits (what enforces each limit on this host), or null. */
+static struct json_object *limits_or_null(const struct store_runner *run)
+{
+	return run->limits[0] != '\0' ? json_tokener_parse(run->limits) : NULL;
+}
+
 int h_root(struct request *req, struct response *resp)
 {
 	struct json_object *o = json_object_new_object();
 	struct store_runner run;
 	char host[256] = "";
+	bool seen;
 
 	gethostname(host, sizeof(host) - 1);
 	json_object_object_add(o, "name", json_object_new_string("hostagent"));
 	json_object_object_add(o, "version", json_object_new_string(HOSTAGENT_VERSION));
 	json_object_object_add(o, "hostname", json_object_new_string(host));
 	json_object_object_add(o, "api", json_object_new_string("/api/v1"));
-	/* the runner decides cgroup or process-group when it starts */
-	json_object_object_add(o, "kill_mode",
-	                       req->store && store_runner_get(req->store, &run) == 1
-	                           ? str_or_null(run.kill_mode)
-	                           : NULL);
+	/* the runner decides cgroup or process-group, and what enforces each limit, at start */
+	seen = req->store && store_runner_get(req->store, &run) == 1;
+	json_object_object_add(o, "kill_mode", seen ? str_or_null(run.kill_mode) : NULL);
+	json_object_object_add(o, "limits", seen ? limits_or_null(&run) : NULL);
 	resp_ok(resp, 200, o);
 	return 0;
 }
@@ -95,6 +101,7 @@ static bool runner_check(struct request *req, struct json_object *o)
 	                            : NULL);
 	json_object_object_add(r, "lag_ms", seen ? ms3(run.loop_lag_ms) : NULL);
 	json_object_object_add(r, "kill_mode", seen ? str_or_null(run.kill_mode) : NULL);
+	json_object_object_add(r, "limits", seen ? limits_or_null(&run) : NULL);
 	json_object_object_add(o, "runner", r);
 	return rc == 1;
 }

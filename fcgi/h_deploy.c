@@ -157,6 +157,53 @@ static int not_acted_on(struct response *resp, struct json_object *norm)
 	return 0;
 }
 
+/* The runner row's limits say a cgroup enforces name ("cgroup memory.max"). */
+static bool by_cgroup(struct json_object *how, const char *name)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(how, name, &v) &&
+	       json_object_is_type(v, json_type_string) &&
+	       strncmp(json_object_get_string(v), "cgroup ", 7) == 0;
+}
+
+/*
+ * A limit that nothing on this host would enforce is refused (docs/api.md,
+ * "Limits"): cpu (cores) without the cpu controller, and processes for a
+ * job that runs as root without the pids controller (RLIMIT_NPROC does not
+ * bind root). The runner's row says what enforces what; before a runner
+ * has recorded it the deploy is accepted, and the runner refuses such a
+ * launch itself.
+ */
+static int limits_unenforced(struct request *req, struct response *resp, struct json_object *norm)
+{
+	struct json_object *lim, *how, *u;
+	struct store_runner run;
+	const char *user = req->cfg->run_user;
+	int rc = 0;
+
+	if (!json_object_object_get_ex(norm, "limits", &lim) || lim == NULL ||
+	    json_object_object_length(lim) == 0 || store_runner_get(req->store, &run) != 1 ||
+	    (how = json_tokener_parse(run.limits)) == NULL)
+		return 0;
+	if (json_object_object_get_ex(norm, "user", &u) && u != NULL)
+		user = json_object_get_string(u);
+	if (json_object_object_get_ex(lim, "cpu", NULL) && !by_cgroup(how, "cpu")) {
+		resp_error(resp, 422, "validation_error",
+		           "spec.limits.cpu: no cpu controller on this host, so nothing would "
+		           "enforce it (GET / shows how each limit is enforced)");
+		rc = -1;
+	} else if (json_object_object_get_ex(lim, "processes", NULL) && strcmp(user, "root") == 0 &&
+	           !by_cgroup(how, "processes")) {
+		resp_error(resp, 422, "validation_error",
+		           "spec.limits.processes: the job runs as root and this host has no pids "
+		           "controller; RLIMIT_NPROC, the fallback, does not limit root");
+		rc = -1;
+	}
+	json_object_put(how);
+	return rc;
+}
+
 static int validate(struct request *req, struct response *resp, struct deploy *d)
 {
 	const char *users[CONFIG_MAX_USERS];
@@ -171,7 +218,7 @@ static int validate(struct request *req, struct response *resp, struct deploy *d
 		resp_error(resp, 422, "validation_error", "%s: %s", field, msg);
 		return -1;
 	}
-	if (not_acted_on(resp, d->norm) < 0)
+	if (not_acted_on(resp, d->norm) < 0 || limits_unenforced(req, resp, d->norm) < 0)
 		return -1;
 	/* a validator that knows "start" gets the caller's value back, not its default */
 	if (json_object_object_get_ex(d->norm, "start", NULL))

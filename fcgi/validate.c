@@ -31,6 +31,12 @@
 #define V_TIMEOUT_MAX   3600.0
 #define V_HTTP_PATH_LEN 1024
 #define V_RETRIES_MAX   100
+#define V_PIDS_MAX      4194304 /* PID_MAX_LIMIT: pids.max refuses more */
+#define V_CORES_MIN     0.01    /* cpu.max refuses a quota under 1000 us a period */
+#define V_CORES_MAX     1024.0
+
+/* How a limit is written (v_limits). */
+enum { V_LIM_SIZE, V_LIM_COUNT, V_LIM_PIDS, V_LIM_CORES };
 
 struct vctx {
 	const struct validate_opts *opt;
@@ -576,14 +582,58 @@ static int v_limit_size(struct vctx *c, struct json_object *v, int64_t *out)
 	return v_msg(c, "must be a positive number of bytes or a string like \"512m\"");
 }
 
-/* Normalized to an object holding only the limits that were given, as integers. */
+/* The names limits had before they were the documented ones, for a hint in the 422. */
+static const char *v_limit_renamed(const char *key)
+{
+	static const char *const old[][2] = {{"nofile", "open_files"},
+	                                     {"nproc", "processes"},
+	                                     {"fsize", "file_size"},
+	                                     {"memory_bytes", "memory"}};
+
+	for (size_t i = 0; i < ARRAY_SIZE(old); i++)
+		if (strcmp(key, old[i][0]) == 0)
+			return old[i][1];
+	return NULL;
+}
+
+/* One limit of the table below into lim; the JSON path is already set. */
+static int v_limit(struct vctx *c, struct json_object *lim, const char *key, int kind,
+                   struct json_object *x)
+{
+	int64_t n;
+	double d;
+
+	if (kind == V_LIM_SIZE && v_limit_size(c, x, &n) < 0)
+		return -1;
+	if (kind == V_LIM_COUNT && v_int(x, 1, INT64_MAX, &n) < 0)
+		return v_msg(c, "must be a positive integer");
+	if (kind == V_LIM_PIDS && v_int(x, 1, V_PIDS_MAX, &n) < 0)
+		return v_msg(c, "must be an integer from 1 to %d", V_PIDS_MAX);
+	if (kind == V_LIM_CORES) {
+		if (v_num(x, V_CORES_MIN, V_CORES_MAX, &d) < 0)
+			return v_msg(c, "must be a number of CPU cores from %g to %g (e.g. 0.5)",
+			             V_CORES_MIN, V_CORES_MAX);
+		return v_put_new(c, lim, key, json_object_new_double(d));
+	}
+	return v_put_new(c, lim, key, json_object_new_int64(n));
+}
+
+/*
+ * Normalized to an object holding only the limits that were given: sizes
+ * and counts as integers, cpu (cores) as a number. The names are the
+ * documented ones; an old name is an unknown field, with the new one named.
+ */
 static int v_limits(struct vctx *c, struct json_object *v, int present)
 {
-	/* The first V_SIZE_KEYS take size suffixes; the rest are plain counts (cpu in seconds). */
-	static const char *const keys[] = {"memory", "fsize", "nofile", "nproc", "cpu"};
-	enum { V_SIZE_KEYS = 2 };
+	static const struct {
+		const char *key;
+		int kind;
+	} keys[] = {{"memory", V_LIM_SIZE},       {"file_size", V_LIM_SIZE},
+	            {"open_files", V_LIM_COUNT},  {"processes", V_LIM_PIDS},
+	            {"cpu_seconds", V_LIM_COUNT}, {"cpu", V_LIM_CORES}};
 	struct json_object *lim = json_object_new_object(), *x;
-	int64_t n;
+	const char *renamed;
+	size_t i;
 
 	if (v_put_new(c, c->out, "limits", lim) < 0)
 		return -1;
@@ -591,17 +641,25 @@ static int v_limits(struct vctx *c, struct json_object *v, int present)
 		return 0;
 	if (!json_object_is_type(v, json_type_object))
 		return v_msg(c, "must be an object");
-	if (v_unknown(c, v, "spec.limits", keys, ARRAY_SIZE(keys)) < 0)
-		return -1;
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		if (!json_object_object_get_ex(v, keys[i], &x))
+	json_object_object_foreach(v, key, val)
+	{
+		(void)val;
+		for (i = 0; i < ARRAY_SIZE(keys) && strcmp(key, keys[i].key) != 0; i++)
+			;
+		if (i < ARRAY_SIZE(keys))
 			continue;
-		v_path(c, "spec.limits.%s", keys[i]);
-		if (i < V_SIZE_KEYS && v_limit_size(c, x, &n) < 0)
-			return -1;
-		if (i >= V_SIZE_KEYS && v_int(x, 1, INT64_MAX, &n) < 0)
-			return v_msg(c, "must be a positive integer");
-		if (v_put_new(c, lim, keys[i], json_object_new_int64(n)) < 0)
+		v_path(c, "spec.limits.%.64s", key);
+		renamed = v_limit_renamed(key);
+		return renamed
+		           ? v_msg(c, "unknown field (renamed: use \"%s\")", renamed)
+		           : v_msg(c, "unknown field (limits are memory, open_files, processes, "
+		                      "cpu_seconds, file_size, cpu)");
+	}
+	for (i = 0; i < ARRAY_SIZE(keys); i++) {
+		if (!json_object_object_get_ex(v, keys[i].key, &x))
+			continue;
+		v_path(c, "spec.limits.%s", keys[i].key);
+		if (v_limit(c, lim, keys[i].key, keys[i].kind, x) < 0)
 			return -1;
 	}
 	return 0;

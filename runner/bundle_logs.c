@@ -217,6 +217,9 @@ static struct json_object *run_json(const struct store_task_summary *s)
 	json_object_object_add(o, "exit_code",
 	                       s->has_code ? json_object_new_int(s->exit_code) : NULL);
 	json_object_object_add(o, "signal", s->has_signal ? json_object_new_int(s->signal) : NULL);
+	json_object_object_add(o, "killed", json_object_new_boolean(s->killed));
+	json_object_object_add(o, "timed_out", json_object_new_boolean(s->timed_out));
+	json_object_object_add(o, "oom", json_object_new_boolean(s->oom));
 	json_object_object_add(o, "created_at", time_json(s->created_at));
 	json_object_object_add(o, "started_at", time_json(s->started_at));
 	json_object_object_add(o, "ended_at", time_json(s->completed_at));

@@ -12,7 +12,10 @@
 
 struct runner;
 
-/* Decides the kill mode once; fills r->kill_mode and r->cgroup_root. */
+/*
+ * Decides the kill mode once; fills r->kill_mode and r->cgroup_root, and
+ * r->cg_ctrl and r->cg_swap with the controllers job groups get.
+ */
 void cgroup_detect(struct runner *r);
 /* Creates <root>/job-<task_id> into out. 0, or -1 (the job then runs without). */
 int cgroup_job_create(const struct runner *r, const char *task_id, char *out, size_t len);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Writing a run's job directory before its shim starts (see jobdir.h):
- * spec.json, the effective launch spec with the environment a job gets,
- * parameters.json and output/, under the directory's lock. It reads the
+ * spec.json, the effective launch spec with the environment a job gets and
+ * the rlimits that apply, parameters.json and output/, under the
+ * directory's lock; and the limits the job's cgroup enforces. It reads the
  * normalized project spec the handlers stored; it starts nothing.
  */
 #include <dirent.h>
@@ -19,54 +20,17 @@
 
 #include <json-c/json.h>
 
+#include "cgroup_fs.h"
 #include "log.h"
 #include "jobdir.h"
 #include "json_get.h"
+#include "job_limits.h"
 #include "runner.h"
 #include "store_ports.h"
 #include "store_projects.h"
 #include "store_tasks.h"
 #include "store_usage.h"
 #include "util.h"
-
-/* A limit given as a number or a size string ("512M"); 0 when absent or bad. */
-static uint64_t limit_value(struct json_object *lim, const char *const *names)
-{
-	struct json_object *v;
-	uint64_t n = 0;
-
-	for (; *names != NULL; names++) {
-		if (!json_object_object_get_ex(lim, *names, &v) ||
-		    json_object_is_type(v, json_type_null))
-			continue;
-		if (json_object_is_type(v, json_type_string))
-			return util_parse_size(json_object_get_string(v), &n) == 0 ? n : 0;
-		return json_object_get_int64(v) > 0 ? (uint64_t)json_object_get_int64(v) : 0;
-	}
-	return 0;
-}
-
-/* The project's limits under the names spec.json uses (the aliases are documented). */
-static struct json_object *limits_json(struct json_object *spec)
-{
-	static const char *const mem[] = {"memory", "memory_bytes", NULL};
-	static const char *const nofile[] = {"open_files", "nofile", NULL};
-	static const char *const nproc[] = {"processes", "nproc", NULL};
-	static const char *const cpu[] = {"cpu_seconds", "cpu", NULL};
-	static const char *const fsize[] = {"file_size", "fsize", NULL};
-	struct json_object *lim = json_object_object_get(spec, "limits"),
-	                   *o = json_object_new_object();
-
-	if (lim == NULL || !json_object_is_type(lim, json_type_object))
-		return o;
-	json_object_object_add(o, "memory", json_object_new_int64((int64_t)limit_value(lim, mem)));
-	json_object_object_add(o, "nofile",
-	                       json_object_new_int64((int64_t)limit_value(lim, nofile)));
-	json_object_object_add(o, "nproc", json_object_new_int64((int64_t)limit_value(lim, nproc)));
-	json_object_object_add(o, "cpu", json_object_new_int64((int64_t)limit_value(lim, cpu)));
-	json_object_object_add(o, "fsize", json_object_new_int64((int64_t)limit_value(lim, fsize)));
-	return o;
-}
 
 static void env_set(struct json_object *env, const char *k, const char *v)
 {
@@ -214,7 +178,6 @@ static struct json_object *spec_json(struct runner *r, const struct store_task *
 	json_object_object_add(o, "cwd", json_object_new_string(cwd));
 	json_object_object_add(o, "user",
 	                       json_object_new_string(user && *user ? user : r->cfg.run_user));
-	json_object_object_add(o, "limits", limits_json(spec));
 	json_object_object_add(o, "stop_signal", json_object_new_int(stop_signal_of(spec)));
 	json_object_object_add(o, "stop_timeout_ms",
 	                       json_object_new_int64(stop_timeout_ms_of(r, spec)));
@@ -305,6 +268,31 @@ static int clear_dir(const char *dir)
 	return rc;
 }
 
+/*
+ * Splits the spec's limits between the job's cgroup (written here) and the
+ * rlimits spec.json hands the shim (o's "limits"). -2 when a limit would
+ * not be acted on, -1 when the cgroup refused a value; reason in err.
+ */
+static int apply_limits(struct runner *r, struct json_object *spec, struct json_object *o,
+                        const char *cgroup, char *err, size_t errlen)
+{
+	struct job_limits want, rl;
+	struct cgfs_limits cg;
+	bool has_cg = cgroup != NULL && cgroup[0] != '\0';
+	const char *user = json_get_str(o, "user"), *file;
+
+	job_limits_from_spec(spec, &want);
+	if (job_limits_plan(&want, has_cg ? r->cg_ctrl : 0,
+	                    user != NULL && strcmp(user, "root") == 0, &cg, &rl, err, errlen) < 0)
+		return -2;
+	if (has_cg && cgfs_set_limits(cgroup, &cg, &file) < 0) {
+		snprintf(err, errlen, "cgroup %s/%s: %s", cgroup, file, strerror(errno));
+		return -1;
+	}
+	json_object_object_add(o, "limits", job_limits_rlimits_json(&rl));
+	return 0;
+}
+
 int jobdir_prepare(struct runner *r, const struct store_task *t, const struct store_release *rel,
                    const char *cgroup, int *lock_fd, char *err, size_t errlen)
 {
@@ -330,6 +318,9 @@ int jobdir_prepare(struct runner *r, const struct store_task *t, const struct st
 		snprintf(err, errlen, "a shim already runs this task");
 		goto done;
 	}
+	/* after the lock: a live shim's run is adopted whatever its limits say now */
+	if (rc == 0 && (rc = apply_limits(r, spec, o, cgroup, err, errlen)) < 0)
+		goto done;
 	if (rc < 0 || clear_dir(dir) < 0 || make_output(dir, json_get_str(o, "user")) < 0 ||
 	    write_text(dir, "parameters.json", t->parameters ? t->parameters : "null") < 0 ||
 	    write_text(dir, "spec.json",

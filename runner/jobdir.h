@@ -20,12 +20,16 @@ struct store_release;
 int jobdir_path(const struct runner *r, const char *task_id, char *buf, size_t len);
 
 /*
- * Takes the directory's lock and writes its files (a leftover of a spawn
- * that failed before its shim ran is cleared first). Returns 0 with
- * *lock_fd set (owned by the caller: hand it to the shim as fd 4, then
- * close it); JOBDIR_BUSY when a live shim holds the lock (this run was
- * spawned before: adopt it, never spawn a second shim); -1 for an I/O
- * error worth a retry; -2 when the spec cannot be run. Reason in err.
+ * Takes the directory's lock, writes the spec's cgroup limits into cgroup
+ * (the run's group, or "" / NULL for none; runner/job_limits.c decides what
+ * goes there and what becomes an rlimit in spec.json) and writes its files
+ * (a leftover of a spawn that failed before its shim ran is cleared
+ * first). Returns 0 with *lock_fd set (owned by the caller: hand it to the
+ * shim as fd 4, then close it); JOBDIR_BUSY when a live shim holds the
+ * lock (this run was spawned before: adopt it, never spawn a second shim;
+ * nothing is written); -1 for an I/O error worth a retry (a cgroup that
+ * refused a limit included); -2 when the spec cannot be run (no command, or
+ * a limit that nothing on this host would enforce). Reason in err.
  */
 int jobdir_prepare(struct runner *r, const struct store_task *t, const struct store_release *rel,
                    const char *cgroup, int *lock_fd, char *err, size_t errlen);

@@ -19,10 +19,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "bundle_logs.h"
 #include "cgroup.h"
 #include "commands.h"
 #include "jobs.h"
+#include "job_limits.h"
 #include "log.h"
 #include "loop.h"
 #include "project.h"
@@ -252,6 +255,7 @@ static void die(const char *what, const char *why)
 static void start(struct runner *r)
 {
 	char err[512], path[PATH_MAX];
+	struct json_object *limits;
 	int n;
 
 	if (config_load(&r->cfg, r->cfg_path, err, sizeof(err)) < 0)
@@ -272,8 +276,11 @@ static void start(struct runner *r)
 	if ((r->wake_fd = wake_listen(r->cfg.runner_socket)) < 0)
 		die(r->cfg.runner_socket, strerror(errno));
 	cgroup_detect(r);
-	if (store_runner_start(r->store, (int)getpid(), HOSTAGENT_VERSION, r->kill_mode) < 0)
+	limits = job_limits_enforcement(r->cg_ctrl, r->cg_swap);
+	if (store_runner_start(r->store, (int)getpid(), HOSTAGENT_VERSION, r->kill_mode,
+	                       json_object_to_json_string_ext(limits, JSON_C_TO_STRING_PLAIN)) < 0)
 		die("database", "cannot write the runner row");
+	json_object_put(limits);
 	n = store_command_requeue(r->store);
 	if (n > 0)
 		log_info("%d command(s) left running by the previous runner are taken up again", n);

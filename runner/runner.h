@@ -27,6 +27,8 @@ struct runner {
 	int wake_fd, sig_fd;
 	char kill_mode[16]; /* "cgroup" or "process-group" */
 	char cgroup_root[PATH_MAX];
+	unsigned cg_ctrl; /* CGFS_CTRL_* that job cgroups get (cgroup.c); 0 without cgroups */
+	bool cg_swap;     /* ...and they have memory.swap.max */
 	char shim_path[PATH_MAX];
 	struct job *jobs;         /* owned by jobs.c */
 	struct project *projects; /* owned by project.c */

@@ -84,10 +84,10 @@ static void parse_limits(struct json_object *o, struct shim_limits *l)
 	    !json_object_is_type(lim, json_type_object))
 		return;
 	l->memory = (uint64_t)json_get_int(lim, "memory", 0);
-	l->nofile = (uint64_t)json_get_int(lim, "nofile", 0);
-	l->nproc = (uint64_t)json_get_int(lim, "nproc", 0);
-	l->cpu = (uint64_t)json_get_int(lim, "cpu", 0);
-	l->fsize = (uint64_t)json_get_int(lim, "fsize", 0);
+	l->open_files = (uint64_t)json_get_int(lim, "open_files", 0);
+	l->processes = (uint64_t)json_get_int(lim, "processes", 0);
+	l->cpu_seconds = (uint64_t)json_get_int(lim, "cpu_seconds", 0);
+	l->file_size = (uint64_t)json_get_int(lim, "file_size", 0);
 }
 
 /* A non-empty array of strings as a NULL-terminated copy; NULL for anything else. */
@@ -288,10 +288,10 @@ static void plan_limits(const struct shim_limits *l, struct plan *pl)
 		int res;
 		uint64_t v;
 	} want[] = {{RLIMIT_AS, l->memory},
-	            {RLIMIT_NOFILE, l->nofile},
-	            {RLIMIT_NPROC, l->nproc},
-	            {RLIMIT_CPU, l->cpu},
-	            {RLIMIT_FSIZE, l->fsize}};
+	            {RLIMIT_NOFILE, l->open_files},
+	            {RLIMIT_NPROC, l->processes},
+	            {RLIMIT_CPU, l->cpu_seconds},
+	            {RLIMIT_FSIZE, l->file_size}};
 
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
 		if (want[i].v == 0)

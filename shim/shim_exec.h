@@ -14,8 +14,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/*
+ * The rlimits to set, under spec.json's names (docs/architecture.md, "The
+ * job directory"): memory is RLIMIT_AS, open_files RLIMIT_NOFILE,
+ * processes RLIMIT_NPROC, cpu_seconds RLIMIT_CPU, file_size RLIMIT_FSIZE.
+ * The runner lists only those that apply (a limit its cgroup enforces is
+ * not there), so every one given is set. 0: not set.
+ */
 struct shim_limits {
-	uint64_t memory, nofile, nproc, cpu, fsize; /* 0: not set */
+	uint64_t memory, open_files, processes, cpu_seconds, file_size;
 };
 
 /* spec.json's hooks: argv arrays (NULL: none), run like the job, one at a time. */

@@ -508,14 +508,14 @@ static void test_ports(void)
 
 static void test_limits(void)
 {
-	CHECK(ok(
-	    SPEC(",'limits':{'memory':1048576,'nofile':1024,'nproc':64,'cpu':60,'fsize':'10m'}")));
-	CHECK(json_is("limits",
-	              "{'memory':1048576,'fsize':10485760,'nofile':1024,'nproc':64,'cpu':60}"));
+	CHECK(ok(SPEC(",'limits':{'memory':1048576,'open_files':1024,'processes':64,"
+	              "'cpu_seconds':60,'file_size':'10m','cpu':0.5}")));
+	CHECK(json_is("limits", "{'memory':1048576,'file_size':10485760,'open_files':1024,"
+	                        "'processes':64,'cpu_seconds':60,'cpu':0.5}"));
 	CHECK(ok(SPEC(",'limits':{'memory':'512m'}")) && json_is("limits", "{'memory':536870912}"));
 	CHECK(ok(SPEC(",'limits':{'memory':'1g'}")) && json_is("limits", "{'memory':1073741824}"));
-	CHECK(ok(SPEC(",'limits':{'memory':'64k','fsize':1}")) &&
-	      json_is("limits", "{'memory':65536,'fsize':1}"));
+	CHECK(ok(SPEC(",'limits':{'memory':'64k','file_size':1}")) &&
+	      json_is("limits", "{'memory':65536,'file_size':1}"));
 	CHECK(ok(SPEC(",'limits':{'memory':'100'}")) && json_is("limits", "{'memory':100}"));
 	CHECK(ok(SPEC(",'limits':{}")) && json_is("limits", "{}"));
 	CHECK(bad(SPEC(",'limits':{'memory':0}"), "spec.limits.memory") && msg_has("positive"));
@@ -532,14 +532,35 @@ static void test_limits(void)
 	CHECK(bad(SPEC(",'limits':{'memory':null}"), "spec.limits.memory"));
 	CHECK(bad(SPEC(",'limits':{'memory':18446744073709551615}"), "spec.limits.memory"));
 	CHECK(ok(SPEC(",'limits':{'memory':9223372036854775807}")));
-	CHECK(bad(SPEC(",'limits':{'fsize':'1q'}"), "spec.limits.fsize"));
-	CHECK(bad(SPEC(",'limits':{'nofile':'1024'}"), "spec.limits.nofile") &&
+	CHECK(bad(SPEC(",'limits':{'file_size':'1q'}"), "spec.limits.file_size"));
+	CHECK(bad(SPEC(",'limits':{'open_files':'1024'}"), "spec.limits.open_files") &&
 	      msg_has("positive integer"));
-	CHECK(bad(SPEC(",'limits':{'nofile':0}"), "spec.limits.nofile"));
-	CHECK(bad(SPEC(",'limits':{'nproc':-1}"), "spec.limits.nproc"));
-	CHECK(bad(SPEC(",'limits':{'cpu':1.5}"), "spec.limits.cpu"));
+	CHECK(bad(SPEC(",'limits':{'open_files':0}"), "spec.limits.open_files"));
+	CHECK(bad(SPEC(",'limits':{'processes':-1}"), "spec.limits.processes"));
+	/* pids.max takes no more than PID_MAX_LIMIT */
+	CHECK(ok(SPEC(",'limits':{'processes':4194304}")));
+	CHECK(bad(SPEC(",'limits':{'processes':4194305}"), "spec.limits.processes") &&
+	      msg_has("from 1 to 4194304"));
+	CHECK(bad(SPEC(",'limits':{'cpu_seconds':1.5}"), "spec.limits.cpu_seconds"));
+	CHECK(bad(SPEC(",'limits':{'cpu_seconds':null}"), "spec.limits.cpu_seconds"));
+	/* cpu is cores: a number from 0.01 (cpu.max's smallest quota) to 1024 */
+	CHECK(ok(SPEC(",'limits':{'cpu':2}")) && json_is("limits", "{'cpu':2.0}"));
+	CHECK(ok(SPEC(",'limits':{'cpu':0.01}")));
+	CHECK(ok(SPEC(",'limits':{'cpu':1024}")));
+	CHECK(bad(SPEC(",'limits':{'cpu':0}"), "spec.limits.cpu") && msg_has("CPU cores"));
+	CHECK(bad(SPEC(",'limits':{'cpu':0.001}"), "spec.limits.cpu"));
+	CHECK(bad(SPEC(",'limits':{'cpu':-1}"), "spec.limits.cpu"));
+	CHECK(bad(SPEC(",'limits':{'cpu':1025}"), "spec.limits.cpu"));
+	CHECK(bad(SPEC(",'limits':{'cpu':'2'}"), "spec.limits.cpu"));
 	CHECK(bad(SPEC(",'limits':{'cpu':null}"), "spec.limits.cpu"));
-	CHECK(bad(SPEC(",'limits':{'rss':1}"), "spec.limits.rss") && msg_is("unknown field"));
+	/* the old names are unknown fields, and the 422 names the new one */
+	CHECK(bad(SPEC(",'limits':{'nofile':1024}"), "spec.limits.nofile") &&
+	      msg_is("unknown field (renamed: use \"open_files\")"));
+	CHECK(bad(SPEC(",'limits':{'nproc':64}"), "spec.limits.nproc") && msg_has("processes"));
+	CHECK(bad(SPEC(",'limits':{'fsize':'1m'}"), "spec.limits.fsize") && msg_has("file_size"));
+	CHECK(bad(SPEC(",'limits':{'memory':1,'nofile':1}"), "spec.limits.nofile"));
+	CHECK(bad(SPEC(",'limits':{'rss':1}"), "spec.limits.rss") && msg_has("unknown field") &&
+	      msg_has("open_files"));
 	CHECK(bad(SPEC(",'limits':[]"), "spec.limits"));
 	CHECK(bad(SPEC(",'limits':null"), "spec.limits"));
 	CHECK(bad(SPEC(",'limits':'1g'"), "spec.limits"));
@@ -646,7 +667,8 @@ static void test_roundtrip(void)
 	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',"
 	    "'command':['bin/api','--listen','0.0.0.0'],'env':{'MODE':'prod'},'workdir':'./srv/',"
 	    "'restart':'always','stop_signal':'SIGINT','stop_timeout':2.5,"
-	    "'ports':{'http':0,'admin':9000},'limits':{'memory':'256m','nofile':4096,'cpu':30},"
+	    "'ports':{'http':0,'admin':9000},'limits':{'memory':'256m','open_files':4096,'cpu':1.5}"
+	    ","
 	    "'user':'app','control':'messages','health':{'http':'/health','port':'admin'},"
 	    "'start':false,'description':'API'}";
 	struct json_object *first, *second, *in;
