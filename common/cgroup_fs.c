@@ -30,7 +30,9 @@ int cgfs_write(const char *dir, const char *file, const char *val)
 
 	if (util_fmt(path, sizeof(path), "%s/%s", dir, file) < 0)
 		return -1;
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	/* O_TRUNC as a shell's ">" does: cgroupfs ignores it, a plain file (the unit test's) needs
+	 * it */
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	n = write(fd, val, len);

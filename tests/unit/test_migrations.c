@@ -378,6 +378,82 @@ static void test_newer_refused(void)
 	free(after);
 }
 
+/* The text of the first column of the first row of sql, "" when none; caller frees. */
+static char *raw_text(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	char *v = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		v = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v ? v : strdup("");
+}
+
+/* One spec column after migration 3 equals want (compared by SQLite, as JSON). */
+static int spec_is(sqlite3 *db, const char *table, const char *key, const char *want)
+{
+	char sql[256], *got;
+	int same;
+
+	snprintf(sql, sizeof(sql), "SELECT spec FROM %s WHERE %s", table, key);
+	got = raw_text(db, sql);
+	same = strcmp(got, want) == 0;
+	if (!same)
+		fprintf(stderr, "%s %s: spec %s, want %s\n", table, key, got, want);
+	free(got);
+	return same;
+}
+
+/*
+ * Migration 3 renames the old limit keys in every stored spec (projects,
+ * releases, tasks): nofile, nproc, fsize, cpu (seconds) become open_files,
+ * processes, file_size, cpu_seconds; the rest of a spec, a spec without
+ * limits and one that is not JSON at all are left as they were.
+ */
+static void test_limits_renamed(void)
+{
+	static const char old[] = "{\"name\":\"a\",\"stop_timeout\":10.0,\"limits\":{"
+	                          "\"memory\":1048576,\"nofile\":64,\"nproc\":8,"
+	                          "\"fsize\":4096,\"cpu\":30}}";
+	static const char renamed[] = "{\"name\":\"a\",\"stop_timeout\":10.0,\"limits\":{"
+	                              "\"memory\":1048576,\"open_files\":64,\"processes\":8,"
+	                              "\"file_size\":4096,\"cpu_seconds\":30}}";
+	char path[300], err[256], sql[2048];
+	sqlite3 *db;
+
+	db_path(path, sizeof(path), "limits", 2);
+	CHECK(build_at(path, 2) == 0);
+	db = raw_open(path);
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO artifacts VALUES ('s', 1, 'tar', 1, 1, 0);"
+	         "INSERT INTO projects (name, spec, created_at, updated_at) VALUES"
+	         " ('a', '%s', 0, 0), ('b', '{\"limits\":{}}', 0, 0), ('c', 'not json', 0, 0);"
+	         "INSERT INTO releases (project, seq, artifact, spec, created_at) VALUES"
+	         " ('a', 1, 's', '%s', 0), ('a', 2, 's', '{\"command\":[\"x\"]}', 0);"
+	         "INSERT INTO tasks (id, kind, spec, created_at, updated_at) VALUES"
+	         " ('t1', 'service', '%s', 0, 0),"
+	         " ('t2', 'service', '{\"limits\":{\"nofile\":5,\"open_files\":7}}', 0, 0);",
+	         old, old, old);
+	CHECK(raw_exec(db, sql) == 0);
+	sqlite3_close(db);
+	CHECK(open_close(path, err, sizeof(err)) == 0);
+	db = raw_open(path);
+	CHECK(spec_is(db, "projects", "name = 'a'", renamed));
+	CHECK(spec_is(db, "projects", "name = 'b'", "{\"limits\":{}}"));
+	CHECK(spec_is(db, "projects", "name = 'c'", "not json"));
+	CHECK(spec_is(db, "releases", "seq = 1", renamed));
+	CHECK(spec_is(db, "releases", "seq = 2", "{\"command\":[\"x\"]}"));
+	CHECK(spec_is(db, "tasks", "id = 't1'", renamed));
+	/* a name given both ways keeps the new one's value */
+	CHECK(spec_is(db, "tasks", "id = 't2'", "{\"limits\":{\"open_files\":7}}"));
+	/* the runner's new column starts empty: "not recorded yet" */
+	CHECK(raw_exec(db, "INSERT INTO runner (id, pid) VALUES (1, 1)") == 0);
+	CHECK(raw_int(db, "SELECT limits IS NULL FROM runner") == 1);
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -389,7 +465,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	CHECK(NMIG >= 2);
+	CHECK(NMIG >= 3);
 	/* first, so that the forked children inherit no SQLite state at all */
 	test_race();
 	fresh = fresh_dump(&cookie);
@@ -397,6 +473,7 @@ int main(void)
 	test_every_version(fresh);
 	test_projects_rows_survive_v3();
 	test_newer_refused();
+	test_limits_renamed();
 	free(fresh);
 	if (failed == 0)
 		util_rm_rf(tmp);

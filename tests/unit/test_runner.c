@@ -2,8 +2,10 @@
 /*
  * Unit tests of runner modules linked without main.c (the build links all
  * of them, so this also proves none needs main.c): the job directory's
- * lock (one shim per job), spawn's placing of fds 3 and 4, and the cgroup
- * file helpers on a directory laid out like cgroupfs.
+ * lock (one shim per job), spawn's placing of fds 3 and 4, the cgroup
+ * file helpers on a directory laid out like cgroupfs (limit files
+ * included), and the split of a job's limits between its cgroup and the
+ * rlimits spec.json hands the shim.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "cgroup_fs.h"
 #include "shim_proto.h"
 #include "jobdir.h"
+#include "job_limits.h"
 #include "runner.h"
 #include "spawn.h"
 #include "store.h"
@@ -180,6 +185,199 @@ static void test_cgroup_fs(void)
 	CHECK(cgfs_frozen(tmp) < 0); /* no cgroup.events */
 }
 
+/* The text of dir/file without its trailing newline ("" when unreadable). */
+static const char *file_text(const char *dir, const char *file)
+{
+	static char buf[256];
+	char path[PATH_MAX + 64], *text = NULL;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (util_read_file(path, sizeof(buf) - 1, &text, NULL) == 0) {
+		snprintf(buf, sizeof(buf), "%s", text);
+		buf[strcspn(buf, "\n")] = '\0';
+	}
+	free(text);
+	return buf;
+}
+
+/* A job cgroup as the kernel lays it out: every limit file there, at "max". */
+static void fake_job_cgroup(const char *dir, bool swap)
+{
+	char p[PATH_MAX + 64];
+
+	CHECK(util_mkdir_p(dir, 0755) == 0);
+	for (const char *const *f = (const char *const[]){"memory.max", "memory.swap.max",
+	                                                  "pids.max", "cpu.max", NULL};
+	     *f != NULL; f++) {
+		if (!swap && strcmp(*f, "memory.swap.max") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, *f);
+		write_file(p, strcmp(*f, "cpu.max") == 0 ? "max 100000\n" : "max\n");
+	}
+}
+
+static void test_cgroup_limit_files(void)
+{
+	char dir[PATH_MAX + 64], p[PATH_MAX + 128], buf[64];
+	struct cgfs_limits l = {.memory = 512ull << 20, .pids = 64, .cpu = 0.5};
+	const char *bad_file = "x";
+
+	/* controller lists: the three job limits use, whatever else is listed */
+	snprintf(dir, sizeof(dir), "%s/cgroot", tmp);
+	CHECK(util_mkdir_p(dir, 0755) == 0);
+	snprintf(p, sizeof(p), "%s/cgroup.controllers", dir);
+	write_file(p, "cpuset cpu io memory hugetlb pids rdma misc\n");
+	CHECK(cgfs_controllers(dir, "cgroup.controllers") == CGFS_CTRL_ALL);
+	write_file(p, "cpuset io memory\n");
+	CHECK(cgfs_controllers(dir, "cgroup.controllers") == CGFS_CTRL_MEMORY);
+	write_file(p, "\n");
+	CHECK(cgfs_controllers(dir, "cgroup.controllers") == 0);
+	CHECK(cgfs_controllers(dir, "cgroup.subtree_control") == -1 && errno == ENOENT);
+	CHECK(strcmp(cgfs_ctrl_name(CGFS_CTRL_PIDS), "pids") == 0 && cgfs_ctrl_name(8) == NULL);
+	/* cpu.max: quota = cores * 100000 us per 100000 us period */
+	CHECK(cgfs_cpu_max(0.5, buf, sizeof(buf)) == 0 && strcmp(buf, "50000 100000") == 0);
+	CHECK(cgfs_cpu_max(2, buf, sizeof(buf)) == 0 && strcmp(buf, "200000 100000") == 0);
+	CHECK(cgfs_cpu_max(0.01, buf, sizeof(buf)) == 0 && strcmp(buf, "1000 100000") == 0);
+	CHECK(cgfs_cpu_max(1, buf, 4) < 0);
+
+	/* every limit into its file; swap off with memory */
+	snprintf(dir, sizeof(dir), "%s/cgroot/job-a", tmp);
+	fake_job_cgroup(dir, true);
+	CHECK(cgfs_set_limits(dir, &l, &bad_file) == 0 && bad_file == NULL);
+	CHECK(strcmp(file_text(dir, "memory.max"), "536870912") == 0);
+	CHECK(strcmp(file_text(dir, "memory.swap.max"), "0") == 0);
+	CHECK(strcmp(file_text(dir, "pids.max"), "64") == 0);
+	CHECK(strcmp(file_text(dir, "cpu.max"), "50000 100000") == 0);
+	/* unset limits leave their files alone; no memory.swap.max is no error */
+	snprintf(dir, sizeof(dir), "%s/cgroot/job-b", tmp);
+	fake_job_cgroup(dir, false);
+	l = (struct cgfs_limits){.memory = 4096};
+	CHECK(cgfs_set_limits(dir, &l, &bad_file) == 0);
+	CHECK(strcmp(file_text(dir, "memory.max"), "4096") == 0);
+	snprintf(p, sizeof(p), "%s/memory.swap.max", dir);
+	CHECK(access(p, F_OK) < 0);
+	CHECK(strcmp(file_text(dir, "pids.max"), "max") == 0);
+	CHECK(strcmp(file_text(dir, "cpu.max"), "max 100000") == 0);
+	/* a file that is not there (no such controller) fails, naming it */
+	snprintf(p, sizeof(p), "%s/pids.max", dir);
+	CHECK(unlink(p) == 0);
+	l = (struct cgfs_limits){.pids = 10};
+	CHECK(cgfs_set_limits(dir, &l, &bad_file) < 0 && errno == ENOENT && bad_file != NULL &&
+	      strcmp(bad_file, "pids.max") == 0);
+}
+
+/* job_limits_plan's split, and what the runner row says about it. */
+static void test_job_limits_plan(void)
+{
+	struct job_limits in = {.memory = 1 << 20,
+	                        .open_files = 256,
+	                        .processes = 32,
+	                        .cpu_seconds = 5,
+	                        .file_size = 4096,
+	                        .cpu = 1.5},
+	                  rl;
+	struct cgfs_limits cg;
+	struct json_object *o;
+	char err[256];
+
+	/* every controller: memory, processes and cpu go to the cgroup, the rest are rlimits */
+	CHECK(job_limits_plan(&in, CGFS_CTRL_ALL, true, &cg, &rl, err, sizeof(err)) == 0);
+	CHECK(cg.memory == 1 << 20 && cg.pids == 32 && cg.cpu == 1.5);
+	CHECK(rl.memory == 0 && rl.processes == 0 && rl.cpu == 0);
+	CHECK(rl.open_files == 256 && rl.cpu_seconds == 5 && rl.file_size == 4096);
+	o = job_limits_rlimits_json(&rl);
+	CHECK(strcmp(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+	             "{\"open_files\":256,\"file_size\":4096,\"cpu_seconds\":5}") == 0);
+	json_object_put(o);
+	/* no controller: memory and processes fall back to rlimits; cpu has none, so refused */
+	CHECK(job_limits_plan(&in, 0, false, &cg, &rl, err, sizeof(err)) < 0 &&
+	      strstr(err, "limits.cpu") != NULL);
+	in.cpu = 0;
+	CHECK(job_limits_plan(&in, 0, false, &cg, &rl, err, sizeof(err)) == 0);
+	CHECK(cg.memory == 0 && cg.pids == 0 && cg.cpu == 0);
+	CHECK(rl.memory == 1 << 20 && rl.processes == 32 && rl.open_files == 256);
+	/* each controller on its own */
+	CHECK(job_limits_plan(&in, CGFS_CTRL_PIDS, false, &cg, &rl, err, sizeof(err)) == 0);
+	CHECK(cg.pids == 32 && rl.processes == 0 && cg.memory == 0 && rl.memory == 1 << 20);
+	/* RLIMIT_NPROC does not bind root: processes for a root job needs pids */
+	CHECK(job_limits_plan(&in, CGFS_CTRL_MEMORY, true, &cg, &rl, err, sizeof(err)) < 0 &&
+	      strstr(err, "limits.processes") != NULL && strstr(err, "root") != NULL);
+	in.processes = 0;
+	CHECK(job_limits_plan(&in, 0, true, &cg, &rl, err, sizeof(err)) == 0);
+	/* the runner row: each value says cgroup, rlimit or none */
+	o = job_limits_enforcement(CGFS_CTRL_ALL, true);
+	CHECK(strcmp(json_object_get_string(json_object_object_get(o, "memory")),
+	             "cgroup memory.max, memory.swap.max 0") == 0);
+	CHECK(strcmp(json_object_get_string(json_object_object_get(o, "cpu")), "cgroup cpu.max") ==
+	      0);
+	CHECK(strcmp(json_object_get_string(json_object_object_get(o, "open_files")),
+	             "rlimit RLIMIT_NOFILE") == 0);
+	CHECK(json_object_object_length(o) == 6);
+	json_object_put(o);
+	o = job_limits_enforcement(CGFS_CTRL_MEMORY, false);
+	CHECK(strcmp(json_object_get_string(json_object_object_get(o, "memory")),
+	             "cgroup memory.max") == 0);
+	CHECK(strncmp(json_object_get_string(json_object_object_get(o, "processes")),
+	              "rlimit RLIMIT_NPROC", 19) == 0);
+	CHECK(strncmp(json_object_get_string(json_object_object_get(o, "cpu")), "none", 4) == 0);
+	json_object_put(o);
+}
+
+/* jobdir_prepare writes the cgroup's limits and hands the shim only the rlimits left. */
+static void test_jobdir_limits(void)
+{
+	struct runner r = {0};
+	struct store_task t = {.id = "task-lim", .project = "p"};
+	struct store_release rel = {
+	    .id = 1,
+	    .seq = 1,
+	    .spec = "{\"command\":[\"/bin/true\"],\"limits\":{\"memory\":1048576,"
+	            "\"processes\":16,\"open_files\":100,\"cpu\":0.25}}"};
+	char dir[PATH_MAX], cg[PATH_MAX + 64], err[256], path[2 * PATH_MAX], *text = NULL;
+	struct json_object *spec;
+	int lock = -1;
+
+	config_defaults(&r.cfg, tmp);
+	snprintf(r.cfg.run_user, sizeof(r.cfg.run_user), "root");
+	snprintf(path, sizeof(path), "%s/db", tmp);
+	CHECK(store_open(path, &r.store, err, sizeof(err)) == 0);
+	snprintf(cg, sizeof(cg), "%s/cgroot/job-%s", tmp, t.id);
+	fake_job_cgroup(cg, true);
+	r.cg_ctrl = CGFS_CTRL_ALL;
+	CHECK(jobdir_prepare(&r, &t, &rel, cg, &lock, err, sizeof(err)) == 0);
+	close(lock);
+	CHECK(strcmp(file_text(cg, "memory.max"), "1048576") == 0);
+	CHECK(strcmp(file_text(cg, "memory.swap.max"), "0") == 0);
+	CHECK(strcmp(file_text(cg, "pids.max"), "16") == 0);
+	CHECK(strcmp(file_text(cg, "cpu.max"), "25000 100000") == 0);
+	CHECK(jobdir_path(&r, t.id, dir, sizeof(dir)) == 0);
+	snprintf(path, sizeof(path), "%s/spec.json", dir);
+	CHECK(util_read_file(path, 1 << 20, &text, NULL) == 0);
+	spec = text ? json_tokener_parse(text) : NULL;
+	CHECK(spec != NULL &&
+	      strcmp(json_object_to_json_string_ext(json_object_object_get(spec, "limits"),
+	                                            JSON_C_TO_STRING_PLAIN),
+	             "{\"open_files\":100}") == 0);
+	json_object_put(spec);
+	free(text);
+	/* without a cgroup: cpu would go unenforced, so the run cannot start (-2) */
+	CHECK(jobdir_prepare(&r, &t, &rel, "", &lock, err, sizeof(err)) == -2 && lock == -1);
+	CHECK(strstr(err, "limits.cpu") != NULL);
+	/* the root job's processes limit needs pids.max: without it, refused too */
+	rel.spec = "{\"command\":[\"/bin/true\"],\"limits\":{\"processes\":16}}";
+	r.cg_ctrl = CGFS_CTRL_MEMORY | CGFS_CTRL_CPU;
+	CHECK(jobdir_prepare(&r, &t, &rel, cg, &lock, err, sizeof(err)) == -2);
+	CHECK(strstr(err, "limits.processes") != NULL);
+	/* a cgroup that refuses a value: an error worth a retry, and nothing is left locked */
+	r.cg_ctrl = CGFS_CTRL_ALL;
+	snprintf(path, sizeof(path), "%s/pids.max", cg);
+	CHECK(unlink(path) == 0);
+	CHECK(jobdir_prepare(&r, &t, &rel, cg, &lock, err, sizeof(err)) == -1 && lock == -1);
+	CHECK(strstr(err, "pids.max") != NULL && jobdir_locked(dir) == 0);
+	store_close(r.store);
+}
+
 /* Every message type through the one encoder and decoder; and what older shims send. */
 static void test_protocol(void)
 {
@@ -240,6 +438,9 @@ int main(void)
 	test_jobdir_lock();
 	test_spawn_fds();
 	test_cgroup_fs();
+	test_cgroup_limit_files();
+	test_job_limits_plan();
+	test_jobdir_limits();
 	test_protocol();
 	util_rm_rf(tmp);
 	printf("%d passed, %d failed\n", passed, failed);
