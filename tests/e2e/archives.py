@@ -119,6 +119,11 @@ while True:
         f.write(str(n))
     os.replace(out + "/written.tmp", out + "/written")' "$out" "$marker"
 	;;
+script)
+	# Becomes `sh -c ARG` (exec: the script is the job's main process), for
+	# the limits tests: what a job may do under its rlimits.
+	exec sh -c "$arg" "$marker-script"
+	;;
 waitfile)
 	# Runs until $HOSTAGENT_OUTPUT_DIR/exit-code appears, then exits with its content.
 	echo "started $HOSTAGENT_TASK_ID"
