@@ -391,7 +391,7 @@ static char *raw_text(sqlite3 *db, const char *sql)
 	return v ? v : strdup("");
 }
 
-/* One spec column after migration 3 equals want (compared by SQLite, as JSON). */
+/* One spec column after migration 4 equals want (the text, as SQLite's json_set wrote it). */
 static int spec_is(sqlite3 *db, const char *table, const char *key, const char *want)
 {
 	char sql[256], *got;
@@ -407,12 +407,13 @@ static int spec_is(sqlite3 *db, const char *table, const char *key, const char *
 }
 
 /*
- * Migration 3 renames the old limit keys in every stored spec (projects,
+ * Migration 4 renames the old limit keys in every stored spec (projects,
  * releases, tasks): nofile, nproc, fsize, cpu (seconds) become open_files,
  * processes, file_size, cpu_seconds; the rest of a spec, a spec without
- * limits and one that is not JSON at all are left as they were.
+ * limits and one that is not JSON at all are left as they were. From
+ * version 3, and from 2, whose projects table migration 3 rebuilds first.
  */
-static void test_limits_renamed(void)
+static void test_limits_renamed(int from)
 {
 	static const char old[] = "{\"name\":\"a\",\"stop_timeout\":10.0,\"limits\":{"
 	                          "\"memory\":1048576,\"nofile\":64,\"nproc\":8,"
@@ -423,8 +424,8 @@ static void test_limits_renamed(void)
 	char path[300], err[256], sql[2048];
 	sqlite3 *db;
 
-	db_path(path, sizeof(path), "limits", 2);
-	CHECK(build_at(path, 2) == 0);
+	db_path(path, sizeof(path), "limits", from);
+	CHECK(build_at(path, from) == 0);
 	db = raw_open(path);
 	snprintf(sql, sizeof(sql),
 	         "INSERT INTO artifacts VALUES ('s', 1, 'tar', 1, 1, 0);"
@@ -465,7 +466,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	CHECK(NMIG >= 3);
+	CHECK(NMIG >= 4);
 	/* first, so that the forked children inherit no SQLite state at all */
 	test_race();
 	fresh = fresh_dump(&cookie);
@@ -473,7 +474,8 @@ int main(void)
 	test_every_version(fresh);
 	test_projects_rows_survive_v3();
 	test_newer_refused();
-	test_limits_renamed();
+	test_limits_renamed(2);
+	test_limits_renamed(3);
 	free(fresh);
 	if (failed == 0)
 		util_rm_rf(tmp);
