@@ -228,6 +228,53 @@ class StackError(AssertionError):
     pass
 
 
+def private_cgroup_root():
+    """A job-cgroup root of its own for one stack, beside the one a runner
+    picks by default (<cgroup2 mount><our cgroup>/hostagent), or None
+    without a cgroup2 mount. A runner sweeps every job-* group of its root
+    that it does not know, so stacks sharing one root (a fresh_stack beside
+    a module's stack, or two test runs on one machine) would kill each
+    other's jobs."""
+    mnt = own = None
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                pre, _, post = line.partition(" - ")
+                if post.startswith("cgroup2 "):
+                    mnt = pre.split()[4]
+                    break
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                if line.startswith("0::"):
+                    own = line[3:].strip()
+    except OSError:
+        return None
+    if not mnt or own is None:
+        return None
+    return "%s%s/hostagent-e2e-%s" % (mnt, "" if own == "/" else own,
+                                      os.urandom(6).hex())
+
+
+def remove_cgroup_tree(root):
+    """Best effort: kills what is left under root and removes its groups, deepest first."""
+    if not root or not os.path.isdir(root):
+        return
+    try:
+        with open(os.path.join(root, "cgroup.kill"), "w") as f:
+            f.write("1")
+    except OSError:
+        pass
+    deadline = time.monotonic() + 5
+    while os.path.isdir(root) and time.monotonic() < deadline:
+        for d, subs, _ in os.walk(root, topdown=False):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        if os.path.isdir(root):
+            time.sleep(0.02)
+
+
 class Stack:
     """nginx + hostagent-fcgi + hostagent-runner on a private data directory.
 
@@ -247,6 +294,10 @@ class Stack:
         self.stream_max = stream_max if stream_max is not None else max(1, workers // 2)
         self.upload_max = upload_max
         self.extra_config = dict(config or {})
+        # a root of its own unless the test names one (see private_cgroup_root)
+        self.cgroup_root = None
+        if "cgroup_root" not in self.extra_config:
+            self.cgroup_root = private_cgroup_root()
         self.label = label
         self.data_dir = Path(tempfile.mkdtemp(prefix="hostagent-e2e-"))
         self.nginx_prefix = self.data_dir / "nginx"
@@ -298,6 +349,8 @@ class Stack:
             "port_min": self.port_base,
             "port_max": self.port_base + 999,
         }
+        if self.cgroup_root:
+            cfg["cgroup_root"] = self.cgroup_root
         cfg.update(self.extra_config)
         self.conf.write_text("".join(f"{k} = {v}\n" for k, v in cfg.items()))
 
@@ -578,6 +631,7 @@ class Stack:
             wait_for(lambda: not left(), 10, "leftover processes to die after SIGKILL")
         except AssertionError as e:
             problems.append(str(e))
+        remove_cgroup_tree(self.cgroup_root)
         if problems:
             problems.append(self.logs())
         if keep is None:
