@@ -118,8 +118,10 @@ static struct json_object *hooks_json(struct json_object *spec)
 	if (h == NULL || !json_object_is_type(h, json_type_object))
 		return NULL;
 	o = json_object_new_object();
-	json_object_object_add(o, "pre_start", json_object_get(json_object_object_get(h, "pre_start")));
-	json_object_object_add(o, "post_stop", json_object_get(json_object_object_get(h, "post_stop")));
+	json_object_object_add(o, "pre_start",
+	                       json_object_get(json_object_object_get(h, "pre_start")));
+	json_object_object_add(o, "post_stop",
+	                       json_object_get(json_object_object_get(h, "post_stop")));
 	json_object_object_add(o, "timeout_ms", json_object_new_int64(ms_of(h, "timeout", 60)));
 	return o;
 }
@@ -271,7 +273,9 @@ static int clear_dir(const char *dir)
 /*
  * Splits the spec's limits between the job's cgroup (written here) and the
  * rlimits spec.json hands the shim (o's "limits"). -2 when a limit would
- * not be acted on, -1 when the cgroup refused a value; reason in err.
+ * not be acted on on this host; -1 when only this run lacks what it needs
+ * (its cgroup could not be made, though job groups have the controller) or
+ * the cgroup refused a value. Reason in err.
  */
 static int apply_limits(struct runner *r, struct json_object *spec, struct json_object *o,
                         const char *cgroup, char *err, size_t errlen)
@@ -280,11 +284,15 @@ static int apply_limits(struct runner *r, struct json_object *spec, struct json_
 	struct cgfs_limits cg;
 	bool has_cg = cgroup != NULL && cgroup[0] != '\0';
 	const char *user = json_get_str(o, "user"), *file;
+	bool root = user != NULL && strcmp(user, "root") == 0;
+	char why[256];
 
 	job_limits_from_spec(spec, &want);
-	if (job_limits_plan(&want, has_cg ? r->cg_ctrl : 0,
-	                    user != NULL && strcmp(user, "root") == 0, &cg, &rl, err, errlen) < 0)
-		return -2;
+	if (job_limits_plan(&want, has_cg ? r->cg_ctrl : 0, root, &cg, &rl, err, errlen) < 0)
+		return !has_cg && job_limits_plan(&want, r->cg_ctrl, root, &cg, &rl, why,
+		                                  sizeof(why)) == 0
+		           ? -1
+		           : -2;
 	if (has_cg && cgfs_set_limits(cgroup, &cg, &file) < 0) {
 		snprintf(err, errlen, "cgroup %s/%s: %s", cgroup, file, strerror(errno));
 		return -1;

@@ -27,9 +27,10 @@ int jobdir_path(const struct runner *r, const char *task_id, char *buf, size_t l
  * first). Returns 0 with *lock_fd set (owned by the caller: hand it to the
  * shim as fd 4, then close it); JOBDIR_BUSY when a live shim holds the
  * lock (this run was spawned before: adopt it, never spawn a second shim;
- * nothing is written); -1 for an I/O error worth a retry (a cgroup that
- * refused a limit included); -2 when the spec cannot be run (no command, or
- * a limit that nothing on this host would enforce). Reason in err.
+ * nothing is written); -1 for an error worth a retry (a cgroup that
+ * refused a limit, or a run without the cgroup its limits need, included);
+ * -2 when the spec cannot be run (no command, or a limit that nothing on
+ * this host would enforce). Reason in err.
  */
 int jobdir_prepare(struct runner *r, const struct store_task *t, const struct store_release *rel,
                    const char *cgroup, int *lock_fd, char *err, size_t errlen);

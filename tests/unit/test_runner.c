@@ -361,8 +361,12 @@ static void test_jobdir_limits(void)
 	             "{\"open_files\":100}") == 0);
 	json_object_put(spec);
 	free(text);
-	/* without a cgroup: cpu would go unenforced, so the run cannot start (-2) */
-	CHECK(jobdir_prepare(&r, &t, &rel, "", &lock, err, sizeof(err)) == -2 && lock == -1);
+	/* a run whose cgroup could not be made lacks cpu.max: not now (-1), try again */
+	CHECK(jobdir_prepare(&r, &t, &rel, "", &lock, err, sizeof(err)) == -1 && lock == -1);
+	CHECK(strstr(err, "limits.cpu") != NULL);
+	/* a host without the cpu controller: cpu would go unenforced, never start (-2) */
+	r.cg_ctrl = CGFS_CTRL_MEMORY | CGFS_CTRL_PIDS;
+	CHECK(jobdir_prepare(&r, &t, &rel, cg, &lock, err, sizeof(err)) == -2 && lock == -1);
 	CHECK(strstr(err, "limits.cpu") != NULL);
 	/* the root job's processes limit needs pids.max: without it, refused too */
 	rel.spec = "{\"command\":[\"/bin/true\"],\"limits\":{\"processes\":16}}";
