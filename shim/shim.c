@@ -180,8 +180,8 @@ static void describe_end(void)
 	if (g.killed)
 		snprintf(g.reason + strlen(g.reason), sizeof(g.reason) - strlen(g.reason),
 		         g.stop_requested ? " (stop timed out: SIGKILL)" : " (killed by request)");
-	g.oom = shim_cgroup_oom_count(&g) > g.oom_before ||
-	        (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && !g.killed && g.spec.limits.memory);
+	/* the kernel's count alone: a SIGKILL from elsewhere is no evidence of an OOM */
+	g.oom = shim_cgroup_oom_count(&g) > g.oom_before;
 }
 
 static void close_writers(void)

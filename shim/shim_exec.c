@@ -353,6 +353,9 @@ static void child(const struct shim_spec *spec, char *const *argv, const struct 
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	for (int i = 0; i < pl->nrl; i++) {
 		struct rlimit r = {pl->rl[i].v, pl->rl[i].v};
+		/* CPU: SIGXCPU at the limit (a job may catch it and leave), SIGKILL a second later */
+		if (pl->rl[i].res == RLIMIT_CPU)
+			r.rlim_max = r.rlim_cur + 1;
 		if (setrlimit(pl->rl[i].res, &r) < 0 && (e[0] = ST_RLIMIT))
 			goto fail;
 	}

@@ -169,7 +169,8 @@ def test_limits_reach_the_job_as_rlimits(stack, projects):
     # soft and hard alike: the job cannot raise them again
     assert lim["Max open files"] == ("123", "123"), lim
     assert lim["Max file size"] == ("1048576", "1048576"), lim
-    assert lim["Max cpu time"] == ("3600", "3600"), lim
+    # CPU: SIGXCPU at the soft limit, SIGKILL one CPU second later at the hard one
+    assert lim["Max cpu time"] == ("3600", "3601"), lim
     shim_gets = _job_spec(stack, task)["limits"]
     want = {"open_files": 123, "file_size": 1 << 20, "cpu_seconds": 3600}
     # memory and processes are rlimits only where no controller takes them
@@ -203,9 +204,8 @@ def test_cpu_seconds_ends_a_busy_loop(stack, projects):
                          limits={"cpu_seconds": 1})
     row = _wait_done(stack, task, 60)
     assert row["state"] == "failed", row
-    # the shim sets soft = hard, and at the hard limit the kernel sends SIGKILL
-    # (SIGXCPU comes only at a soft limit below it); no memory limit, so no OOM guess
-    assert (row["signal"], row["reason"]) == (9, "killed by signal KILL"), row
+    # the soft limit sends SIGXCPU (the hard one, a second later, SIGKILL); no OOM
+    assert (row["signal"], row["reason"]) == (24, "killed by signal XCPU"), row
     assert _oom_row(stack, task)[0] == 0
     # ended by the CPU it used, not by anything sooner
     assert row["completed_at"] - row["started_at"] >= 900, row
@@ -359,19 +359,19 @@ def test_oom_kill_in_the_cgroup_is_recorded(stack, projects):
     assert run["oom"] is True and run["reason"].endswith("(out of memory)"), run
 
 
-def test_sigkill_under_an_address_space_limit_is_recorded_as_oom(stack, projects):
-    """Without a memory controller the agent cannot see the OOM killer's count, so
-    (docs/operations.md) a job with a memory limit that dies of a SIGKILL nobody
-    asked the agent for is recorded as out of memory."""
+def test_sigkill_under_an_address_space_limit_is_not_taken_for_an_oom(stack, projects):
+    """Without a memory controller the agent cannot see an OOM killer's count
+    (docs/operations.md): a job with a memory limit that dies of a SIGKILL is
+    recorded as killed, never guessed to be out of memory."""
     _need_no_cgroup(stack, "memory")
     name, task = _deploy(stack, projects, "script", "kill -KILL $$", restart="no",
                          limits={"memory": "1g"})
     row = _wait_done(stack, task)
     assert row["state"] == "failed", row
-    assert _oom_row(stack, task) == (1, "killed by signal KILL (out of memory)", 9)
+    assert _oom_row(stack, task) == (0, "killed by signal KILL", 9)
     run = _manifest_run(stack, name, task)
-    assert run["oom"] is True and run["killed"] is False, run
-    # the same end without a memory limit is no OOM
+    assert run["oom"] is False and run["killed"] is False, run
+    # the same end without a memory limit: the same record
     name, task = _deploy(stack, projects, "script", "kill -KILL $$", restart="no")
     _wait_done(stack, task)
     assert _oom_row(stack, task) == (0, "killed by signal KILL", 9)
