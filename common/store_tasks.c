@@ -79,7 +79,8 @@ static const char sql_tasks_live[] =
     "SELECT " TASK_COLS " FROM tasks WHERE state IN ('running', 'paused')"
     " OR (state = 'pending' AND (shim_pid IS NOT NULL OR kind = 'service')) ORDER BY created_at";
 static const char sql_task_spawned[] =
-    "UPDATE tasks SET shim_pid = ?2, cgroup = ?3, attempts = attempts + 1, updated_at = ?4"
+    "UPDATE tasks SET shim_pid = ?2, cgroup = ?3, attempts = attempts + (kind = 'service'),"
+    " updated_at = ?4"
     " WHERE id = ?1";
 static const char sql_task_started[] =
     "UPDATE tasks SET state = 'running', pid = ?2, shim_pid = ?3, started_at = ?4,"

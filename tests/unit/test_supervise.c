@@ -16,6 +16,7 @@
 #include "health.h"
 #include "procstat.h"
 #include "supervise.h"
+#include "task_machine.h"
 #include "util.h"
 
 #include "unit.h"
@@ -536,6 +537,75 @@ static void test_health_counting(void)
 	json_object_put(spec);
 }
 
+/* Tasks: one input at a time, with the state and end each leads to. */
+static enum tq_state tq_run(struct tq *m, enum tq_event ev, bool success, struct tq_out *out)
+{
+	struct tq_input in = {.ev = ev, .success = success};
+
+	tq_step(m, &in, out);
+	return m->state;
+}
+
+static void test_task_machine(void)
+{
+	struct tq m = {.retries = 2};
+	struct tq_out o;
+
+	/* exit 0: completed; a finished task refuses commands, naming its state */
+	CHECK(tq_run(&m, TQ_EV_CLAIM, false, &o) == TQ_RUNNING && m.attempt == 1);
+	CHECK(tq_run(&m, TQ_EV_EXITED, true, &o) == TQ_COMPLETED && !o.retry);
+	CHECK(tq_run(&m, TQ_EV_CANCEL, false, &o) == TQ_COMPLETED && o.action == TQ_A_REFUSE);
+	CHECK(strcmp(o.reason, "completed") == 0);
+	CHECK(tq_run(&m, TQ_EV_CLAIM, false, &o) == TQ_COMPLETED && o.action == TQ_A_NONE);
+	/* failures go back to pending while retries last, with a doubling backoff */
+	memset(&m, 0, sizeof(m));
+	m.retries = 2;
+	tq_run(&m, TQ_EV_CLAIM, false, &o);
+	CHECK(tq_run(&m, TQ_EV_EXITED, false, &o) == TQ_PENDING && o.retry && o.retry_in_ms == 1000);
+	tq_run(&m, TQ_EV_CLAIM, false, &o);
+	CHECK(tq_run(&m, TQ_EV_LOST, false, &o) == TQ_PENDING && o.retry_in_ms == 2000);
+	CHECK(strcmp(o.reason, "worker offline") == 0);
+	tq_run(&m, TQ_EV_CLAIM, false, &o);
+	CHECK(m.attempt == 3 && tq_run(&m, TQ_EV_EXITED, false, &o) == TQ_FAILED && !o.retry);
+	/* timeout: the stop decides the end, a late exit 0 does not make it completed */
+	memset(&m, 0, sizeof(m));
+	tq_run(&m, TQ_EV_CLAIM, false, &o);
+	CHECK(tq_run(&m, TQ_EV_TIMEOUT, false, &o) == TQ_STOPPING && o.action == TQ_A_STOP);
+	CHECK(strcmp(tq_state_name(m.state), "running") == 0);
+	CHECK(tq_run(&m, TQ_EV_CANCEL, false, &o) == TQ_STOPPING && o.action == TQ_A_NONE);
+	CHECK(tq_run(&m, TQ_EV_KILL, false, &o) == TQ_STOPPING); /* stays a timeout */
+	CHECK(tq_run(&m, TQ_EV_EXITED, true, &o) == TQ_TIMEOUT && strcmp(o.reason, "timeout") == 0);
+	/* cancel against exit: whichever comes first decides, once */
+	memset(&m, 0, sizeof(m));
+	tq_run(&m, TQ_EV_CLAIM, false, &o);
+	CHECK(tq_run(&m, TQ_EV_CANCEL, false, &o) == TQ_STOPPING);
+	CHECK(tq_run(&m, TQ_EV_EXITED, true, &o) == TQ_CANCELLED && strcmp(o.reason, "cancelled") == 0);
+	CHECK(tq_run(&m, TQ_EV_EXITED, true, &o) == TQ_CANCELLED && o.action == TQ_A_NONE);
+	memset(&m, 0, sizeof(m));
+	tq_run(&m, TQ_EV_CLAIM, false, &o);
+	CHECK(tq_run(&m, TQ_EV_KILL, false, &o) == TQ_STOPPING);
+	CHECK(tq_run(&m, TQ_EV_EXITED, false, &o) == TQ_CANCELLED && strcmp(o.reason, "killed") == 0);
+	/* paused: its time does not run out; resume, pause refused when not running */
+	memset(&m, 0, sizeof(m));
+	tq_run(&m, TQ_EV_CLAIM, false, &o);
+	CHECK(tq_run(&m, TQ_EV_PAUSE, false, &o) == TQ_PAUSED);
+	CHECK(tq_run(&m, TQ_EV_TIMEOUT, false, &o) == TQ_PAUSED && o.action == TQ_A_NONE);
+	CHECK(tq_run(&m, TQ_EV_PAUSE, false, &o) == TQ_PAUSED && o.action == TQ_A_REFUSE);
+	CHECK(tq_run(&m, TQ_EV_RESUME, false, &o) == TQ_RUNNING);
+	CHECK(tq_run(&m, TQ_EV_RESUME, false, &o) == TQ_RUNNING && o.action == TQ_A_REFUSE);
+	/* a pending task: cancelled at once, or when a task it waits for fails */
+	memset(&m, 0, sizeof(m));
+	CHECK(tq_run(&m, TQ_EV_DEP_ENDED, false, &o) == TQ_CANCELLED && o.action == TQ_A_CANCEL);
+	CHECK(strstr(o.reason, "waits for") != NULL);
+	memset(&m, 0, sizeof(m));
+	CHECK(tq_run(&m, TQ_EV_CANCEL, false, &o) == TQ_CANCELLED && m.attempt == 0);
+	/* every state has an entry for every event */
+	for (int s = 0; s < TQ_NSTATES; s++)
+		for (int e = 0; e < TQ_NEVENTS; e++)
+			CHECK(tq_action_for((enum tq_state)s, (enum tq_event)e) <= TQ_A_CANCEL);
+	CHECK(tq_backoff_ms(1) == 1000 && tq_backoff_ms(3) == 4000 && tq_backoff_ms(40) == 600000);
+}
+
 int main(void)
 {
 	test_table();
@@ -554,6 +624,7 @@ int main(void)
 	test_end_state();
 	test_health_sequences();
 	test_health_counting();
+	test_task_machine();
 	test_stat_parse();
 	test_cpu();
 	test_avg();
