@@ -5,6 +5,7 @@
 #include "store_sql.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -154,4 +155,310 @@ int store_task_claim(struct store *s, const struct store_claim *c, struct store_
 		return rc;
 	}
 	return store_commit(s) < 0 ? -1 : 1;
+}
+
+/* ---- reading queued tasks for the API ---- */
+
+#define INFO_COLS                                                                                  \
+	"id, kind, state, runs_on, project, problem_id, reason, worker_id, spec, parameters,"      \
+	" labels, result, status, priority, retries, attempts, coalesce(max_steps, 0),"            \
+	" steps_taken, coalesce(timeout_s, 0), exit_code, signal, killed, timed_out, oom,"         \
+	" created_at, updated_at, coalesce(started_at, 0), coalesce(completed_at, 0)"
+#define INFO_WHERE                                                                                 \
+	" WHERE kind = 'task' AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR project = ?4)"     \
+	" AND (?5 IS NULL OR problem_id = ?5) AND (?6 IS NULL OR worker_id = ?6)"                  \
+	" AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(labels) l WHERE l.key = ?7"            \
+	" AND l.value = ?8))"
+static const char sql_info_get[] = "SELECT " INFO_COLS " FROM tasks WHERE id = ?1 AND kind = 'task'";
+static const char sql_info_list[] = "SELECT " INFO_COLS " FROM tasks" INFO_WHERE
+                                    " ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2";
+static const char sql_info_count[] = "SELECT count(*), ?1, ?2 FROM tasks" INFO_WHERE;
+static const char sql_info_after[] = "SELECT after_id FROM task_deps WHERE task_id = ? ORDER BY 1";
+static const char sql_info_tries[] =
+    "SELECT attempt, worker_id, state, reason, exit_code, signal, claimed_at,"
+    " coalesce(started_at, 0), coalesce(ended_at, 0) FROM task_attempts WHERE task_id = ?"
+    " ORDER BY attempt";
+static const char sql_exists[] = "SELECT count(*) FROM tasks WHERE id = ?";
+
+static void read_info(sqlite3_stmt *st, void *row, void *arg)
+{
+	struct store_task_info *t = row;
+
+	store_col_copy(st, 0, t->id, sizeof(t->id));
+	store_col_copy(st, 1, t->kind, sizeof(t->kind));
+	store_col_copy(st, 2, t->state, sizeof(t->state));
+	store_col_copy(st, 3, t->runs_on, sizeof(t->runs_on));
+	t->project = store_col_dup(st, 4);
+	t->problem_id = store_col_dup(st, 5);
+	t->reason = store_col_dup(st, 6);
+	t->worker_id = store_col_dup(st, 7);
+	t->spec = store_col_dup(st, 8);
+	t->parameters = store_col_dup(st, 9);
+	t->labels = store_col_dup(st, 10);
+	t->result = store_col_dup(st, 11);
+	t->status = store_col_dup(st, 12);
+	t->priority = sqlite3_column_int(st, 13);
+	t->retries = sqlite3_column_int(st, 14);
+	t->attempts = sqlite3_column_int(st, 15);
+	t->max_steps = sqlite3_column_int(st, 16);
+	t->steps_taken = sqlite3_column_int(st, 17);
+	t->timeout_s = sqlite3_column_int64(st, 18);
+	t->has_code = sqlite3_column_type(st, 19) != SQLITE_NULL;
+	t->exit_code = sqlite3_column_int(st, 19);
+	t->has_signal = sqlite3_column_type(st, 20) != SQLITE_NULL;
+	t->signal = sqlite3_column_int(st, 20);
+	t->killed = sqlite3_column_int(st, 21) != 0;
+	t->timed_out = sqlite3_column_int(st, 22) != 0;
+	t->oom = sqlite3_column_int(st, 23) != 0;
+	t->created_at = sqlite3_column_int64(st, 24);
+	t->updated_at = sqlite3_column_int64(st, 25);
+	t->started_at = sqlite3_column_int64(st, 26);
+	t->completed_at = sqlite3_column_int64(st, 27);
+}
+
+static void read_after(sqlite3_stmt *st, void *row, void *arg)
+{
+	store_col_copy(st, 0, row, 40);
+}
+
+static void read_try(sqlite3_stmt *st, void *row, void *arg)
+{
+	struct store_attempt *a = row;
+
+	a->attempt = sqlite3_column_int(st, 0);
+	store_col_copy(st, 1, a->worker_id, sizeof(a->worker_id));
+	store_col_copy(st, 2, a->state, sizeof(a->state));
+	a->reason = store_col_dup(st, 3);
+	a->has_code = sqlite3_column_type(st, 4) != SQLITE_NULL;
+	a->exit_code = sqlite3_column_int(st, 4);
+	a->has_signal = sqlite3_column_type(st, 5) != SQLITE_NULL;
+	a->signal = sqlite3_column_int(st, 5);
+	a->claimed_at = sqlite3_column_int64(st, 6);
+	a->started_at = sqlite3_column_int64(st, 7);
+	a->ended_at = sqlite3_column_int64(st, 8);
+}
+
+static void clear_try(void *row)
+{
+	free(((struct store_attempt *)row)->reason);
+}
+
+/* The task's dependencies and attempts (their own statements: the row's is reset first). */
+static int info_more(struct store *s, void *row)
+{
+	struct store_task_info *t = row;
+	sqlite3_stmt *st = store_prep(s, sql_info_after);
+	void *arr = NULL;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, t->id);
+	if (store_rows(st, 40, 0, read_after, NULL, NULL, &arr, &t->nafter) < 0)
+		return -1;
+	t->after = arr;
+	if ((st = store_prep(s, sql_info_tries)) == NULL)
+		return -1;
+	store_bind_text(st, 1, t->id);
+	if (store_rows(st, sizeof(struct store_attempt), 0, read_try, NULL, clear_try, &arr,
+	               &t->ntries) < 0)
+		return -1;
+	t->tries = arr;
+	return 0;
+}
+
+void store_task_info_clear(struct store_task_info *t)
+{
+	char **strs[] = {&t->project, &t->problem_id, &t->reason, &t->worker_id, &t->spec,
+	                 &t->parameters, &t->labels, &t->result, &t->status};
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		free(*strs[i]);
+	for (size_t i = 0; i < t->ntries; i++)
+		clear_try(&t->tries[i]);
+	free(t->tries);
+	free(t->after);
+	memset(t, 0, sizeof(*t));
+}
+
+void store_task_infos_free(struct store_task_info *arr, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_task_info_clear(&arr[i]);
+	free(arr);
+}
+
+static void info_clear(void *row)
+{
+	store_task_info_clear(row);
+}
+
+int store_task_info_get(struct store *s, const char *id, struct store_task_info *out)
+{
+	sqlite3_stmt *st = store_prep(s, sql_info_get);
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, id);
+	rc = store_one(st, read_info, out);
+	if (rc == 1 && info_more(s, out) < 0) {
+		store_task_info_clear(out);
+		return -1;
+	}
+	return rc;
+}
+
+static void bind_filter(sqlite3_stmt *st, const struct store_task_filter *f)
+{
+	store_bind_text(st, 3, f->state);
+	store_bind_text(st, 4, f->project);
+	store_bind_text(st, 5, f->problem_id);
+	store_bind_text(st, 6, f->worker_id);
+	store_bind_text(st, 7, f->label_key);
+	store_bind_text(st, 8, f->label_value);
+}
+
+int store_task_list(struct store *s, const struct store_task_filter *f,
+                    struct store_task_info **arr, size_t *n, int64_t *total)
+{
+	sqlite3_stmt *st = store_prep(s, sql_info_list);
+	void *rows = NULL;
+
+	*arr = NULL;
+	*n = 0;
+	if (st == NULL || f->limit < 1)
+		return -1;
+	sqlite3_bind_int(st, 1, f->limit);
+	sqlite3_bind_int(st, 2, f->offset);
+	bind_filter(st, f);
+	if (store_rows(st, sizeof(**arr), (size_t)f->limit, read_info, NULL, info_clear, &rows, n) <
+	    0)
+		return -1;
+	*arr = rows;
+	for (size_t i = 0; i < *n; i++)
+		if (info_more(s, &(*arr)[i]) < 0)
+			goto fail;
+	if ((st = store_prep(s, sql_info_count)) == NULL)
+		goto fail;
+	sqlite3_bind_null(st, 1);
+	sqlite3_bind_null(st, 2);
+	bind_filter(st, f);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		goto fail;
+	}
+	*total = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+fail:
+	store_task_infos_free(*arr, *n);
+	*arr = NULL;
+	*n = 0;
+	return -1;
+}
+
+int store_tasks_exist(struct store *s, const char *const *ids, size_t n, const char **missing)
+{
+	*missing = NULL;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st = store_prep(s, sql_exists);
+		int rc;
+		if (st == NULL)
+			return -1;
+		store_bind_text(st, 1, ids[i]);
+		if ((rc = store_nonzero(st)) < 0)
+			return -1;
+		if (rc == 0) {
+			*missing = ids[i];
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* ---- what a task's end means for others ---- */
+
+static const char sql_cancel_waiting[] =
+    "UPDATE tasks SET state = 'cancelled', reason = ?2, completed_at = ?3, updated_at = ?3"
+    " WHERE state = 'pending' AND id IN (SELECT task_id FROM task_deps WHERE after_id = ?1)"
+    " RETURNING id, coalesce(project, '')";
+static const char sql_result[] = "UPDATE tasks SET result = ?2 WHERE id = ?1";
+
+struct cancelled {
+	char id[40], project[64];
+};
+
+static void read_cancelled(sqlite3_stmt *st, void *row, void *arg)
+{
+	struct cancelled *c = row;
+
+	store_col_copy(st, 0, c->id, sizeof(c->id));
+	store_col_copy(st, 1, c->project, sizeof(c->project));
+}
+
+/* The tasks that wait for one id: cancelled, each with its event; appended to *all. */
+static int cancel_waiting(struct store *s, const char *id, const char *state,
+                          struct cancelled **all, size_t *n)
+{
+	sqlite3_stmt *st = store_prep(s, sql_cancel_waiting);
+	struct cancelled *got = NULL;
+	char why[160];
+	size_t k = 0;
+	void *grown;
+
+	if (st == NULL)
+		return -1;
+	snprintf(why, sizeof(why), "task %.40s it waits for ended %.20s, not completed", id, state);
+	store_bind_text(st, 1, id);
+	store_bind_text(st, 2, why);
+	sqlite3_bind_int64(st, 3, util_now_ms());
+	if (store_rows(st, sizeof(*got), 0, read_cancelled, NULL, NULL, (void **)&got, &k) < 0)
+		return -1;
+	for (size_t i = 0; i < k; i++)
+		if (store_event_add(s, "task.cancelled", got[i].id,
+		                    got[i].project[0] ? got[i].project : NULL, "info", why, NULL) < 0)
+			goto fail;
+	if ((grown = realloc(*all, (*n + k + 1) * sizeof(**all))) == NULL)
+		goto fail;
+	*all = grown;
+	memcpy(*all + *n, got, k * sizeof(*got));
+	*n += k;
+	free(got);
+	return 0;
+fail:
+	free(got);
+	return -1;
+}
+
+int store_tasks_cancel_dependents(struct store *s, const char *id, const char *state)
+{
+	struct cancelled *all = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (store_begin(s) < 0)
+		return -1;
+	rc = cancel_waiting(s, id, state, &all, &n);
+	/* breadth first: the list grows while it is walked */
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		char cur[40]; /* all may move while it grows */
+		snprintf(cur, sizeof(cur), "%s", all[i].id);
+		rc = cancel_waiting(s, cur, "cancelled", &all, &n);
+	}
+	free(all);
+	if (store_finish(s, rc) < 0)
+		return -1;
+	return (int)n;
+}
+
+int store_task_set_result(struct store *s, const char *id, const char *result)
+{
+	sqlite3_stmt *st = store_prep(s, sql_result);
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, id);
+	store_bind_text(st, 2, result);
+	return store_step_done(st);
 }

@@ -65,4 +65,54 @@ struct store_claimed {
  */
 int store_task_claim(struct store *s, const struct store_claim *c, struct store_claimed *out);
 
+
+/* A queued task as the API shows it. Strings are malloc'd or NULL (store_task_info_clear). */
+struct store_task_info {
+	char id[40], kind[16], state[16], runs_on[16];
+	char *project, *problem_id, *reason, *worker_id;
+	char *spec, *parameters, *labels, *result, *status; /* JSON text */
+	int priority, retries, attempts, max_steps, steps_taken;
+	int64_t timeout_s; /* 0: none */
+	bool has_code, has_signal, killed, timed_out, oom;
+	int exit_code, signal;
+	int64_t created_at, updated_at, started_at, completed_at; /* ms, 0: not yet */
+	char (*after)[40]; /* the tasks it waits for, nafter of them */
+	size_t nafter;
+	struct store_attempt {
+		int attempt;
+		char worker_id[64], state[16];
+		char *reason;
+		bool has_code, has_signal;
+		int exit_code, signal;
+		int64_t claimed_at, started_at, ended_at;
+	} *tries; /* every attempt, oldest first */
+	size_t ntries;
+};
+void store_task_info_clear(struct store_task_info *t);
+void store_task_infos_free(struct store_task_info *arr, size_t n);
+/* 1 found (a queued task, kind 'task'), 0 not, -1 error. */
+int store_task_info_get(struct store *s, const char *id, struct store_task_info *out);
+
+/* GET /api/v1/tasks filters; NULL: any. */
+struct store_task_filter {
+	const char *state, *project, *problem_id, *worker_id;
+	const char *label_key, *label_value;
+	int limit, offset;
+};
+/* One page, newest first, with *total matching. 0 or -1. */
+int store_task_list(struct store *s, const struct store_task_filter *f,
+                    struct store_task_info **arr, size_t *n, int64_t *total);
+/* The ids among ids that are not tasks: *missing the first unknown one. 1 all known, 0 not, -1. */
+int store_tasks_exist(struct store *s, const char *const *ids, size_t n, const char **missing);
+
+/*
+ * id ended other than completed: every pending task that waits for it,
+ * and in turn their waiting tasks, is cancelled with a reason naming the
+ * task it waited for, each with its task.cancelled event, in one
+ * transaction. Returns how many, or -1.
+ */
+int store_tasks_cancel_dependents(struct store *s, const char *id, const char *state);
+/* The result of a finished task ({success, output, metrics}, JSON text). 0 or -1. */
+int store_task_set_result(struct store *s, const char *id, const char *result);
+
 #endif

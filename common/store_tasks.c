@@ -73,7 +73,7 @@ int store_task_of_project(struct store *s, const char *task_id, const char *proj
 #define TASK_COLS                                                                                  \
 	"id, kind, coalesce(project, ''), coalesce(release_id, 0), state, spec, parameters,"       \
 	" coalesce(max_steps, 0), coalesce(shim_pid, 0), coalesce(pid, 0), coalesce(cgroup, ''),"  \
-	" created_at, coalesce(started_at, 0)"
+	" created_at, coalesce(started_at, 0), coalesce(timeout_s, 0)"
 static const char sql_task_get[] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?";
 static const char sql_tasks_live[] =
     "SELECT " TASK_COLS " FROM tasks WHERE state IN ('running', 'paused')"
@@ -97,6 +97,12 @@ static const char sql_task_ended[] =
     " updated_at = ?11, paused_at = NULL WHERE id = ?1"
     " AND state NOT IN ('completed', 'failed', 'timeout', 'cancelled')"; /* an end is final */
 static const char sql_usage_del[] = "DELETE FROM task_usage WHERE task_id = ?";
+/* a queued task's current attempt ends with it (service runs have no attempt rows) */
+static const char sql_attempt_ended[] =
+    "UPDATE task_attempts SET state = ?2, reason = ?3, exit_code = ?4, signal = ?5,"
+    " started_at = (SELECT started_at FROM tasks WHERE id = ?1), ended_at = ?6"
+    " WHERE task_id = ?1 AND attempt = (SELECT attempts FROM tasks WHERE id = ?1)"
+    " AND ended_at IS NULL";
 
 void store_task_clear(struct store_task *t)
 {
@@ -121,6 +127,7 @@ static void read_task(sqlite3_stmt *st, struct store_task *t)
 	store_col_copy(st, 10, t->cgroup, sizeof(t->cgroup));
 	t->created_at = sqlite3_column_int64(st, 11);
 	t->started_at = sqlite3_column_int64(st, 12);
+	t->timeout_s = sqlite3_column_int64(st, 13);
 }
 
 static void task_of(sqlite3_stmt *st, void *row, void *arg)
@@ -222,6 +229,17 @@ int store_task_ended(struct store *s, const char *id, const struct store_task_en
 	if (task_ended_row(s, id, e) == 0 && (st = store_prep(s, sql_usage_del)) != NULL) {
 		store_bind_text(st, 1, id);
 		rc = store_step_done(st) == 0 && store_event_write(s, ev) == 0 ? 0 : -1;
+	}
+	if (rc == 0 && (st = store_prep(s, sql_attempt_ended)) != NULL) {
+		store_bind_text(st, 1, id);
+		store_bind_text(st, 2, e->state);
+		store_bind_text(st, 3, e->reason);
+		if (e->has_code)
+			sqlite3_bind_int(st, 4, e->exit_code);
+		if (e->has_signal)
+			sqlite3_bind_int(st, 5, e->signal);
+		sqlite3_bind_int64(st, 6, e->ended_at);
+		rc = store_step_done(st);
 	}
 	return store_finish(s, rc);
 }

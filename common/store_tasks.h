@@ -39,6 +39,7 @@ struct store_task {
 	int shim_pid, pid;
 	char cgroup[512];
 	int64_t created_at, started_at;
+	int64_t timeout_s; /* 0: none */
 };
 void store_task_clear(struct store_task *t);
 /* 1 found, 0 not, -1 error. */

@@ -33,6 +33,11 @@ int h_tokens_create(struct request *req, struct response *resp);
 int h_tokens_get(struct request *req, struct response *resp);
 int h_tokens_revoke(struct request *req, struct response *resp);
 /* h_artifacts.c */
+int h_tasks_create(struct request *req, struct response *resp);
+int h_tasks_list(struct request *req, struct response *resp);
+int h_tasks_get(struct request *req, struct response *resp);
+int h_tasks_cancel(struct request *req, struct response *resp);
+
 int h_artifacts_list(struct request *req, struct response *resp);
 int h_artifacts_upload(struct request *req, struct response *resp);
 int h_artifacts_get(struct request *req, struct response *resp);

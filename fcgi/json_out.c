@@ -188,3 +188,90 @@ struct json_object *json_out_tokens(const struct store_token *arr, size_t n)
 		json_object_array_add(out, json_out_token(&arr[i]));
 	return out;
 }
+
+/* ---- tasks ---- */
+
+static struct json_object *json_or_null(const char *text)
+{
+	return text ? json_tokener_parse(text) : NULL;
+}
+
+static struct json_object *attempt_obj(const struct store_attempt *a)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "attempt", json_object_new_int(a->attempt));
+	json_object_object_add(o, "worker_id", json_object_new_string(a->worker_id));
+	json_object_object_add(o, "state", json_object_new_string(a->state));
+	json_object_object_add(o, "reason", str_or_null(a->reason));
+	json_object_object_add(o, "exit_code", a->has_code ? json_object_new_int(a->exit_code) : NULL);
+	json_object_object_add(o, "signal", a->has_signal ? json_object_new_int(a->signal) : NULL);
+	json_object_object_add(o, "claimed_at", time_or_null(a->claimed_at, true));
+	json_object_object_add(o, "started_at", time_or_null(a->started_at, a->started_at != 0));
+	json_object_object_add(o, "ended_at", time_or_null(a->ended_at, a->ended_at != 0));
+	return o;
+}
+
+/* How the last run ended: null until one has. */
+static struct json_object *task_end(const struct store_task_info *t)
+{
+	struct json_object *o;
+
+	if (t->completed_at == 0)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "exit_code", t->has_code ? json_object_new_int(t->exit_code) : NULL);
+	json_object_object_add(o, "signal", t->has_signal ? json_object_new_int(t->signal) : NULL);
+	json_object_object_add(o, "killed", json_object_new_boolean(t->killed));
+	json_object_object_add(o, "timed_out", json_object_new_boolean(t->timed_out));
+	json_object_object_add(o, "oom", json_object_new_boolean(t->oom));
+	return o;
+}
+
+struct json_object *json_out_task(const struct store_task_info *t)
+{
+	struct json_object *o = json_object_new_object(), *after = json_object_new_array(),
+	                   *tries = json_object_new_array();
+
+	json_object_object_add(o, "id", json_object_new_string(t->id));
+	json_object_object_add(o, "state", json_object_new_string(t->state));
+	json_object_object_add(o, "reason", str_or_null(t->reason));
+	json_object_object_add(o, "project", str_or_null(t->project));
+	json_object_object_add(o, "problem_id", str_or_null(t->problem_id));
+	json_object_object_add(o, "worker", json_object_new_string(t->runs_on));
+	json_object_object_add(o, "worker_id", str_or_null(t->worker_id));
+	json_object_object_add(o, "priority", json_object_new_int(t->priority));
+	json_object_object_add(o, "labels", t->labels ? json_or_null(t->labels)
+	                                              : json_object_new_object());
+	json_object_object_add(o, "parameters", json_or_null(t->parameters));
+	json_object_object_add(o, "timeout", t->timeout_s ? json_object_new_int64(t->timeout_s)
+	                                                  : NULL);
+	json_object_object_add(o, "max_steps", t->max_steps ? json_object_new_int(t->max_steps)
+	                                                    : NULL);
+	json_object_object_add(o, "retries", json_object_new_int(t->retries));
+	json_object_object_add(o, "attempt", json_object_new_int(t->attempts));
+	for (size_t i = 0; i < t->nafter; i++)
+		json_object_array_add(after, json_object_new_string(t->after[i]));
+	json_object_object_add(o, "after", after);
+	json_object_object_add(o, "spec", json_or_null(t->spec));
+	json_object_object_add(o, "end", task_end(t));
+	json_object_object_add(o, "result", json_or_null(t->result));
+	json_object_object_add(o, "created_at", time_or_null(t->created_at, true));
+	json_object_object_add(o, "started_at", time_or_null(t->started_at, t->started_at != 0));
+	json_object_object_add(o, "completed_at",
+	                       time_or_null(t->completed_at, t->completed_at != 0));
+	json_object_object_add(o, "updated_at", time_or_null(t->updated_at, true));
+	for (size_t i = 0; i < t->ntries; i++)
+		json_object_array_add(tries, attempt_obj(&t->tries[i]));
+	json_object_object_add(o, "attempts", tries);
+	return o;
+}
+
+struct json_object *json_out_tasks(const struct store_task_info *arr, size_t n)
+{
+	struct json_object *out = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(out, json_out_task(&arr[i]));
+	return out;
+}

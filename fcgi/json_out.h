@@ -11,6 +11,7 @@
 
 #include "store_artifacts.h"
 #include "store_projects.h"
+#include "store_queue.h"
 #include "store_tokens.h"
 
 struct json_object;
@@ -31,6 +32,10 @@ struct json_object *json_out_artifacts(const struct store_artifact_info *arr, si
 struct json_object *json_out_project(const struct store_project_info *p);
 struct json_object *json_out_projects(const struct store_project_info *arr, size_t n);
 /* {id, name, scopes[], created_at, last_used_at} (never the hash). */
+/* A queued task: its fields, its run's end, every attempt, and the tasks it waits for. */
+struct json_object *json_out_task(const struct store_task_info *t);
+struct json_object *json_out_tasks(const struct store_task_info *arr, size_t n);
+
 struct json_object *json_out_token(const struct store_token *t);
 struct json_object *json_out_tokens(const struct store_token *arr, size_t n);
 

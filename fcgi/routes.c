@@ -52,6 +52,12 @@ const struct route route_table[] = {
     {"GET", P "/projects/{name}/logs", SCOPE_READ, 0, h_projects_logs, "projects.logs"},
     {"GET", P "/projects/{name}/logs/{stream}", SCOPE_READ, 0, h_projects_log_stream,
      "projects.log_stream"},
+
+    {"GET", P "/tasks", SCOPE_READ, RF_SNAPSHOT, h_tasks_list, "tasks.list"},
+    {"POST", P "/tasks", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT, h_tasks_create, "tasks.create"},
+    {"GET", P "/tasks/{id}", SCOPE_READ, RF_SNAPSHOT, h_tasks_get, "tasks.get"},
+    {"POST", P "/tasks/{id}/cancel", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT, h_tasks_cancel,
+     "tasks.cancel"},
 };
 
 const size_t route_table_len = sizeof(route_table) / sizeof(route_table[0]);

@@ -960,3 +960,259 @@ fail:
 	json_object_put(c.out);
 	return -1;
 }
+
+/* ---- tasks (POST /api/v1/tasks): the queue's fields, then the run fields a project has ---- */
+
+#define V_LABELS_MAX   64
+#define V_AFTER_MAX    64
+#define V_PROBLEM_LEN  128
+#define V_TASK_TIMEOUT (7 * 24 * 3600.0)
+
+static int t_project(struct vctx *c, struct json_object *v, int present)
+{
+	const char *s;
+
+	if (!present || v == NULL)
+		return 0;
+	if (v_str(c, v, 64, &s) < 0 || validate_project_name(s) < 0)
+		return v_msg(c, "must be a project name");
+	return v_put_new(c, c->out, "project", json_object_new_string(s));
+}
+
+static int t_problem(struct vctx *c, struct json_object *v, int present)
+{
+	const char *s;
+
+	if (!present || v == NULL)
+		return 0;
+	if (v_str(c, v, V_PROBLEM_LEN, &s) < 0 || s[0] == '\0')
+		return v_msg(c, "must be a non-empty string of at most %d bytes", V_PROBLEM_LEN);
+	return v_put_new(c, c->out, "problem_id", json_object_new_string(s));
+}
+
+static int t_parameters(struct vctx *c, struct json_object *v, int present)
+{
+	/* any JSON, null included; the body's size limit bounds it */
+	return present ? v_put(c, c->out, "parameters", json_object_get(v)) : 0;
+}
+
+static int t_timeout(struct vctx *c, struct json_object *v, int present)
+{
+	double t;
+
+	if (!present || v == NULL)
+		return 0;
+	if (v_num(v, 0, V_TASK_TIMEOUT, &t) < 0 || t <= 0)
+		return v_msg(c, "must be a number of seconds above 0 and at most %g", V_TASK_TIMEOUT);
+	return v_put_new(c, c->out, "timeout", json_object_new_double(t));
+}
+
+static int t_int_field(struct vctx *c, struct json_object *v, int present, const char *key,
+                       int64_t min, int64_t max)
+{
+	int64_t n;
+
+	if (!present || v == NULL)
+		return 0;
+	if (v_int(v, min, max, &n) < 0)
+		return v_msg(c, "must be an integer from %lld to %lld", (long long)min, (long long)max);
+	return v_put_new(c, c->out, key, json_object_new_int64(n));
+}
+
+static int t_max_steps(struct vctx *c, struct json_object *v, int present)
+{
+	return t_int_field(c, v, present, "max_steps", 1, INT32_MAX);
+}
+
+static int t_priority(struct vctx *c, struct json_object *v, int present)
+{
+	return t_int_field(c, v, present, "priority", -100, 100);
+}
+
+static int t_retries(struct vctx *c, struct json_object *v, int present)
+{
+	return t_int_field(c, v, present, "retries", 0, V_RETRIES_MAX);
+}
+
+static int t_labels(struct vctx *c, struct json_object *v, int present)
+{
+	struct json_object *o;
+	const char *s;
+
+	if (!present || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return v_msg(c, "must be an object of strings");
+	if (json_object_object_length(v) > V_LABELS_MAX)
+		return v_msg(c, "must have at most %d labels", V_LABELS_MAX);
+	o = json_object_new_object();
+	if (v_put_new(c, c->out, "labels", o) < 0)
+		return -1;
+	json_object_object_foreach(v, key, val)
+	{
+		v_path(c, "labels.%.64s", key);
+		if (key[0] == '\0' || strlen(key) > 64)
+			return v_msg(c, "a label name is 1 to 64 bytes");
+		if (v_str(c, val, 256, &s) < 0)
+			return v_msg(c, "must be a string of at most 256 bytes");
+		if (v_put_new(c, o, key, json_object_new_string(s)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int t_after(struct vctx *c, struct json_object *v, int present)
+{
+	struct json_object *arr;
+	const char *s;
+	size_t n;
+
+	if (!present || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_array))
+		return v_msg(c, "must be an array of task ids");
+	if ((n = json_object_array_length(v)) > V_AFTER_MAX)
+		return v_msg(c, "must name at most %d tasks", V_AFTER_MAX);
+	arr = json_object_new_array();
+	if (v_put_new(c, c->out, "after", arr) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		v_path(c, "after[%zu]", i);
+		if (v_str(c, json_object_array_get_idx(v, i), 39, &s) < 0 || s[0] == '\0')
+			return v_msg(c, "must be a task id");
+		if (v_append(c, arr, json_object_new_string(s)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int t_worker(struct vctx *c, struct json_object *v, int present)
+{
+	const char *s;
+
+	if (!present || v == NULL)
+		return 0;
+	if (v_str(c, v, 16, &s) < 0 || (strcmp(s, "internal") != 0 && strcmp(s, "external") != 0))
+		return v_msg(c, "must be \"internal\" or \"external\"");
+	return v_put_new(c, c->out, "worker", json_object_new_string(s));
+}
+
+/* The project spec's checkers, for the run fields a task may set (each only when given). */
+static int t_run_field(struct vctx *c, const char *key, struct json_object *v, int present)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(v_fields); i++)
+		if (strcmp(v_fields[i].key, key) == 0)
+			return present ? v_fields[i].check(c, v, present) : 0;
+	return 0;
+}
+
+static int t_command(struct vctx *c, struct json_object *v, int p)
+{
+	return t_run_field(c, "command", v, p);
+}
+static int t_env(struct vctx *c, struct json_object *v, int p)
+{
+	return t_run_field(c, "env", v, p);
+}
+static int t_workdir(struct vctx *c, struct json_object *v, int p)
+{
+	return t_run_field(c, "workdir", v, p);
+}
+static int t_limits(struct vctx *c, struct json_object *v, int p)
+{
+	return t_run_field(c, "limits", v, p);
+}
+static int t_user(struct vctx *c, struct json_object *v, int p)
+{
+	return t_run_field(c, "user", v, p);
+}
+static int t_control(struct vctx *c, struct json_object *v, int p)
+{
+	return t_run_field(c, "control", v, p);
+}
+static int t_stop_signal(struct vctx *c, struct json_object *v, int p)
+{
+	return t_run_field(c, "stop_signal", v, p);
+}
+static int t_stop_timeout(struct vctx *c, struct json_object *v, int p)
+{
+	return t_run_field(c, "stop_timeout", v, p);
+}
+static int t_artifact(struct vctx *c, struct json_object *v, int p)
+{
+	return p && v != NULL ? t_run_field(c, "artifact", v, p) : 0;
+}
+
+static const struct v_field t_fields[] = {
+    {"project", t_project},       {"artifact", t_artifact},     {"problem_id", t_problem},
+    {"command", t_command},       {"parameters", t_parameters}, {"timeout", t_timeout},
+    {"max_steps", t_max_steps},   {"labels", t_labels},         {"after", t_after},
+    {"priority", t_priority},     {"retries", t_retries},       {"worker", t_worker},
+    {"env", t_env},               {"workdir", t_workdir},       {"limits", t_limits},
+    {"user", t_user},             {"control", t_control},       {"stop_signal", t_stop_signal},
+    {"stop_timeout", t_stop_timeout},
+};
+
+/* The run field checkers report "spec.x": a task's fields are at the top. */
+static void t_unprefix(char *field)
+{
+	if (field != NULL && strncmp(field, "spec.", 5) == 0)
+		memmove(field, field + 5, strlen(field + 5) + 1);
+}
+
+static int t_shape(struct vctx *c)
+{
+	bool proj = json_object_object_get_ex(c->out, "project", NULL),
+	     art = json_object_object_get_ex(c->out, "artifact", NULL),
+	     prob = json_object_object_get_ex(c->out, "problem_id", NULL),
+	     cmd = json_object_object_get_ex(c->out, "command", NULL);
+
+	v_path(c, "%s", proj && art ? "artifact" : art && !cmd ? "command" : "project");
+	if (proj && art)
+		return v_msg(c, "give a project or an artifact, not both");
+	if (art && !cmd)
+		return v_msg(c, "is required with an artifact");
+	if (!proj && !art && !prob)
+		return v_msg(c, "a task names a project, an artifact with a command, or a problem_id");
+	return 0;
+}
+
+int validate_task_spec(struct json_object *in, const struct validate_opts *opt,
+                       struct json_object **out, char *field, size_t fieldlen, char *msg,
+                       size_t msglen)
+{
+	struct vctx c = {
+	    .opt = opt, .field = field, .fieldlen = fieldlen, .msg = msg, .msglen = msglen};
+	struct json_object *v;
+	size_t i;
+
+	*out = NULL;
+	v_path(&c, "%s", "");
+	if (!json_object_is_type(in, json_type_object))
+		return v_msg(&c, "must be a JSON object");
+	json_object_object_foreach(in, key, val)
+	{
+		(void)val;
+		for (i = 0; i < ARRAY_SIZE(t_fields) && strcmp(key, t_fields[i].key) != 0; i++)
+			;
+		if (i == ARRAY_SIZE(t_fields)) {
+			v_path(&c, "%.64s", key);
+			return v_msg(&c, "unknown field");
+		}
+	}
+	c.out = json_object_new_object();
+	for (i = 0; i < ARRAY_SIZE(t_fields); i++) {
+		int present = json_object_object_get_ex(in, t_fields[i].key, &v);
+		v_path(&c, "%s", t_fields[i].key);
+		if (t_fields[i].check(&c, v, present) < 0)
+			goto fail;
+	}
+	if (t_shape(&c) < 0)
+		goto fail;
+	*out = c.out;
+	return 0;
+fail:
+	t_unprefix(field);
+	json_object_put(c.out);
+	return -1;
+}

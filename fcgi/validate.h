@@ -44,4 +44,15 @@ int validate_project_spec(struct json_object *in, const struct validate_opts *op
                           struct json_object **out, char *field, size_t fieldlen, char *msg,
                           size_t msglen);
 
+/*
+ * Validates a task (POST /api/v1/tasks; docs/api.md, Tasks): the queue's
+ * fields and the run fields a project spec has, each normalized only when
+ * given (a project's task inherits the rest from the project). Same
+ * contract as validate_project_spec; paths are the body's ("priority",
+ * "limits.memory").
+ */
+int validate_task_spec(struct json_object *in, const struct validate_opts *opt,
+                       struct json_object **out, char *field, size_t fieldlen, char *msg,
+                       size_t msglen);
+
 #endif

@@ -19,6 +19,7 @@
 #include "json_get.h"
 #include "log.h"
 #include "project.h"
+#include "queue.h"
 #include "runner.h"
 #include "settle.h"
 #include "store.h"
@@ -72,6 +73,7 @@ static const struct {
     {"project.delete", project_command},
     {"logs.bundle", logs_cmd},
     {"agent.logs", agent_logs_cmd},
+    {"task.cancel", queue_command},
     {"task.kill", task_cmd},
     {"task.stop", task_cmd},
     {"task.pause", task_cmd},

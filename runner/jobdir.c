@@ -65,6 +65,8 @@ static struct json_object *env_json(struct runner *r, struct json_object *spec,
 	env_set(env, "HOSTAGENT_MAX_STEPS", buf);
 	snprintf(buf, sizeof(buf), "%s/config.json", dir);
 	env_set(env, "HOSTAGENT_CONFIG_FILE", buf);
+	snprintf(buf, sizeof(buf), "%s/result.json", dir);
+	env_set(env, "HOSTAGENT_RESULT_FILE", buf);
 	if (store_ports_of(r->store, t->project, ports, STORE_PORTS_MAX, &n) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			char key[64], val[16];
@@ -305,7 +307,9 @@ int jobdir_prepare(struct runner *r, const struct store_task *t, const struct st
                    const char *cgroup, int *lock_fd, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
-	struct json_object *spec = json_tokener_parse(rel->spec ? rel->spec : ""), *o = NULL;
+	/* a queued task's spec is its own (the project's with the task's fields over it) */
+	const char *text = strcmp(t->kind, "task") == 0 && t->spec ? t->spec : rel->spec;
+	struct json_object *spec = json_tokener_parse(text ? text : ""), *o = NULL;
 	int rc = -1;
 
 	*lock_fd = -1;

@@ -70,18 +70,27 @@ static void job_end(struct runner *r, struct job *j, const struct shim_exit *x)
 	struct store_task_end end = {0};
 	char type[32];
 	struct store_event ev = {.type = type, .task_id = j->task_id};
-	bool by_request = x->stopped || j->stop_requested || j->kill_requested;
+	bool by_request = !j->timed_out && (x->stopped || j->stop_requested || j->kill_requested);
+	struct shim_exit xt = *x;
 
+	xt.timed_out = x->timed_out || j->timed_out;
+	x = &xt;
+	e.exit = xt;
 	e.state = sv_end_state(x->has_code, x->exit_code, x->has_signal, x->signal, by_request,
 	                       x->timed_out, e.reason, sizeof(e.reason));
 	if (!x->has_code && !x->has_signal && x->reason[0] != '\0')
-		snprintf(e.reason, sizeof(e.reason), "%s", x->reason); /* exec failed, shim lost */
+		snprintf(e.reason, sizeof(e.reason), "%.255s", x->reason); /* exec failed, shim lost */
 	if (!by_request && x->oom)
 		snprintf(e.reason + strlen(e.reason), sizeof(e.reason) - strlen(e.reason),
 		         " (out of memory)");
 	if (x->post_stop[0] != '\0')
 		snprintf(e.reason + strlen(e.reason), sizeof(e.reason) - strlen(e.reason), " (%.160s)",
 		         x->post_stop);
+	if (j->timed_out && j->stop_cause[0] != '\0') {
+		char how[sizeof(e.reason)];
+		snprintf(how, sizeof(how), "%s", e.reason);
+		snprintf(e.reason, sizeof(e.reason), "%.200s (%.90s)", j->stop_cause, how);
+	}
 	if (j->stop_cause[0] != '\0' && strcmp(e.state, "cancelled") == 0) {
 		/* stopped by the agent for a reason of its own (failing health checks): a failure */
 		char how[sizeof(e.reason)];

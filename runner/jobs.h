@@ -52,6 +52,7 @@ struct job {
 	bool started, stop_requested, kill_requested, paused;
 	/* why the agent itself stopped the run ("unhealthy: ..."): its end is then a failure */
 	char stop_cause[200];
+	bool timed_out; /* its owner stopped it for running past its timeout: it ends 'timeout' */
 	int64_t spawned_mono; /* when the shim was started (launch latency) */
 	uint64_t retry_timer; /* reconnect after a restart, 0 when none */
 	int retries;

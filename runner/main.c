@@ -29,6 +29,8 @@
 #include "log.h"
 #include "loop.h"
 #include "project.h"
+#include "queue.h"
+#include "store_tasks.h"
 #include "runner.h"
 #include "sample.h"
 #include "spawn.h"
@@ -130,7 +132,7 @@ static void on_wake(struct loop *l, int fd, uint32_t events, void *arg)
 	struct runner *r = arg;
 
 	wake_drain(fd);
-	r->commands_due = true;
+	r->commands_due = r->queue_due = true;
 }
 
 static void before_sleep(struct loop *l, void *arg)
@@ -139,13 +141,24 @@ static void before_sleep(struct loop *l, void *arg)
 
 	if (r->commands_due)
 		commands_apply(r);
+	if (r->queue_due)
+		queue_fill(r); /* after the commands: a cancel is applied before a claim */
+}
+
+/* A recovered run goes back to its owner: a project's, or a slot's. */
+static void adopt_run(void *arg, struct job *j, const struct store_task *t)
+{
+	if (strcmp(t->kind, "task") == 0)
+		queue_adopt(arg, j, t);
+	else
+		project_adopt(arg, j, t);
 }
 
 static void on_poll(struct loop *l, void *arg)
 {
 	struct runner *r = arg;
 
-	r->commands_due = true;
+	r->commands_due = r->queue_due = true;
 	loop_timer_add(l, r->cfg.runner_poll_ms, on_poll, r);
 }
 
@@ -309,11 +322,11 @@ int main(int argc, char **argv)
 	    loop_add_fd(r.loop, r.wake_fd, EPOLLIN, on_wake, &r) < 0)
 		die("epoll", strerror(errno));
 	project_load_all(&r);
-	jobs_recover(&r, project_adopt, &r);
+	jobs_recover(&r, adopt_run, &r);
 	project_settle_all(&r);
 	r.recovered = true;
 	cgroup_sweep(&r, cgroup_in_use, &r);
-	r.commands_due = true;
+	r.commands_due = r.queue_due = true;
 	loop_set_before_sleep(r.loop, before_sleep, &r);
 	loop_timer_add(r.loop, r.cfg.runner_poll_ms, on_poll, &r);
 	loop_timer_add(r.loop, r.cfg.heartbeat_ms, on_heartbeat, &r);

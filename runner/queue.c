@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/* The internal slots (see queue.h). */
+#include "queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cgroup.h"
+#include "jobdir.h"
+#include "jobs.h"
+#include "log.h"
+#include "loop.h"
+#include "runner.h"
+#include "settle.h"
+#include "store.h"
+#include "store_projects.h"
+#include "store_queue.h"
+#include "store_tasks.h"
+#include "util.h"
+
+static int busy(const struct runner *r)
+{
+	int n = 0;
+
+	for (const struct slot_run *s = r->slots; s != NULL; s = s->next)
+		n++;
+	return n;
+}
+
+static struct slot_run *slot_find(struct runner *r, const char *id)
+{
+	for (struct slot_run *s = r->slots; s != NULL; s = s->next)
+		if (strcmp(s->task_id, id) == 0)
+			return s;
+	return NULL;
+}
+
+static void slot_free(struct runner *r, struct slot_run *run)
+{
+	for (struct slot_run **pp = &r->slots; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == run) {
+			*pp = run->next;
+			break;
+		}
+	}
+	loop_timer_cancel(r->loop, run->timeout_timer);
+	free(run);
+}
+
+/* A task that ended without running (its launch failed, or it was cancelled while pending). */
+static void end_unrun(struct runner *r, const char *id, const char *state, const char *why)
+{
+	struct store_task_end e = {.state = state, .reason = why, .ended_at = util_now_ms()};
+	char type[32];
+	struct store_event ev = {.type = type, .task_id = id, .message = why,
+	                         .level = strcmp(state, "failed") == 0 ? "warn" : "info"};
+
+	snprintf(type, sizeof(type), "task.%s", state);
+	if (store_task_ended(r->store, id, &e, &ev) < 0)
+		log_error("task %s: cannot record its end", id);
+	else if (store_tasks_cancel_dependents(r->store, id, state) < 0)
+		log_error("task %s: cannot cancel the tasks that wait for it", id);
+}
+
+static void on_timeout(struct loop *l, void *arg)
+{
+	struct slot_run *run = arg;
+
+	run->timeout_timer = 0;
+	if (run->job == NULL)
+		return;
+	log_info("task %s: ran past its timeout of %lld s: stopping it", run->task_id,
+	         (long long)run->timeout_s);
+	run->job->timed_out = true;
+	snprintf(run->job->stop_cause, sizeof(run->job->stop_cause),
+	         "timed out after %lld s of running time", (long long)run->timeout_s);
+	job_op_stop(run->job, 0, -1);
+}
+
+static void on_started(void *owner, struct job *j)
+{
+	struct slot_run *run = owner;
+
+	if (run->timeout_s > 0 && run->timeout_timer == 0)
+		run->timeout_timer =
+		    loop_timer_add(run->r->loop, run->timeout_s * 1000, on_timeout, run);
+}
+
+/* The last line the job printed on stdout, for the result's output. */
+static struct json_object *last_line(const char *dir)
+{
+	char path[4200], buf[4096];
+	ssize_t n = 0;
+	int fd;
+	char *end, *start;
+
+	if (util_fmt(path, sizeof(path), "%s/stdout.log", dir) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return NULL;
+	off_t size = lseek(fd, 0, SEEK_END);
+	if (size > 0 && lseek(fd, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0,
+	                      SEEK_SET) >= 0)
+		n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	for (end = buf + n; end > buf && (end[-1] == '\n' || end[-1] == '\r'); end--)
+		;
+	*end = '\0';
+	start = strrchr(buf, '\n');
+	return json_object_new_string(start ? start + 1 : buf);
+}
+
+/*
+ * {success, output, metrics}: output is what the job wrote to
+ * $HOSTAGENT_RESULT_FILE when that is JSON, else its last stdout line.
+ */
+static void record_result(struct runner *r, const char *id, const struct job_end *e)
+{
+	struct json_object *res = json_object_new_object(), *m = json_object_new_object(), *out;
+	char dir[4096], path[4200], *text = NULL;
+
+	if (jobdir_path(r, id, dir, sizeof(dir)) < 0)
+		dir[0] = '\0';
+	out = util_fmt(path, sizeof(path), "%s/result.json", dir) == 0 &&
+	              util_read_file(path, 1 << 20, &text, NULL) == 0
+	          ? json_tokener_parse(text)
+	          : NULL;
+	free(text);
+	if (out == NULL)
+		out = last_line(dir);
+	json_object_object_add(res, "success", json_object_new_boolean(strcmp(e->state, "completed") == 0));
+	json_object_object_add(res, "output", out);
+	json_object_object_add(m, "duration_seconds", json_object_new_double(e->run_ms / 1000.0));
+	json_object_object_add(m, "exit_code",
+	                       e->exit.has_code ? json_object_new_int(e->exit.exit_code) : NULL);
+	json_object_object_add(m, "signal",
+	                       e->exit.has_signal ? json_object_new_int(e->exit.signal) : NULL);
+	json_object_object_add(res, "metrics", m);
+	if (store_task_set_result(r->store, id,
+	                          json_object_to_json_string_ext(
+	                              res, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) <
+	    0)
+		log_error("task %s: cannot record its result", id);
+	json_object_put(res);
+}
+
+static void on_exited(void *owner, struct job *j, const struct job_end *e)
+{
+	struct slot_run *run = owner;
+	struct runner *r = run->r;
+
+	run->job = NULL;
+	record_result(r, run->task_id, e);
+	if (strcmp(e->state, "completed") != 0 &&
+	    store_tasks_cancel_dependents(r->store, run->task_id, e->state) < 0)
+		log_error("task %s: cannot cancel the tasks that wait for it", run->task_id);
+	slot_free(r, run);
+	r->queue_due = true; /* a slot is free */
+}
+
+static const struct job_owner_ops slot_job_ops = {
+    .started = on_started,
+    .exited = on_exited,
+};
+
+/* The claimed task's run: its release, job directory, cgroup and shim. 0, or -1 with why. */
+static int spawn_run(struct runner *r, struct slot_run *run, const struct store_task *t,
+                     char *why, size_t len)
+{
+	struct store_release rel = {0};
+	char cgroup[4096] = "";
+	int lock = -1, rc;
+
+	if (store_release_get(r->store, t->release_id, &rel) != 1 || strcmp(rel.state, "ready") != 0) {
+		snprintf(why, len, "release %lld of project %s is not there any more",
+		         (long long)t->release_id, t->project);
+		store_release_clear(&rel);
+		return -1;
+	}
+	cgroup_job_create(r, t->id, cgroup, sizeof(cgroup));
+	rc = jobdir_prepare(r, t, &rel, cgroup, &lock, why, len);
+	if (rc == 0 && job_spawn(r, t->id, t->project, cgroup, lock, &slot_job_ops, run, &run->job,
+	                         why, len) < 0)
+		rc = -1;
+	if (lock >= 0)
+		close(lock);
+	if (rc != 0 && cgroup[0] != '\0')
+		cgroup_job_destroy(cgroup);
+	store_release_clear(&rel);
+	return rc == 0 ? 0 : -1;
+}
+
+static void launch(struct runner *r, const char *id)
+{
+	struct slot_run *run = calloc(1, sizeof(*run));
+	struct store_task t;
+	char why[512] = "out of memory";
+
+	if (run == NULL || store_task_get(r->store, id, &t) != 1) {
+		free(run);
+		end_unrun(r, id, "failed", run == NULL ? why : "the claimed task vanished");
+		return;
+	}
+	run->r = r;
+	run->timeout_s = t.timeout_s;
+	snprintf(run->task_id, sizeof(run->task_id), "%s", id);
+	run->next = r->slots;
+	r->slots = run;
+	if (spawn_run(r, run, &t, why, sizeof(why)) < 0) {
+		log_warn("task %s: cannot start it: %s", id, why);
+		slot_free(r, run);
+		end_unrun(r, id, "failed", why);
+	}
+	store_task_clear(&t);
+}
+
+void queue_fill(struct runner *r)
+{
+	r->queue_due = false;
+	if (!r->cfg.auto_start_workers || !r->recovered)
+		return;
+	while (busy(r) < r->cfg.num_internal_workers) {
+		struct store_claim c = {.worker_id = "internal"};
+		struct store_claimed got;
+		int rc = store_task_claim(r->store, &c, &got);
+		if (rc <= 0) {
+			if (rc < 0)
+				log_warn("the queue: cannot claim a task; retried at the next poll");
+			return;
+		}
+		log_info("task %s: claimed (attempt %d)", got.id, got.attempt);
+		launch(r, got.id);
+	}
+}
+
+void queue_command(struct runner *r, const struct store_command *c, struct json_object *pl)
+{
+	struct slot_run *run = slot_find(r, c->target);
+	struct store_task t;
+	int rc;
+
+	if (run != NULL && run->job != NULL) {
+		rc = job_op_stop(run->job, 0, -1);
+		settle_command(r->store, c->id, true, "{\"stopping\":true}",
+		               rc == 0 ? NULL : "the shim is not connected; the stop waits for it");
+		return;
+	}
+	rc = store_task_get(r->store, c->target, &t);
+	if (rc == 1 && strcmp(t.state, "pending") == 0) {
+		end_unrun(r, c->target, "cancelled", "cancelled by request before it ran");
+		settle_command(r->store, c->id, true, "{\"cancelled\":true}", NULL);
+	} else {
+		settle_command(r->store, c->id, false, NULL,
+		               rc == 1 ? "the task is not pending or running here" : "no such task");
+	}
+	if (rc == 1)
+		store_task_clear(&t);
+}
+
+void queue_adopt(void *arg, struct job *j, const struct store_task *t)
+{
+	struct runner *r = arg;
+	struct slot_run *run = calloc(1, sizeof(*run));
+
+	if (run == NULL)
+		return; /* its end is recorded; nobody is told */
+	run->r = r;
+	run->job = j;
+	run->timeout_s = t->timeout_s;
+	snprintf(run->task_id, sizeof(run->task_id), "%s", t->id);
+	run->next = r->slots;
+	r->slots = run;
+	j->ops = &slot_job_ops;
+	j->owner = run;
+	if (j->started)
+		on_started(run, j); /* its time is counted again from now: never cut short */
+}

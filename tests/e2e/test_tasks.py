@@ -1,0 +1,231 @@
+# SPDX-License-Identifier: MIT
+"""Queued tasks end to end (docs/api.md, Tasks): created for a project, claimed
+by this host's slots in priority order and never more than the slots, run
+through the same shim as a project's run, ended honestly (completed, failed,
+timeout, cancelled), chained with `after`, listed with filters, and refused
+with 422/409 where they should be. What this version does not run yet
+(artifact tasks, external workers, retries) is refused, never accepted."""
+
+import json
+import os
+
+import archives as A
+import projects_helpers as H
+from projects_helpers import projects  # noqa: F401  (fixture)
+
+TERMINAL = ("completed", "failed", "timeout", "cancelled")
+
+
+def _project(stack, projects):
+    """A deployed project that runs nothing itself: its release is what tasks run."""
+    sha = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v")))
+    name = projects.add(H.new_name("tq"), None)
+    H.deploy_ok(stack, dict(H.svc_spec(name, "idle", "none", artifact=sha), start=False))
+    H.wait_project(stack, name, lambda p: (p.get("release") or {}).get("state") == "ready", 30,
+                   "a ready release")
+    return name
+
+
+def _task(stack, body, status=201):
+    r = H.post(stack, "/api/v1/tasks", body)
+    assert r.status == status, r
+    return r.result
+
+
+def _get(stack, tid):
+    r = H.get(stack, "/api/v1/tasks/" + tid)
+    assert r.status == 200, r
+    return r.result
+
+
+def _wait(stack, tid, pred, timeout=30, what="state"):
+    got = H.poll(lambda: (lambda t: t if pred(t) else None)(_get(stack, tid)), timeout)
+    assert got, f"task {tid}: no {what}: {_get(stack, tid)}"
+    return got
+
+
+def _done(stack, tid, timeout=30):
+    return _wait(stack, tid, lambda t: t["state"] in TERMINAL, timeout, "end")
+
+
+def _cmd(mode, *args):
+    return [H.SVC_CMD, mode, H.new_marker("tk")] + [str(a) for a in args]
+
+
+def test_a_task_runs_and_completes_with_its_result(stack, projects):
+    name = _project(stack, projects)
+    t = _task(stack, {"project": name, "command": _cmd("exit", 0), "parameters": {"n": 7},
+                      "labels": {"team": "ml"}, "priority": 5})
+    assert t["state"] == "pending" and t["project"] == name and t["priority"] == 5, t
+    assert t["labels"] == {"team": "ml"} and t["parameters"] == {"n": 7}, t
+    d = _done(stack, t["id"])
+    assert d["state"] == "completed" and d["end"]["exit_code"] == 0, d
+    res = d["result"]
+    assert res["success"] is True and res["output"] == "run " + t["id"], res
+    assert res["metrics"]["exit_code"] == 0 and res["metrics"]["duration_seconds"] >= 0, res
+    (a,) = d["attempts"]
+    assert a["attempt"] == 1 and a["state"] == "completed" and a["worker_id"] == "internal", a
+    # the job got its parameters as a file, and the SPEC 4 environment
+    env = H.read_env(stack, t["id"])
+    assert json.load(open(env["HOSTAGENT_PARAMETERS"])) == {"n": 7}
+    assert env["HOSTAGENT_TASK_ID"] == t["id"] and env["HOSTAGENT_RESULT_FILE"], env
+    types = [r[0] for r in H.db(stack, "SELECT type FROM events WHERE task_id = ? ORDER BY id",
+                                (t["id"],))]
+    assert types == ["task.created", "task.claimed", "task.started", "task.completed"], types
+
+
+def test_failure_and_timeout_end_honestly(stack, projects):
+    name = _project(stack, projects)
+    f = _task(stack, {"project": name, "command": _cmd("exit", 3)})
+    s = _task(stack, {"project": name, "command": _cmd("exit", 0, 60), "timeout": 1})
+    d = _done(stack, f["id"])
+    assert d["state"] == "failed" and d["end"]["exit_code"] == 3, d
+    assert d["result"]["success"] is False and d["reason"] == "exited with code 3", d
+    d = _done(stack, s["id"], 30)
+    assert d["state"] == "timeout", d
+    assert d["reason"].startswith("timed out after 1 s of running time"), d
+    assert d["end"]["timed_out"] is True, d
+
+
+def test_cancel_running_pending_and_finished(stack, projects):
+    name = _project(stack, projects)
+    m = H.new_marker("tk")
+    run = _task(stack, {"project": name, "command": [H.SVC_CMD, "idle", m]})
+    _wait(stack, run["id"], lambda t: t["state"] == "running" and t["started_at"])
+    H.wait_started(stack, run["id"])
+    chained = _task(stack, {"project": name, "command": _cmd("exit", 0), "after": [run["id"]]})
+    # the chained task waits: its task has not completed
+    r = H.post(stack, "/api/v1/tasks/%s/cancel" % chained["id"])
+    assert r.status == 202, r
+    d = _done(stack, chained["id"])
+    assert d["state"] == "cancelled" and d["attempts"] == [], d
+    r = H.post(stack, "/api/v1/tasks/%s/cancel" % run["id"])
+    assert r.status == 202 and r.result["command"]["kind"] == "task.cancel", r
+    d = _done(stack, run["id"])
+    assert d["state"] == "cancelled" and d["reason"] == "stopped by request", d
+    assert H.wait_gone(m, 10), H.procs_with(m)
+    r = H.post(stack, "/api/v1/tasks/%s/cancel" % run["id"])
+    assert r.status == 409 and "cancelled" in r.error["detail"], r
+
+
+def test_a_chain_waits_and_is_cancelled_when_its_task_fails(stack, projects):
+    name = _project(stack, projects)
+    a = _task(stack, {"project": name, "command": _cmd("exit", 0, 1)})
+    b = _task(stack, {"project": name, "command": _cmd("exit", 0), "after": [a["id"]]})
+    d = _done(stack, b["id"])
+    assert d["state"] == "completed" and d["after"] == [a["id"]], d
+    assert d["started_at"] >= _get(stack, a["id"])["completed_at"]
+    bad = _task(stack, {"project": name, "command": _cmd("exit", 5)})
+    c1 = _task(stack, {"project": name, "command": _cmd("exit", 0), "after": [bad["id"]]})
+    c2 = _task(stack, {"project": name, "command": _cmd("exit", 0), "after": [c1["id"]]})
+    for t in (c1, c2):
+        d = _done(stack, t["id"])
+        assert d["state"] == "cancelled" and "not completed" in d["reason"], d
+    assert bad["id"] in _get(stack, c1["id"])["reason"]
+
+
+def test_slots_bound_the_running_tasks_and_take_the_best_first(stack, projects):
+    name = _project(stack, projects)
+    marks = [H.new_marker("tk") for _ in range(5)]
+    projects.markers += marks
+
+    def make(m, p):
+        return _task(stack, {"project": name, "command": [H.SVC_CMD, "idle", m], "priority": p})
+    first = [make(m, 0) for m in marks[:3]]
+    for t in first:
+        _wait(stack, t["id"], lambda x: x["state"] == "running")
+    # the three slots are busy: an older low-priority task and a newer high one wait
+    low, high = make(marks[3], 0), make(marks[4], 90)
+    assert H.stays(lambda: _get(stack, low["id"])["state"] == "pending" and
+                   _get(stack, high["id"])["state"] == "pending", 1.0, "both waiting")
+    # a slot frees: the higher priority goes first, though it is the newer one
+    assert H.post(stack, "/api/v1/tasks/%s/cancel" % first[0]["id"]).status == 202
+    _wait(stack, high["id"], lambda x: x["state"] == "running")
+    assert _get(stack, low["id"])["state"] == "pending"
+    for t in first[1:] + [low, high]:
+        assert H.post(stack, "/api/v1/tasks/%s/cancel" % t["id"]).status in (202, 409)
+    for t in first + [low, high]:
+        _done(stack, t["id"])
+    for m in marks:
+        assert H.wait_gone(m, 10)
+
+
+def test_list_filters_and_pagination(stack, projects):
+    name = _project(stack, projects)
+    lab = H.new_marker("lab")
+    ids = [_task(stack, {"project": name, "command": _cmd("exit", 0),
+                         "labels": {"batch": lab}})["id"] for _ in range(3)]
+    for i in ids:
+        _done(stack, i)
+    r = H.get(stack, "/api/v1/tasks?label=batch:%s&limit=2" % lab)
+    assert r.status == 200 and r.json["meta"]["total"] == 3 and r.json["meta"]["count"] == 2, r
+    assert [t["id"] for t in r.result] == ids[::-1][:2]  # newest first
+    r = H.get(stack, "/api/v1/tasks?label=batch:%s&limit=2&offset=2" % lab)
+    assert [t["id"] for t in r.result] == ids[:1], r
+    r = H.get(stack, "/api/v1/tasks?status=completed&project=%s&limit=1000" % name)
+    assert {t["id"] for t in r.result} >= set(ids), r
+    assert H.get(stack, "/api/v1/tasks?status=nope").status == 422
+    assert H.get(stack, "/api/v1/tasks/" + "0" * 36).status == 404
+
+
+def test_idempotency_key_makes_one_task(stack, projects):
+    name = _project(stack, projects)
+    key = {"Idempotency-Key": H.new_marker("idem")}
+    body = {"project": name, "command": _cmd("exit", 0)}
+    a = H.post(stack, "/api/v1/tasks", body, headers=key)
+    b = H.post(stack, "/api/v1/tasks", body, headers=key)
+    assert a.status == 201 and b.status == 201 and a.result["id"] == b.result["id"], (a, b)
+
+
+def test_bad_tasks_are_422_and_change_nothing(stack, projects):
+    name = _project(stack, projects)
+    before = H.db(stack, "SELECT count(*) FROM tasks WHERE kind = 'task'")[0][0]
+    cases = [
+        ({"project": name, "comand": ["x"]}, "comand"),
+        ({"project": name, "priority": 101}, "priority"),
+        ({"project": name, "after": ["no-such-task"]}, "after"),
+        ({"project": H.new_name("ghost")}, "project"),
+        ({"project": name, "timeout": 0}, "timeout"),
+        ({"project": name, "labels": {"a": 1}}, "labels.a"),
+        ({"project": name, "limits": {"nofile": 10}}, "limits.nofile"),
+        ({"artifact": "ab" * 32, "command": ["./x"]}, "artifact"),
+        ({"artifact": "ab" * 32}, "command"),
+        ({"problem_id": "solve-x"}, "worker"),
+        ({"project": name, "retries": 2}, "retries"),
+        ({}, "project"),
+    ]
+    for body, field in cases:
+        r = H.post(stack, "/api/v1/tasks", body)
+        assert r.status == 422 and r.error["detail"].startswith(field), (body, r)
+    r = H.post(stack, "/api/v1/tasks", b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status == 400, r
+    assert H.get(stack, "/api/v1/tasks/x/cancel").status == 405
+    assert H.db(stack, "SELECT count(*) FROM tasks WHERE kind = 'task'")[0][0] == before
+
+
+def test_a_running_task_survives_a_runner_kill9(fresh_stack):
+    """kill -9 of the runner with a task running and one pending: afterwards the
+    running one is supervised again (same pid; a cancel reaches it), the
+    pending one is run, nothing ran twice."""
+    stack = fresh_stack()
+    reg = H.Projects(stack)
+    try:
+        name = _project(stack, reg)
+        m = H.new_marker("tk")
+        reg.markers.append(m)
+        run = _task(stack, {"project": name, "command": [H.SVC_CMD, "idle", m]})
+        r0 = _wait(stack, run["id"], lambda t: t["state"] == "running" and t["started_at"])
+        H.wait_started(stack, run["id"])
+        pid = H.db(stack, "SELECT pid FROM tasks WHERE id = ?", (run["id"],))[0][0]
+        stack.kill_runner()
+        later = _task(stack, {"project": name, "command": _cmd("exit", 0)})
+        stack.start_runner()
+        assert _done(stack, later["id"])["state"] == "completed"
+        assert H.pid_alive(pid)
+        assert H.post(stack, "/api/v1/tasks/%s/cancel" % run["id"]).status == 202
+        d = _done(stack, run["id"])
+        assert d["state"] == "cancelled" and len(d["attempts"]) == 1, d
+        assert H.wait_gone(m, 10)
+        assert r0["attempt"] == 1
+    finally:
+        reg.cleanup()
