@@ -419,7 +419,9 @@ static int cancel_waiting(struct store *s, const char *id, const char *state,
 		if (store_event_add(s, "task.cancelled", got[i].id,
 		                    got[i].project[0] ? got[i].project : NULL, "info", why, NULL) < 0)
 			goto fail;
-	if ((grown = realloc(*all, (*n + k + 1) * sizeof(**all))) == NULL)
+	if (k == 0)
+		return 0;
+	if ((grown = realloc(*all, (*n + k) * sizeof(**all))) == NULL)
 		goto fail;
 	*all = grown;
 	memcpy(*all + *n, got, k * sizeof(*got));

@@ -22,7 +22,7 @@ import projects_helpers as H
 from projects_helpers import projects  # noqa: F401  (fixture)
 
 SPEC4_ENV = ("HOSTAGENT_TASK_ID", "HOSTAGENT_PROJECT", "HOSTAGENT_RELEASE", "HOSTAGENT_PARAMETERS",
-             "HOSTAGENT_OUTPUT_DIR", "HOSTAGENT_MAX_STEPS")
+             "HOSTAGENT_OUTPUT_DIR", "HOSTAGENT_MAX_STEPS", "HOSTAGENT_RESULT_FILE")
 
 
 
@@ -413,7 +413,10 @@ def _settled_project(stack, name, state):
         p1 = H.project(stack, name)
         tasks = H.project_tasks(stack, name)
         p2 = H.project(stack, name)
-        if p1["state"] == state and p1 == p2:
+        # the three reads are not one snapshot: a restart's task row is committed just
+        # before the state that launches it, so a run not yet ended means "not at rest"
+        if p1["state"] == state and p1 == p2 and all(
+                t["state"] not in ("pending", "running") for t in tasks):
             return p1, tasks
         return None
     return read
