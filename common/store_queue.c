@@ -464,3 +464,65 @@ int store_task_set_result(struct store *s, const char *id, const char *result)
 	store_bind_text(st, 2, result);
 	return store_step_done(st);
 }
+
+/* ---- claims that never became runs ---- */
+
+static const char sql_unspawned[] =
+    "SELECT id FROM tasks WHERE kind = 'task' AND state = 'running' AND worker_id = ?"
+    " AND shim_pid IS NULL ORDER BY id";
+static const char sql_unclaim[] =
+    "UPDATE tasks SET state = 'pending', worker_id = NULL, lease_until = NULL, updated_at = ?2"
+    " WHERE id = ?1 AND state = 'running' AND shim_pid IS NULL RETURNING coalesce(project, '')";
+static const char sql_attempt_lost[] =
+    "UPDATE task_attempts SET state = 'lost', reason = ?2, ended_at = ?3 WHERE task_id = ?1"
+    " AND attempt = (SELECT attempts FROM tasks WHERE id = ?1) AND ended_at IS NULL";
+
+static void read_id(sqlite3_stmt *st, void *row, void *arg)
+{
+	store_col_copy(st, 0, row, 40);
+}
+
+int store_tasks_claimed_unspawned(struct store *s, const char *worker_id, char (**ids)[40],
+                                  size_t *n)
+{
+	sqlite3_stmt *st = store_prep(s, sql_unspawned);
+	void *arr = NULL;
+
+	*ids = NULL;
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, worker_id);
+	if (store_rows(st, 40, 0, read_id, NULL, NULL, &arr, n) < 0)
+		return -1;
+	*ids = arr;
+	return 0;
+}
+
+int store_task_unclaim(struct store *s, const char *id, const char *why)
+{
+	sqlite3_stmt *st;
+	char project[64] = "";
+	int64_t now = util_now_ms();
+	int rc = -1;
+
+	if (store_begin(s) < 0 || (st = store_prep(s, sql_unclaim)) == NULL)
+		return store_finish(s, -1);
+	store_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		store_col_copy(st, 0, project, sizeof(project));
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	}
+	sqlite3_reset(st);
+	if (rc == 0 && (st = store_prep(s, sql_attempt_lost)) != NULL) {
+		store_bind_text(st, 1, id);
+		store_bind_text(st, 2, why);
+		sqlite3_bind_int64(st, 3, now);
+		rc = store_step_done(st);
+	}
+	if (rc == 0)
+		rc = store_event_add(s, "task.requeued", id, project[0] ? project : NULL, "warn", why,
+		                     NULL);
+	return store_finish(s, rc);
+}

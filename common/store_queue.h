@@ -112,6 +112,11 @@ int store_tasks_exist(struct store *s, const char *const *ids, size_t n, const c
  * transaction. Returns how many, or -1.
  */
 int store_tasks_cancel_dependents(struct store *s, const char *id, const char *state);
+/* Tasks worker_id claimed that have no recorded shim; *ids malloc'd. 0 or -1. */
+int store_tasks_claimed_unspawned(struct store *s, const char *worker_id, char (**ids)[40],
+                                  size_t *n);
+/* A claimed task that never ran goes back to pending; its attempt ends 'lost' (why). 0 or -1. */
+int store_task_unclaim(struct store *s, const char *id, const char *why);
 /* The result of a finished task ({success, output, metrics}, JSON text). 0 or -1. */
 int store_task_set_result(struct store *s, const char *id, const char *result);
 

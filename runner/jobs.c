@@ -482,7 +482,10 @@ static bool maybe_alive(struct runner *r, const struct store_task *t)
 {
 	char dir[PATH_MAX];
 
-	if (strcmp(t->state, "pending") != 0 || t->shim_pid != 0)
+	/* a queued task is 'running' from its claim on: a spawn is known by its shim too */
+	bool claimed = strcmp(t->kind, "task") == 0 && strcmp(t->state, "running") == 0;
+
+	if ((strcmp(t->state, "pending") != 0 && !claimed) || t->shim_pid != 0)
 		return true;
 	/* a lock that cannot be probed (EMFILE) may be held: connecting will tell */
 	return jobdir_path(r, t->id, dir, sizeof(dir)) == 0 && jobdir_locked(dir) != 0;

@@ -323,6 +323,7 @@ int main(int argc, char **argv)
 		die("epoll", strerror(errno));
 	project_load_all(&r);
 	jobs_recover(&r, adopt_run, &r);
+	queue_recover(&r);
 	project_settle_all(&r);
 	r.recovered = true;
 	cgroup_sweep(&r, cgroup_in_use, &r);

@@ -237,6 +237,7 @@ void queue_fill(struct runner *r)
 			return;
 		}
 		log_info("task %s: claimed (attempt %d)", got.id, got.attempt);
+		util_fault_point("after-claim"); /* tests: a runner killed before it spawns */
 		launch(r, got.id);
 	}
 }
@@ -263,6 +264,28 @@ void queue_command(struct runner *r, const struct store_command *c, struct json_
 	}
 	if (rc == 1)
 		store_task_clear(&t);
+}
+
+void queue_recover(struct runner *r)
+{
+	char (*ids)[40] = NULL;
+	size_t n = 0, back = 0;
+
+	if (store_tasks_claimed_unspawned(r->store, "internal", &ids, &n) < 0) {
+		log_error("recovery: cannot list the claimed tasks");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (slot_find(r, ids[i]) != NULL)
+			continue; /* its shim lives: adopted */
+		if (store_task_unclaim(r->store, ids[i], "the runner stopped before it ran") < 0)
+			log_error("task %s: cannot put it back in the queue", ids[i]);
+		else
+			back++;
+	}
+	if (back > 0)
+		log_info("recovery: %zu claimed task(s) never started: back in the queue", back);
+	free(ids);
 }
 
 void queue_adopt(void *arg, struct job *j, const struct store_task *t)

@@ -33,6 +33,11 @@ struct slot_run {
 void queue_fill(struct runner *r);
 /* task.cancel: a pending task is cancelled at once, a running one stopped. */
 void queue_command(struct runner *r, const struct store_command *c, struct json_object *payload);
+/*
+ * After jobs_recover: a task a slot claimed but the previous runner never
+ * spawned (it died in between) goes back to pending, its attempt 'lost'.
+ */
+void queue_recover(struct runner *r);
 /* For jobs_recover: a recovered run of a queued task belongs to a slot again. */
 void queue_adopt(void *r, struct job *j, const struct store_task *t);
 

@@ -229,3 +229,30 @@ def test_a_running_task_survives_a_runner_kill9(fresh_stack):
         assert r0["attempt"] == 1
     finally:
         reg.cleanup()
+
+
+def test_a_claim_the_runner_never_ran_goes_back_to_the_queue(fresh_stack):
+    """A runner killed between the claim and the spawn (its fault point
+    after-claim): the next runner puts the task back in the queue, its first
+    attempt 'lost', and runs it: nothing lost, nothing run twice."""
+    stack = fresh_stack()
+    reg = H.Projects(stack)
+    try:
+        name = _project(stack, reg)
+        stack.kill_runner()
+        stack.start_runner(env={"HOSTAGENT_FAULT": "after-claim"})
+        t = _task(stack, {"project": name, "command": _cmd("exit", 0)})
+        assert H.poll(lambda: stack.procs["runner"].poll() is not None, 30), \
+            "the runner did not reach its fault point"
+        assert _get(stack, t["id"])["state"] == "running"  # claimed, never spawned
+        stack.start_runner()
+        d = _done(stack, t["id"])
+        assert d["state"] == "completed", d
+        assert [(a["attempt"], a["state"]) for a in d["attempts"]] == [(1, "lost"),
+                                                                       (2, "completed")], d
+        assert H.db(stack, "SELECT count(*) FROM events WHERE task_id = ? AND type ="
+                           " 'task.requeued'", (t["id"],)) == [(1,)]
+    finally:
+        if stack.procs["runner"].poll() is not None:
+            stack.start_runner()
+        reg.cleanup()
