@@ -526,3 +526,32 @@ int store_task_unclaim(struct store *s, const char *id, const char *why)
 		                     NULL);
 	return store_finish(s, rc);
 }
+
+static const char sql_retry[] =
+    "UPDATE tasks SET state = 'pending', not_before = ?2, worker_id = NULL, lease_until = NULL,"
+    " pid = NULL, shim_pid = NULL, cgroup = NULL, completed_at = NULL, updated_at = ?3"
+    " WHERE id = ?1 AND state = 'failed' RETURNING coalesce(project, '')";
+
+int store_task_retry(struct store *s, const char *id, int64_t not_before, const char *why)
+{
+	sqlite3_stmt *st;
+	char project[64] = "";
+	int rc = -1;
+
+	if (store_begin(s) < 0)
+		return -1;
+	if ((st = store_prep(s, sql_retry)) == NULL)
+		return store_finish(s, -1);
+	store_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, not_before);
+	sqlite3_bind_int64(st, 3, util_now_ms());
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		store_col_copy(st, 0, project, sizeof(project));
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	}
+	sqlite3_reset(st);
+	if (rc == 0)
+		rc = store_event_add(s, "task.retrying", id, project[0] ? project : NULL, "warn", why,
+		                     NULL);
+	return store_finish(s, rc);
+}

@@ -117,6 +117,11 @@ int store_tasks_claimed_unspawned(struct store *s, const char *worker_id, char (
                                   size_t *n);
 /* A claimed task that never ran goes back to pending; its attempt ends 'lost' (why). 0 or -1. */
 int store_task_unclaim(struct store *s, const char *id, const char *why);
+/*
+ * A failed run of a task with retries left: back to pending, claimable from
+ * not_before on, with its task.retrying event (why). 0 or -1.
+ */
+int store_task_retry(struct store *s, const char *id, int64_t not_before, const char *why);
 /* The result of a finished task ({success, output, metrics}, JSON text). 0 or -1. */
 int store_task_set_result(struct store *s, const char *id, const char *result);
 

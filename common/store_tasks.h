@@ -40,6 +40,7 @@ struct store_task {
 	char cgroup[512];
 	int64_t created_at, started_at;
 	int64_t timeout_s; /* 0: none */
+	int attempts, retries; /* the current attempt's number; failed runs that may run again */
 };
 void store_task_clear(struct store_task *t);
 /* 1 found, 0 not, -1 error. */

@@ -46,11 +46,6 @@ static int not_run_yet(struct response *resp, struct json_object *norm)
 		           "name a project for this host's slots");
 		return -1;
 	}
-	if (json_object_object_get_ex(norm, "retries", &v) && json_object_get_int(v) > 0) {
-		resp_error(resp, 422, "validation_error",
-		           "retries: retried tasks are not run by this version yet (0 only)");
-		return -1;
-	}
 	if (json_object_object_get_ex(norm, "control", &v) && v != NULL &&
 	    strcmp(json_object_get_string(v), "messages") == 0) {
 		resp_error(resp, 422, "validation_error",

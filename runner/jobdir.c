@@ -65,7 +65,7 @@ static struct json_object *env_json(struct runner *r, struct json_object *spec,
 	env_set(env, "HOSTAGENT_MAX_STEPS", buf);
 	snprintf(buf, sizeof(buf), "%s/config.json", dir);
 	env_set(env, "HOSTAGENT_CONFIG_FILE", buf);
-	snprintf(buf, sizeof(buf), "%s/result.json", dir);
+	snprintf(buf, sizeof(buf), "%s/result/result.json", dir);
 	env_set(env, "HOSTAGENT_RESULT_FILE", buf);
 	if (store_ports_of(r->store, t->project, ports, STORE_PORTS_MAX, &n) == 0) {
 		for (size_t i = 0; i < n; i++) {
@@ -206,15 +206,19 @@ static int write_text(const char *dir, const char *name, const char *text)
 }
 
 /* output/ belongs to the run user so that the job can write its results. */
+/* The directories the job writes: output/ (its outputs) and result/ (its result file). */
 static int make_output(const char *dir, const char *user)
 {
+	static const char *const subs[] = {"output", "result"};
 	char path[PATH_MAX];
 	struct passwd *pw = getpwnam(user);
 
-	if (util_fmt(path, sizeof(path), "%s/output", dir) < 0 || mkdir(path, 0755) < 0)
-		return -1;
-	if (pw != NULL && geteuid() == 0 && chown(path, pw->pw_uid, pw->pw_gid) < 0)
-		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+		if (util_fmt(path, sizeof(path), "%s/%s", dir, subs[i]) < 0 || mkdir(path, 0755) < 0)
+			return -1;
+		if (pw != NULL && geteuid() == 0 && chown(path, pw->pw_uid, pw->pw_gid) < 0)
+			return -1;
+	}
 	return 0;
 }
 

@@ -450,7 +450,7 @@ static struct job *job_from_row(struct runner *r, const struct store_task *t)
 	/* a spawn that was never recorded: the cgroup is where the runner makes them */
 	if (j->cgroup[0] == '\0' && r->cgroup_root[0] != '\0') {
 		char path[PATH_MAX];
-		if (util_fmt(path, sizeof(path), "%s/job-%s", r->cgroup_root, t->id) == 0 &&
+		if (util_fmt(path, sizeof(path), "%s/job-%s", r->cgroup_root, t->id) >= 0 &&
 		    access(path, F_OK) == 0)
 			snprintf(j->cgroup, sizeof(j->cgroup), "%s", path);
 	}

@@ -22,6 +22,7 @@
 #include "store_projects.h"
 #include "store_queue.h"
 #include "store_tasks.h"
+#include "task_machine.h"
 #include "util.h"
 
 static int busy(const struct runner *r)
@@ -129,7 +130,7 @@ static void record_result(struct runner *r, const char *id, const struct job_end
 
 	if (jobdir_path(r, id, dir, sizeof(dir)) < 0)
 		dir[0] = '\0';
-	out = util_fmt(path, sizeof(path), "%s/result.json", dir) == 0 &&
+	out = util_fmt(path, sizeof(path), "%s/result/result.json", dir) >= 0 &&
 	              util_read_file(path, 1 << 20, &text, NULL) == 0
 	          ? json_tokener_parse(text)
 	          : NULL;
@@ -152,6 +153,40 @@ static void record_result(struct runner *r, const char *id, const struct job_end
 	json_object_put(res);
 }
 
+static void on_retry_due(struct loop *l, void *arg)
+{
+	struct runner *r = arg;
+
+	r->queue_due = true;
+}
+
+/*
+ * A failed run: the task machine says whether it goes back to pending
+ * (attempts left, with its backoff) or stays failed. true when retried.
+ */
+static bool retried(struct runner *r, const struct slot_run *run, const struct job_end *e)
+{
+	struct tq m = {.state = TQ_RUNNING, .attempt = run->attempt, .retries = run->retries};
+	struct tq_input in = {.ev = TQ_EV_EXITED, .success = false};
+	struct tq_out o;
+	char why[400];
+
+	if (strcmp(e->state, "failed") != 0)
+		return false; /* completed, cancelled, timeout: final */
+	tq_step(&m, &in, &o);
+	if (!o.retry)
+		return false;
+	snprintf(why, sizeof(why), "attempt %d %.200s; attempt %d in %lld ms", run->attempt,
+	         e->reason, run->attempt + 1, (long long)o.retry_in_ms);
+	if (store_task_retry(r->store, run->task_id, util_now_ms() + o.retry_in_ms, why) < 0) {
+		log_error("task %s: cannot put it back in the queue", run->task_id);
+		return false;
+	}
+	log_info("task %s: %s", run->task_id, why);
+	loop_timer_add(r->loop, o.retry_in_ms, on_retry_due, r);
+	return true;
+}
+
 static void on_exited(void *owner, struct job *j, const struct job_end *e)
 {
 	struct slot_run *run = owner;
@@ -159,7 +194,7 @@ static void on_exited(void *owner, struct job *j, const struct job_end *e)
 
 	run->job = NULL;
 	record_result(r, run->task_id, e);
-	if (strcmp(e->state, "completed") != 0 &&
+	if (!retried(r, run, e) && strcmp(e->state, "completed") != 0 &&
 	    store_tasks_cancel_dependents(r->store, run->task_id, e->state) < 0)
 		log_error("task %s: cannot cancel the tasks that wait for it", run->task_id);
 	slot_free(r, run);
@@ -176,9 +211,15 @@ static int spawn_run(struct runner *r, struct slot_run *run, const struct store_
                      char *why, size_t len)
 {
 	struct store_release rel = {0};
-	char cgroup[4096] = "";
+	char cgroup[4096] = "", dir[4096], kept[4200];
 	int lock = -1, rc;
 
+	/* a retry: the previous attempt's directory (its logs, its exit) is kept beside */
+	if (t->attempts > 1 && jobdir_path(r, t->id, dir, sizeof(dir)) == 0 &&
+	    util_fmt(kept, sizeof(kept), "%s.%d", dir, t->attempts - 1) >= 0 &&
+	    rename(dir, kept) < 0 && errno != ENOENT)
+		log_warn("task %s: cannot keep attempt %d's directory: %s", t->id, t->attempts - 1,
+		         strerror(errno));
 	if (store_release_get(r->store, t->release_id, &rel) != 1 || strcmp(rel.state, "ready") != 0) {
 		snprintf(why, len, "release %lld of project %s is not there any more",
 		         (long long)t->release_id, t->project);
@@ -211,6 +252,8 @@ static void launch(struct runner *r, const char *id)
 	}
 	run->r = r;
 	run->timeout_s = t.timeout_s;
+	run->attempt = t.attempts;
+	run->retries = t.retries;
 	snprintf(run->task_id, sizeof(run->task_id), "%s", id);
 	run->next = r->slots;
 	r->slots = run;
@@ -298,6 +341,8 @@ void queue_adopt(void *arg, struct job *j, const struct store_task *t)
 	run->r = r;
 	run->job = j;
 	run->timeout_s = t->timeout_s;
+	run->attempt = t->attempts;
+	run->retries = t->retries;
 	snprintf(run->task_id, sizeof(run->task_id), "%s", t->id);
 	run->next = r->slots;
 	r->slots = run;

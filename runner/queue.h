@@ -26,6 +26,7 @@ struct slot_run {
 	struct job *job; /* NULL once ended */
 	uint64_t timeout_timer;
 	int64_t timeout_s;
+	int attempt, retries;
 	struct slot_run *next;
 };
 

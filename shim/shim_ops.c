@@ -85,7 +85,7 @@ static void cg_signal_dir(const char *dir, const char *leaf, int sig, pid_t spar
 		return;
 	while ((d = readdir(dp)) != NULL)
 		if (d->d_type == DT_DIR && d->d_name[0] != '.' &&
-		    util_fmt(path, sizeof(path), "%s/%s", dir, d->d_name) == 0)
+		    util_fmt(path, sizeof(path), "%s/%s", dir, d->d_name) >= 0)
 			cg_signal_dir(path, leaf, sig, spare, depth + 1); /* groups the job made */
 	closedir(dp);
 }

@@ -4,7 +4,8 @@ by this host's slots in priority order and never more than the slots, run
 through the same shim as a project's run, ended honestly (completed, failed,
 timeout, cancelled), chained with `after`, listed with filters, and refused
 with 422/409 where they should be. What this version does not run yet
-(artifact tasks, external workers, retries) is refused, never accepted."""
+(artifact tasks, external workers) is refused, never accepted. A failed run
+is retried with a doubling backoff while `retries` last, every attempt kept."""
 
 import json
 import os
@@ -72,6 +73,10 @@ def test_a_task_runs_and_completes_with_its_result(stack, projects):
     types = [r[0] for r in H.db(stack, "SELECT type FROM events WHERE task_id = ? ORDER BY id",
                                 (t["id"],))]
     assert types == ["task.created", "task.claimed", "task.started", "task.completed"], types
+    # JSON the job wrote to $HOSTAGENT_RESULT_FILE is the output, rather than its last line
+    t2 = _task(stack, {"project": name, "command": [
+        "sh", "-c", 'echo \'{"score": 0.9}\' >"$HOSTAGENT_RESULT_FILE"; echo done']})
+    assert _done(stack, t2["id"])["result"]["output"] == {"score": 0.9}
 
 
 def test_failure_and_timeout_end_honestly(stack, projects):
@@ -191,7 +196,7 @@ def test_bad_tasks_are_422_and_change_nothing(stack, projects):
         ({"artifact": "ab" * 32, "command": ["./x"]}, "artifact"),
         ({"artifact": "ab" * 32}, "command"),
         ({"problem_id": "solve-x"}, "worker"),
-        ({"project": name, "retries": 2}, "retries"),
+        ({"project": name, "retries": 101}, "retries"),
         ({}, "project"),
     ]
     for body, field in cases:
@@ -256,3 +261,34 @@ def test_a_claim_the_runner_never_ran_goes_back_to_the_queue(fresh_stack):
         if stack.procs["runner"].poll() is not None:
             stack.start_runner()
         reg.cleanup()
+
+
+def test_a_failed_run_is_retried_with_backoff_and_every_attempt_kept(stack, projects):
+    name = _project(stack, projects)
+    t = _task(stack, {"project": name, "command": _cmd("exit", 3), "retries": 2})
+    d = _wait(stack, t["id"], lambda x: x["state"] == "failed" and x["attempt"] == 3, 30,
+              "three failed attempts")
+    tries = d["attempts"]
+    assert [(a["attempt"], a["state"], a["exit_code"]) for a in tries] == [
+        (1, "failed", 3), (2, "failed", 3), (3, "failed", 3)], tries
+    # the backoff: 1 s before the second attempt, 2 s before the third
+    ms = H.db(stack, "SELECT attempt, claimed_at, ended_at FROM task_attempts WHERE task_id = ?"
+                     " ORDER BY attempt", (t["id"],))
+    assert ms[1][1] - ms[0][2] >= 1000 and ms[2][1] - ms[1][2] >= 2000, ms
+    types = [r[0] for r in H.db(stack, "SELECT type FROM events WHERE task_id = ? ORDER BY id",
+                                (t["id"],))]
+    assert types.count("task.retrying") == 2 and types[-1] == "task.failed", types
+    # each attempt's logs are kept: the last in the task's directory, the others beside it
+    jd = H.job_dir(stack, t["id"])
+    assert os.path.isdir(jd + ".1") and os.path.isdir(jd + ".2") and os.path.isdir(jd)
+    # a run that fails once and then succeeds ends completed, on its second attempt
+    flag = "/tmp/" + H.new_marker("once")
+    u = _task(stack, {"project": name, "retries": 3, "command": [
+        "sh", "-c", 'if [ -e "$0" ]; then echo second; exit 0; fi; touch "$0"; exit 1', flag]})
+    try:
+        d = _done(stack, u["id"])
+        assert d["state"] == "completed" and d["attempt"] == 2, d
+        assert d["result"]["output"] == "second", d
+    finally:
+        if os.path.exists(flag):
+            os.unlink(flag)
