@@ -87,13 +87,18 @@ static const char sql_claim[] =
     " WHERE d.task_id = t.id AND coalesce(a.state, '') <> 'completed')"
     " ORDER BY t.priority DESC, t.created_at LIMIT 1)"
     " RETURNING id, attempts, coalesce(project, ''), coalesce(lease_until, 0)";
+static const char sql_claim_id[] =
+    "UPDATE tasks SET state = 'running', worker_id = ?1, attempts = attempts + 1,"
+    " lease_until = CASE WHEN ?3 > 0 THEN ?2 + ?3 END, updated_at = ?2"
+    " WHERE id = ?4 AND state = 'pending' AND kind = 'task'"
+    " RETURNING id, attempts, coalesce(project, ''), coalesce(lease_until, 0)";
 static const char sql_attempt[] =
     "INSERT INTO task_attempts (task_id, attempt, worker_id, claimed_at) VALUES (?, ?, ?, ?)";
 
-static int claim_row(struct store *s, const struct store_claim *c, int64_t now,
+static int claim_row(struct store *s, const struct store_claim *c, const char *id, int64_t now,
                      struct store_claimed *out, char project[64])
 {
-	sqlite3_stmt *st = store_prep(s, sql_claim);
+	sqlite3_stmt *st = store_prep(s, id ? sql_claim_id : sql_claim);
 	int rc;
 
 	if (st == NULL)
@@ -101,8 +106,12 @@ static int claim_row(struct store *s, const struct store_claim *c, int64_t now,
 	store_bind_text(st, 1, c->worker_id);
 	sqlite3_bind_int64(st, 2, now);
 	sqlite3_bind_int64(st, 3, c->lease_ms);
-	store_bind_text(st, 4, c->external ? "external" : "internal");
-	store_bind_text(st, 5, c->problems);
+	if (id != NULL) {
+		store_bind_text(st, 4, id);
+	} else {
+		store_bind_text(st, 4, c->external ? "external" : "internal");
+		store_bind_text(st, 5, c->problems);
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		store_col_copy(st, 0, out->id, sizeof(out->id));
@@ -138,7 +147,8 @@ static int claim_record(struct store *s, const struct store_claim *c, int64_t no
 	                       data);
 }
 
-int store_task_claim(struct store *s, const struct store_claim *c, struct store_claimed *out)
+static int claim(struct store *s, const char *id, const struct store_claim *c,
+                 struct store_claimed *out)
 {
 	int64_t now = c->now_ms > 0 ? c->now_ms : util_now_ms();
 	char project[64] = "";
@@ -147,7 +157,7 @@ int store_task_claim(struct store *s, const struct store_claim *c, struct store_
 	memset(out, 0, sizeof(*out));
 	if (store_begin(s) < 0)
 		return -1;
-	rc = claim_row(s, c, now, out, project);
+	rc = claim_row(s, c, id, now, out, project);
 	if (rc == 1 && claim_record(s, c, now, out, project) < 0)
 		rc = -1;
 	if (rc <= 0) {
@@ -155,6 +165,17 @@ int store_task_claim(struct store *s, const struct store_claim *c, struct store_
 		return rc;
 	}
 	return store_commit(s) < 0 ? -1 : 1;
+}
+
+int store_task_claim(struct store *s, const struct store_claim *c, struct store_claimed *out)
+{
+	return claim(s, NULL, c, out);
+}
+
+int store_task_claim_id(struct store *s, const char *id, const struct store_claim *c,
+                        struct store_claimed *out)
+{
+	return claim(s, id, c, out);
 }
 
 /* ---- reading queued tasks for the API ---- */
@@ -468,8 +489,8 @@ int store_task_set_result(struct store *s, const char *id, const char *result)
 /* ---- claims that never became runs ---- */
 
 static const char sql_unspawned[] =
-    "SELECT id FROM tasks WHERE kind = 'task' AND state = 'running' AND worker_id = ?"
-    " AND shim_pid IS NULL ORDER BY id";
+    "SELECT id FROM tasks WHERE kind = 'task' AND state = 'running'"
+    " AND substr(worker_id, 1, length(?1)) = ?1 AND shim_pid IS NULL ORDER BY id";
 static const char sql_unclaim[] =
     "UPDATE tasks SET state = 'pending', worker_id = NULL, lease_until = NULL, updated_at = ?2"
     " WHERE id = ?1 AND state = 'running' AND shim_pid IS NULL RETURNING coalesce(project, '')";
@@ -482,7 +503,7 @@ static void read_id(sqlite3_stmt *st, void *row, void *arg)
 	store_col_copy(st, 0, row, 40);
 }
 
-int store_tasks_claimed_unspawned(struct store *s, const char *worker_id, char (**ids)[40],
+int store_tasks_claimed_unspawned(struct store *s, const char *prefix, char (**ids)[40],
                                   size_t *n)
 {
 	sqlite3_stmt *st = store_prep(s, sql_unspawned);
@@ -492,7 +513,7 @@ int store_tasks_claimed_unspawned(struct store *s, const char *worker_id, char (
 	*n = 0;
 	if (st == NULL)
 		return -1;
-	store_bind_text(st, 1, worker_id);
+	store_bind_text(st, 1, prefix);
 	if (store_rows(st, 40, 0, read_id, NULL, NULL, &arr, n) < 0)
 		return -1;
 	*ids = arr;
@@ -554,4 +575,29 @@ int store_task_retry(struct store *s, const char *id, int64_t not_before, const 
 		rc = store_event_add(s, "task.retrying", id, project[0] ? project : NULL, "warn", why,
 		                     NULL);
 	return store_finish(s, rc);
+}
+
+static const char sql_slot_tasks[] =
+    "SELECT worker_id, id FROM tasks WHERE state IN ('running', 'paused') AND kind = 'task'"
+    " AND worker_id LIKE 'internal-%' AND worker_id <> 'internal-inject' ORDER BY worker_id";
+
+static void read_slot_task(sqlite3_stmt *st, void *row, void *arg)
+{
+	struct store_slot_task *t = row;
+
+	store_col_copy(st, 0, t->worker_id, sizeof(t->worker_id));
+	store_col_copy(st, 1, t->task_id, sizeof(t->task_id));
+}
+
+int store_slot_tasks(struct store *s, struct store_slot_task **out, size_t *n)
+{
+	sqlite3_stmt *st = store_prep(s, sql_slot_tasks);
+	void *arr = NULL;
+
+	*out = NULL;
+	*n = 0;
+	if (st == NULL || store_rows(st, sizeof(**out), 0, read_slot_task, NULL, NULL, &arr, n) < 0)
+		return -1;
+	*out = arr;
+	return 0;
 }

@@ -64,6 +64,12 @@ struct store_claimed {
  * set), 0 nothing to claim, -1 error.
  */
 int store_task_claim(struct store *s, const struct store_claim *c, struct store_claimed *out);
+/*
+ * The same for one given task (POST /api/v1/queue/inject: run it now,
+ * outside the order): 1 claimed, 0 not pending any more, -1 error.
+ */
+int store_task_claim_id(struct store *s, const char *id, const struct store_claim *c,
+                        struct store_claimed *out);
 
 
 /* A queued task as the API shows it. Strings are malloc'd or NULL (store_task_info_clear). */
@@ -112,8 +118,8 @@ int store_tasks_exist(struct store *s, const char *const *ids, size_t n, const c
  * transaction. Returns how many, or -1.
  */
 int store_tasks_cancel_dependents(struct store *s, const char *id, const char *state);
-/* Tasks worker_id claimed that have no recorded shim; *ids malloc'd. 0 or -1. */
-int store_tasks_claimed_unspawned(struct store *s, const char *worker_id, char (**ids)[40],
+/* Tasks claimed by workers whose id starts with prefix that have no recorded shim; *ids malloc'd. */
+int store_tasks_claimed_unspawned(struct store *s, const char *prefix, char (**ids)[40],
                                   size_t *n);
 /* A claimed task that never ran goes back to pending; its attempt ends 'lost' (why). 0 or -1. */
 int store_task_unclaim(struct store *s, const char *id, const char *why);
@@ -124,5 +130,13 @@ int store_task_unclaim(struct store *s, const char *id, const char *why);
 int store_task_retry(struct store *s, const char *id, int64_t not_before, const char *why);
 /* The result of a finished task ({success, output, metrics}, JSON text). 0 or -1. */
 int store_task_set_result(struct store *s, const char *id, const char *result);
+
+/* The internal slots' runs: worker "internal-<n>" → task, for the status route. */
+struct store_slot_task {
+	char worker_id[32];
+	char task_id[40];
+};
+/* Tasks running or paused on internal slots (injected ones aside). *out malloc'd. 0 or -1. */
+int store_slot_tasks(struct store *s, struct store_slot_task **out, size_t *n);
 
 #endif

@@ -41,6 +41,7 @@ struct store_task {
 	int64_t created_at, started_at;
 	int64_t timeout_s; /* 0: none */
 	int attempts, retries; /* the current attempt's number; failed runs that may run again */
+	char worker_id[64];    /* who claimed it ("internal-2"), "" when nobody */
 };
 void store_task_clear(struct store_task *t);
 /* 1 found, 0 not, -1 error. */

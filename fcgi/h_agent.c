@@ -6,6 +6,7 @@
 #include "handlers.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "store_queue.h"
 #include "util.h"
 
 #ifndef HOSTAGENT_VERSION
@@ -106,12 +108,32 @@ static bool runner_check(struct request *req, struct json_object *o)
 	return rc == 1;
 }
 
+/* This host's slots among the workers: how many, and how many run a task. */
+static void slots_in(struct request *req, struct store_counts *c)
+{
+	struct store_slot_task *busy = NULL;
+	char v[16];
+	size_t n = 0;
+	int64_t count = req->cfg->num_internal_workers, used = 0;
+
+	if (store_agent_get(req->store, "internal.slots", v, sizeof(v)) == 1)
+		count = atoll(v);
+	if (store_slot_tasks(req->store, &busy, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			used += atoll(busy[i].worker_id + strlen("internal-")) <= count;
+	free(busy);
+	c->workers_total += count;
+	c->workers_busy += used;
+	c->workers_idle += count - used;
+}
+
 static void counts_add(struct request *req, struct json_object *o)
 {
 	struct store_counts c;
 	struct json_object *w = NULL, *q = NULL;
 
 	if (req->store != NULL && store_counts(req->store, &c) == 0) {
+		slots_in(req, &c);
 		w = json_object_new_object();
 		json_object_object_add(w, "total", json_object_new_int64(c.workers_total));
 		json_object_object_add(w, "idle", json_object_new_int64(c.workers_idle));

@@ -190,11 +190,25 @@ static void fill_new(struct store_new_task *t, struct json_object *norm, const s
 	                   : (int64_t)cfg->default_timeout_minutes * 60;
 }
 
+static int tasks_create(struct request *req, struct response *resp, bool inject);
+
 int h_tasks_create(struct request *req, struct response *resp)
+{
+	return tasks_create(req, resp, false);
+}
+
+/* POST /api/v1/queue/inject: a task that runs now, outside the order and the slot limit. */
+int h_queue_inject(struct request *req, struct response *resp)
+{
+	return tasks_create(req, resp, true);
+}
+
+static int tasks_create(struct request *req, struct response *resp, bool inject)
 {
 	struct json_object *norm = NULL;
 	struct store_new_task t = {0};
 	struct store_task_info info;
+	int64_t cmd;
 	char id[40], *pspec = NULL, *spec = NULL;
 	const char **after = NULL;
 	int rc = -1;
@@ -214,6 +228,8 @@ int h_tasks_create(struct request *req, struct response *resp)
 	t.spec = spec;
 	t.after = after;
 	if (store_begin(req->store) < 0 || store_task_add(req->store, &t) < 0 ||
+	    (inject && store_command_add(req->store, "task.inject", id, "{}", req->request_id,
+	                                 &cmd) < 0) ||
 	    store_task_info_get(req->store, id, &info) != 1) {
 		rc = h_db_error(req, resp, "queueing the task");
 		goto done;

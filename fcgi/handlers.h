@@ -37,6 +37,14 @@ int h_tasks_create(struct request *req, struct response *resp);
 int h_tasks_list(struct request *req, struct response *resp);
 int h_tasks_get(struct request *req, struct response *resp);
 int h_tasks_cancel(struct request *req, struct response *resp);
+int h_queue_inject(struct request *req, struct response *resp);
+int h_queue_get(struct request *req, struct response *resp);
+int h_queue_stop(struct request *req, struct response *resp);
+int h_queue_start(struct request *req, struct response *resp);
+int h_workers_internal_status(struct request *req, struct response *resp);
+int h_workers_internal_scale(struct request *req, struct response *resp);
+int h_workers_internal_stop(struct request *req, struct response *resp);
+int h_workers_internal_start(struct request *req, struct response *resp);
 
 int h_artifacts_list(struct request *req, struct response *resp);
 int h_artifacts_upload(struct request *req, struct response *resp);

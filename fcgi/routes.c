@@ -58,6 +58,20 @@ const struct route route_table[] = {
     {"GET", P "/tasks/{id}", SCOPE_READ, RF_SNAPSHOT, h_tasks_get, "tasks.get"},
     {"POST", P "/tasks/{id}/cancel", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT, h_tasks_cancel,
      "tasks.cancel"},
+
+    {"GET", P "/queue", SCOPE_READ, RF_SNAPSHOT, h_queue_get, "queue.get"},
+    {"POST", P "/queue/stop", SCOPE_OPERATE, RF_JSON, h_queue_stop, "queue.stop"},
+    {"POST", P "/queue/start", SCOPE_OPERATE, RF_JSON, h_queue_start, "queue.start"},
+    {"POST", P "/queue/inject", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT, h_queue_inject,
+     "queue.inject"},
+    {"GET", P "/workers/internal/status", SCOPE_READ, RF_SNAPSHOT, h_workers_internal_status,
+     "workers.internal.status"},
+    {"POST", P "/workers/internal/scale", SCOPE_OPERATE, RF_JSON, h_workers_internal_scale,
+     "workers.internal.scale"},
+    {"POST", P "/workers/internal/stop", SCOPE_OPERATE, RF_JSON, h_workers_internal_stop,
+     "workers.internal.stop"},
+    {"POST", P "/workers/internal/start", SCOPE_OPERATE, RF_JSON, h_workers_internal_start,
+     "workers.internal.start"},
 };
 
 const size_t route_table_len = sizeof(route_table) / sizeof(route_table[0]);

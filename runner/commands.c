@@ -74,6 +74,7 @@ static const struct {
     {"logs.bundle", logs_cmd},
     {"agent.logs", agent_logs_cmd},
     {"task.cancel", queue_command},
+    {"task.inject", queue_command},
     {"task.kill", task_cmd},
     {"task.stop", task_cmd},
     {"task.pause", task_cmd},

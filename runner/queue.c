@@ -25,13 +25,37 @@
 #include "task_machine.h"
 #include "util.h"
 
-static int busy(const struct runner *r)
+/* The lowest slot number not in use, 0 when all of 1..slots are. */
+static int free_slot(const struct runner *r, int slots)
 {
-	int n = 0;
+	for (int n = 1; n <= slots; n++) {
+		const struct slot_run *s = r->slots;
+		while (s != NULL && s->slot != n)
+			s = s->next;
+		if (s == NULL)
+			return n;
+	}
+	return 0;
+}
 
-	for (const struct slot_run *s = r->slots; s != NULL; s = s->next)
-		n++;
-	return n;
+/* agent_state switches (the handlers' column): on unless "false"; dflt when unset. */
+static bool switch_on(struct runner *r, const char *key, bool dflt)
+{
+	char v[16];
+	int rc = store_agent_get(r->store, key, v, sizeof(v));
+
+	return rc == 1 ? strcmp(v, "false") != 0 : dflt;
+}
+
+static int slot_count(struct runner *r)
+{
+	char v[16];
+	long n;
+
+	if (store_agent_get(r->store, "internal.slots", v, sizeof(v)) == 1 &&
+	    (n = strtol(v, NULL, 10)) >= 0 && n <= 1024)
+		return (int)n;
+	return r->cfg.num_internal_workers;
 }
 
 static struct slot_run *slot_find(struct runner *r, const char *id)
@@ -239,7 +263,7 @@ static int spawn_run(struct runner *r, struct slot_run *run, const struct store_
 	return rc == 0 ? 0 : -1;
 }
 
-static void launch(struct runner *r, const char *id)
+static void launch(struct runner *r, const char *id, int slot)
 {
 	struct slot_run *run = calloc(1, sizeof(*run));
 	struct store_task t;
@@ -254,6 +278,7 @@ static void launch(struct runner *r, const char *id)
 	run->timeout_s = t.timeout_s;
 	run->attempt = t.attempts;
 	run->retries = t.retries;
+	run->slot = slot;
 	snprintf(run->task_id, sizeof(run->task_id), "%s", id);
 	run->next = r->slots;
 	r->slots = run;
@@ -267,21 +292,48 @@ static void launch(struct runner *r, const char *id)
 
 void queue_fill(struct runner *r)
 {
+	bool on = r->cfg.auto_start_workers;
+	int slots, slot;
+
 	r->queue_due = false;
-	if (!r->cfg.auto_start_workers || !r->recovered)
+	if (!r->recovered || !switch_on(r, "queue.running", on) ||
+	    !switch_on(r, "internal.running", on))
 		return;
-	while (busy(r) < r->cfg.num_internal_workers) {
-		struct store_claim c = {.worker_id = "internal"};
+	slots = slot_count(r);
+	while ((slot = free_slot(r, slots)) > 0) {
+		char worker[32];
+		struct store_claim c = {.worker_id = worker};
 		struct store_claimed got;
-		int rc = store_task_claim(r->store, &c, &got);
-		if (rc <= 0) {
+		int rc;
+		snprintf(worker, sizeof(worker), "internal-%d", slot);
+		if ((rc = store_task_claim(r->store, &c, &got)) <= 0) {
 			if (rc < 0)
 				log_warn("the queue: cannot claim a task; retried at the next poll");
 			return;
 		}
-		log_info("task %s: claimed (attempt %d)", got.id, got.attempt);
+		log_info("task %s: claimed by %s (attempt %d)", got.id, worker, got.attempt);
 		util_fault_point("after-claim"); /* tests: a runner killed before it spawns */
-		launch(r, got.id);
+		launch(r, got.id, slot);
+	}
+}
+
+/* task.inject: claimed now by "internal-inject", whatever the order and the slots. */
+static void inject(struct runner *r, const struct store_command *c)
+{
+	struct store_claim cl = {.worker_id = "internal-inject"};
+	struct store_claimed got;
+	int rc = store_task_claim_id(r->store, c->target, &cl, &got);
+
+	if (rc < 0) {
+		settle_command(r->store, c->id, false, NULL, "cannot claim the task");
+		return;
+	}
+	/* 0: a free slot took it first, or it was cancelled: it is not pending any more */
+	settle_command(r->store, c->id, true, rc == 1 ? "{\"injected\":true}" : "{\"injected\":false}",
+	               NULL);
+	if (rc == 1) {
+		log_info("task %s: injected (attempt %d)", got.id, got.attempt);
+		launch(r, got.id, 0);
 	}
 }
 
@@ -291,6 +343,10 @@ void queue_command(struct runner *r, const struct store_command *c, struct json_
 	struct store_task t;
 	int rc;
 
+	if (strcmp(c->kind, "task.inject") == 0) {
+		inject(r, c);
+		return;
+	}
 	if (run != NULL && run->job != NULL) {
 		rc = job_op_stop(run->job, 0, -1);
 		settle_command(r->store, c->id, true, "{\"stopping\":true}",
@@ -314,7 +370,7 @@ void queue_recover(struct runner *r)
 	char (*ids)[40] = NULL;
 	size_t n = 0, back = 0;
 
-	if (store_tasks_claimed_unspawned(r->store, "internal", &ids, &n) < 0) {
+	if (store_tasks_claimed_unspawned(r->store, "internal-", &ids, &n) < 0) {
 		log_error("recovery: cannot list the claimed tasks");
 		return;
 	}
@@ -343,6 +399,9 @@ void queue_adopt(void *arg, struct job *j, const struct store_task *t)
 	run->timeout_s = t->timeout_s;
 	run->attempt = t->attempts;
 	run->retries = t->retries;
+	/* its slot again: a count of 0 or a busy number means it runs beside the slots */
+	if (t->worker_id[0] != '\0' && strncmp(t->worker_id, "internal-", 9) == 0)
+		run->slot = atoi(t->worker_id + 9);
 	snprintf(run->task_id, sizeof(run->task_id), "%s", t->id);
 	run->next = r->slots;
 	r->slots = run;

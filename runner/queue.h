@@ -27,12 +27,21 @@ struct slot_run {
 	uint64_t timeout_timer;
 	int64_t timeout_s;
 	int attempt, retries;
+	int slot; /* 1..slots: the worker "internal-<slot>"; 0 for an injected run */
 	struct slot_run *next;
 };
 
-/* Claims and starts tasks while slots are free (num_internal_workers). */
+/*
+ * Claims and starts tasks while slots are free: as many slots as
+ * agent_state "internal.slots" says (else num_internal_workers), while
+ * "queue.running" and "internal.running" are not "false" (their default
+ * is auto_start_workers).
+ */
 void queue_fill(struct runner *r);
-/* task.cancel: a pending task is cancelled at once, a running one stopped. */
+/*
+ * task.cancel: a pending task is cancelled at once, a running one stopped.
+ * task.inject: the task runs now, outside the order and the slot limit.
+ */
 void queue_command(struct runner *r, const struct store_command *c, struct json_object *payload);
 /*
  * After jobs_recover: a task a slot claimed but the previous runner never

@@ -65,7 +65,7 @@ def test_a_task_runs_and_completes_with_its_result(stack, projects):
     assert res["success"] is True and res["output"] == "run " + t["id"], res
     assert res["metrics"]["exit_code"] == 0 and res["metrics"]["duration_seconds"] >= 0, res
     (a,) = d["attempts"]
-    assert a["attempt"] == 1 and a["state"] == "completed" and a["worker_id"] == "internal", a
+    assert a["attempt"] == 1 and a["state"] == "completed" and a["worker_id"].startswith("internal-"), a
     # the job got its parameters as a file, and the SPEC 4 environment
     env = H.read_env(stack, t["id"])
     assert json.load(open(env["HOSTAGENT_PARAMETERS"])) == {"n": 7}
@@ -292,3 +292,91 @@ def test_a_failed_run_is_retried_with_backoff_and_every_attempt_kept(stack, proj
     finally:
         if os.path.exists(flag):
             os.unlink(flag)
+
+
+def _idle_tasks(stack, projects, name, n, **fields):
+    marks = [H.new_marker("tk") for _ in range(n)]
+    projects.markers += marks
+    return [_task(stack, dict({"project": name, "command": [H.SVC_CMD, "idle", m]}, **fields))
+            for m in marks], marks
+
+
+def _cancel_all(stack, tasks, marks):
+    for t in tasks:
+        assert H.post(stack, "/api/v1/tasks/%s/cancel" % t["id"]).status in (202, 409)
+    for t in tasks:
+        _done(stack, t["id"])
+    for m in marks:
+        assert H.wait_gone(m, 10)
+
+
+def test_queue_stop_start_and_inject(stack, projects):
+    name = _project(stack, projects)
+    r = H.post(stack, "/api/v1/queue/stop")
+    assert r.status == 200 and r.result["running"] is False, r
+    try:
+        waiting, marks = _idle_tasks(stack, projects, name, 1)
+        # stopped: nothing is claimed (a positive wait first: the task is there and pending)
+        assert H.get(stack, "/api/v1/queue").result["pending"] >= 1
+        assert H.stays(lambda: _get(stack, waiting[0]["id"])["state"] == "pending", 1.0,
+                       "pending while the queue is stopped")
+        # inject runs a task at once, queue stopped or not, outside the slots
+        m = H.new_marker("tk")
+        projects.markers.append(m)
+        r = H.post(stack, "/api/v1/queue/inject", {"project": name,
+                                                   "command": [H.SVC_CMD, "idle", m]})
+        assert r.status == 201, r
+        inj = _wait(stack, r.result["id"], lambda t: t["state"] == "running")
+        assert inj["worker_id"] == "internal-inject", inj
+        assert _get(stack, waiting[0]["id"])["state"] == "pending"
+    finally:
+        r = H.post(stack, "/api/v1/queue/start")
+        assert r.status == 200 and r.result["running"] is True, r
+    _wait(stack, waiting[0]["id"], lambda t: t["state"] == "running")
+    _cancel_all(stack, waiting + [inj], marks + [m])
+    types = [t for (t,) in H.db(stack, "SELECT type FROM events WHERE type LIKE 'queue.%'")]
+    assert "queue.stopped" in types and "queue.started" in types, types
+
+
+def test_scale_the_slots_and_their_status(stack, projects):
+    name = _project(stack, projects)
+    st = H.get(stack, "/api/v1/workers/internal/status")
+    assert st.status == 200 and st.result["count"] == 3, st
+    assert [s["id"] for s in st.result["slots"]] == ["internal-1", "internal-2", "internal-3"]
+    try:
+        r = H.post(stack, "/api/v1/workers/internal/scale", {"count": 1})
+        assert r.status == 200 and r.result["count"] == 1, r
+        tasks, marks = _idle_tasks(stack, projects, name, 3)
+        _wait(stack, tasks[0]["id"], lambda t: t["state"] == "running")
+        assert H.stays(lambda: [_get(stack, t["id"])["state"] for t in tasks].count("running")
+                       == 1, 1.0, "one slot, one running")
+        h = H.get(stack, "/health").result
+        assert h["workers"]["total"] >= 1 and h["workers"]["busy"] >= 1, h
+        # new slots take work at once
+        r = H.post(stack, "/api/v1/workers/internal/scale", {"count": 3})
+        assert r.status == 200, r
+        for t in tasks:
+            _wait(stack, t["id"], lambda x: x["state"] == "running")
+        st = H.get(stack, "/api/v1/workers/internal/status").result
+        assert st["busy"] == 3 and st["idle"] == 0, st
+        assert {s["task_id"] for s in st["slots"]} == {t["id"] for t in tasks}, st
+        # removed slots finish their task first: scaled to 1, all three go on
+        assert H.post(stack, "/api/v1/workers/internal/scale", {"count": 1}).status == 200
+        st = H.get(stack, "/api/v1/workers/internal/status").result
+        assert st["count"] == 1 and st["busy"] == 1 and st["draining"] == 2, st
+        assert all(_get(stack, t["id"])["state"] == "running" for t in tasks)
+        # internal stop: the slots take nothing new
+        assert H.post(stack, "/api/v1/workers/internal/stop").result["running"] is False
+        _cancel_all(stack, tasks, marks)
+        late, lm = _idle_tasks(stack, projects, name, 1)
+        assert H.stays(lambda: _get(stack, late[0]["id"])["state"] == "pending", 1.0,
+                       "pending while the slots are stopped")
+        assert H.post(stack, "/api/v1/workers/internal/start").result["running"] is True
+        _wait(stack, late[0]["id"], lambda x: x["state"] == "running")
+        _cancel_all(stack, late, lm)
+    finally:
+        H.post(stack, "/api/v1/workers/internal/scale", {"count": 3})
+        H.post(stack, "/api/v1/workers/internal/start")
+    for body in ({"count": -1}, {"count": 5000}, {"count": "2"}, {"n": 2}):
+        r = H.post(stack, "/api/v1/workers/internal/scale", body)
+        assert r.status == 422, (body, r)
