@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "store_queue.h"
 #include "util.h"
 
 #define TAIL_MAX       1000000
@@ -399,7 +400,34 @@ static int stream_dir(struct request *req, struct response *resp, struct lstream
 	return 0;
 }
 
-int h_projects_log_stream(struct request *req, struct response *resp)
+/* A queued task's run: the task of the path (its latest attempt's directory). */
+static int task_dir(struct request *req, struct response *resp, struct lstream *ls)
+{
+	const char *id = req_path_param(req, 0);
+	struct store_task_info info;
+	struct stat st;
+	int rc;
+
+	if (h_need_store(req, resp) < 0)
+		return -1;
+	rc = id != NULL && strlen(id) < 40 ? store_task_info_get(req->store, id, &info) : 0;
+	if (rc < 0)
+		return h_db_error(req, resp, "reading the task");
+	if (rc == 0) {
+		resp_error(resp, 404, "not_found", "task '%.40s' not found", id ? id : "");
+		return -1;
+	}
+	store_task_info_clear(&info);
+	if (util_fmt(ls->dir, sizeof(ls->dir), "%s/jobs/%s", req->cfg->data_dir, id) < 0 ||
+	    stat(ls->dir, &st) < 0) {
+		resp_error(resp, 404, "not_found", "no logs yet for task %s (it has not run)", id);
+		return -1;
+	}
+	return 0;
+}
+
+static int log_stream(struct request *req, struct response *resp,
+                      int (*dir_of)(struct request *, struct response *, struct lstream *))
 {
 	struct lstream ls = {.req = req, .fd = -1};
 	const char *name = req_path_param(req, 1);
@@ -412,7 +440,7 @@ int h_projects_log_stream(struct request *req, struct response *resp)
 		return -1;
 	}
 	ls.name = name;
-	if (stream_params(req, resp, &tail, &follow) < 0 || stream_dir(req, resp, &ls) < 0)
+	if (stream_params(req, resp, &tail, &follow) < 0 || dir_of(req, resp, &ls) < 0)
 		return -1;
 	/* from here on the answer is streamed: the status is decided */
 	resp->status = 200;
@@ -431,4 +459,14 @@ int h_projects_log_stream(struct request *req, struct response *resp)
 		close(ls.fd);
 	free(ls.buf);
 	return 0;
+}
+
+int h_projects_log_stream(struct request *req, struct response *resp)
+{
+	return log_stream(req, resp, stream_dir);
+}
+
+int h_tasks_log_stream(struct request *req, struct response *resp)
+{
+	return log_stream(req, resp, task_dir);
 }

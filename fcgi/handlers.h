@@ -37,6 +37,7 @@ int h_tasks_create(struct request *req, struct response *resp);
 int h_tasks_list(struct request *req, struct response *resp);
 int h_tasks_get(struct request *req, struct response *resp);
 int h_tasks_cancel(struct request *req, struct response *resp);
+int h_tasks_log_stream(struct request *req, struct response *resp);
 int h_queue_inject(struct request *req, struct response *resp);
 int h_queue_get(struct request *req, struct response *resp);
 int h_queue_stop(struct request *req, struct response *resp);

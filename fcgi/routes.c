@@ -58,6 +58,8 @@ const struct route route_table[] = {
     {"GET", P "/tasks/{id}", SCOPE_READ, RF_SNAPSHOT, h_tasks_get, "tasks.get"},
     {"POST", P "/tasks/{id}/cancel", SCOPE_OPERATE, RF_JSON | RF_IDEMPOTENT, h_tasks_cancel,
      "tasks.cancel"},
+    {"GET", P "/tasks/{id}/logs/{stream}", SCOPE_READ, 0, h_tasks_log_stream,
+     "tasks.log_stream"},
 
     {"GET", P "/queue", SCOPE_READ, RF_SNAPSHOT, h_queue_get, "queue.get"},
     {"POST", P "/queue/stop", SCOPE_OPERATE, RF_JSON, h_queue_stop, "queue.stop"},

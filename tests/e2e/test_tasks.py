@@ -380,3 +380,23 @@ def test_scale_the_slots_and_their_status(stack, projects):
     for body in ({"count": -1}, {"count": 5000}, {"count": "2"}, {"n": 2}):
         r = H.post(stack, "/api/v1/workers/internal/scale", body)
         assert r.status == 422, (body, r)
+
+
+def test_task_output_streams(stack, projects):
+    name = _project(stack, projects)
+    t = _task(stack, {"project": name, "command": _cmd("lines", 5)})
+    _done(stack, t["id"])
+    r = H.get(stack, "/api/v1/tasks/%s/logs/stdout" % t["id"])
+    assert r.status == 200 and r.body.decode().splitlines()[-5:] == [
+        "line %d" % i for i in range(1, 6)], r
+    r = H.get(stack, "/api/v1/tasks/%s/logs/stdout?tail=2" % t["id"])
+    assert r.body.decode().splitlines() == ["line 4", "line 5"], r
+    # follow streams until the run ends
+    f = _task(stack, {"project": name, "command": _cmd("lines", 3, "0.3")})
+    _wait(stack, f["id"], lambda x: x["state"] == "running")
+    status, _, body, ended = H.follow(stack, "/api/v1/tasks/%s/logs/stdout?follow=true" % f["id"],
+                                      timeout=30)
+    assert status == 200 and ended, (status, body)
+    assert body.decode().splitlines()[-3:] == ["line 1", "line 2", "line 3"], body
+    assert H.get(stack, "/api/v1/tasks/%s/logs/stdin" % t["id"]).status == 404
+    assert H.get(stack, "/api/v1/tasks/%s/logs/stdout" % ("0" * 36)).status == 404
