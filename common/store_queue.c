@@ -186,7 +186,8 @@ int store_task_claim_id(struct store *s, const char *id, const struct store_clai
 	" steps_taken, coalesce(timeout_s, 0), exit_code, signal, killed, timed_out, oom,"         \
 	" created_at, updated_at, coalesce(started_at, 0), coalesce(completed_at, 0)"
 #define INFO_WHERE                                                                                 \
-	" WHERE kind = 'task' AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR project = ?4)"     \
+	" WHERE kind = 'task' AND (?3 IS NULL OR state IN (SELECT value FROM json_each(?3)))"     \
+	" AND (?4 IS NULL OR project = ?4)"                                                         \
 	" AND (?5 IS NULL OR problem_id = ?5) AND (?6 IS NULL OR worker_id = ?6)"                  \
 	" AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(labels) l WHERE l.key = ?7"            \
 	" AND l.value = ?8))"
@@ -332,7 +333,7 @@ int store_task_info_get(struct store *s, const char *id, struct store_task_info 
 
 static void bind_filter(sqlite3_stmt *st, const struct store_task_filter *f)
 {
-	store_bind_text(st, 3, f->state);
+	store_bind_text(st, 3, f->states);
 	store_bind_text(st, 4, f->project);
 	store_bind_text(st, 5, f->problem_id);
 	store_bind_text(st, 6, f->worker_id);
@@ -454,15 +455,13 @@ fail:
 	return -1;
 }
 
-int store_tasks_cancel_dependents(struct store *s, const char *id, const char *state)
+/* The dependents' cancel in the caller's transaction: how many, or -1. */
+static int cancel_dependents_in(struct store *s, const char *id, const char *state)
 {
 	struct cancelled *all = NULL;
 	size_t n = 0;
-	int rc = 0;
+	int rc = cancel_waiting(s, id, state, &all, &n);
 
-	if (store_begin(s) < 0)
-		return -1;
-	rc = cancel_waiting(s, id, state, &all, &n);
 	/* breadth first: the list grows while it is walked */
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		char cur[40]; /* all may move while it grows */
@@ -470,9 +469,51 @@ int store_tasks_cancel_dependents(struct store *s, const char *id, const char *s
 		rc = cancel_waiting(s, cur, "cancelled", &all, &n);
 	}
 	free(all);
-	if (store_finish(s, rc) < 0)
+	return rc < 0 ? -1 : (int)n;
+}
+
+int store_tasks_cancel_dependents(struct store *s, const char *id, const char *state)
+{
+	int n;
+
+	if (store_begin(s) < 0)
 		return -1;
-	return (int)n;
+	n = cancel_dependents_in(s, id, state);
+	if (store_finish(s, n < 0 ? -1 : 0) < 0)
+		return -1;
+	return n;
+}
+
+static const char sql_cancel_pending[] =
+    "UPDATE tasks SET state = 'cancelled', reason = ?2, completed_at = ?3, updated_at = ?3"
+    " WHERE id = ?1 AND state = 'pending' AND kind = 'task' RETURNING coalesce(project, '')";
+
+int store_task_cancel_pending(struct store *s, const char *id, const char *why)
+{
+	sqlite3_stmt *st = store_prep(s, sql_cancel_pending);
+	char project[64] = "";
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, id);
+	store_bind_text(st, 2, why);
+	sqlite3_bind_int64(st, 3, util_now_ms());
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		store_col_copy(st, 0, project, sizeof(project));
+		rc = sqlite3_step(st);
+	} else if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0; /* claimed (or ended) meanwhile */
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE ||
+	    store_event_add(s, "task.cancelled", id, project[0] ? project : NULL, "info", why,
+	                    NULL) < 0 ||
+	    cancel_dependents_in(s, id, "cancelled") < 0)
+		return -1;
+	return 1;
 }
 
 int store_task_set_result(struct store *s, const char *id, const char *result)

@@ -99,9 +99,9 @@ void store_task_infos_free(struct store_task_info *arr, size_t n);
 /* 1 found (a queued task, kind 'task'), 0 not, -1 error. */
 int store_task_info_get(struct store *s, const char *id, struct store_task_info *out);
 
-/* GET /api/v1/tasks filters; NULL: any. */
+/* GET /api/v1/tasks filters; NULL: any. states: a JSON array of states. */
 struct store_task_filter {
-	const char *state, *project, *problem_id, *worker_id;
+	const char *states, *project, *problem_id, *worker_id;
 	const char *label_key, *label_value;
 	int limit, offset;
 };
@@ -128,6 +128,13 @@ int store_task_unclaim(struct store *s, const char *id, const char *why);
  * not_before on, with its task.retrying event (why). 0 or -1.
  */
 int store_task_retry(struct store *s, const char *id, int64_t not_before, const char *why);
+/*
+ * A pending task cancelled at once (the handlers' one write of a task's
+ * state: the claim's UPDATE and this one exclude each other), with its
+ * event and its dependents', in the caller's transaction. 1 cancelled, 0
+ * not pending any more (a claim came first), -1 error.
+ */
+int store_task_cancel_pending(struct store *s, const char *id, const char *why);
 /* The result of a finished task ({success, output, metrics}, JSON text). 0 or -1. */
 int store_task_set_result(struct store *s, const char *id, const char *result);
 

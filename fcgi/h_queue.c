@@ -2,8 +2,8 @@
 /*
  * The queue and this host's slots (docs/api.md, "The queue and the
  * slots"): what they are doing, and the switches users set. The handlers
- * write the switches (agent_state: queue.running, internal.running,
- * internal.slots) with their event; the runner reads them before each
+ * write the switches (agent_state: internal.running, internal.slots) with
+ * their event; the runner reads them before each
  * claim. Stopping takes no task from a slot: running tasks go on.
  */
 #include <stdio.h>
@@ -78,18 +78,24 @@ static struct json_object *slots_obj(struct request *req)
 
 static struct json_object *queue_obj(struct request *req)
 {
-	struct json_object *o = json_object_new_object(), *slots;
+	struct json_object *o = json_object_new_object(), *slots, *counts, *v;
 	struct store_counts c;
 
 	if (store_counts(req->store, &c) < 0 || (slots = slots_obj(req)) == NULL) {
 		json_object_put(o);
 		return NULL;
 	}
-	json_object_object_add(o, "running", json_object_new_boolean(switch_on(req, "queue.running")));
-	json_object_object_add(o, "pending", json_object_new_int64(c.pending));
-	json_object_object_add(o, "active", json_object_new_int64(c.running + c.paused));
-	json_object_object_add(o, "completed", json_object_new_int64(c.completed));
-	json_object_object_add(o, "failed", json_object_new_int64(c.failed));
+	/* accepting: false only while the agent drains (not in this version) */
+	json_object_object_add(o, "accepting", json_object_new_boolean(1));
+	json_object_object_get_ex(slots, "running", &v);
+	json_object_object_add(o, "claiming", json_object_get(v));
+	counts = json_object_new_object();
+	json_object_object_add(counts, "pending", json_object_new_int64(c.pending));
+	json_object_object_add(counts, "running", json_object_new_int64(c.running));
+	json_object_object_add(counts, "paused", json_object_new_int64(c.paused));
+	json_object_object_add(counts, "completed", json_object_new_int64(c.completed));
+	json_object_object_add(counts, "failed", json_object_new_int64(c.failed));
+	json_object_object_add(o, "counts", counts);
 	json_object_object_add(o, "internal", slots);
 	return o;
 }
@@ -139,16 +145,17 @@ static int set_switch(struct request *req, struct response *resp, const char *ke
 	return 0;
 }
 
+/* The queue's stop and start are the internal slots' (SPEC 3.5): the same switch. */
 int h_queue_stop(struct request *req, struct response *resp)
 {
-	return set_switch(req, resp, "queue.running", "false", "queue.stopped",
+	return set_switch(req, resp, "internal.running", "false", "queue.stopped",
 	                  "the queue stopped: no task is claimed; running ones go on", queue_obj);
 }
 
 int h_queue_start(struct request *req, struct response *resp)
 {
-	return set_switch(req, resp, "queue.running", "true", "queue.started", "the queue started",
-	                  queue_obj);
+	return set_switch(req, resp, "internal.running", "true", "queue.started",
+	                  "the queue started", queue_obj);
 }
 
 int h_workers_internal_stop(struct request *req, struct response *resp)

@@ -247,31 +247,53 @@ done:
 	return rc;
 }
 
-/* ?status= (also ?state=), ?project=, ?problem_id=, ?worker_id=, ?label=key:value. */
-static int filter_of(struct request *req, struct response *resp, struct store_task_filter *f,
-                     char *label, size_t len)
+/* ?status=a,b as the JSON array the store filters by; 422 for a state that is none. */
+static int states_of(struct response *resp, const char *q, char *out, size_t len)
 {
-	static const char *const states[] = {"pending",   "running", "paused",   "completed",
-	                                     "failed",    "timeout", "cancelled"};
-	const char *lab = req_query(req, "label"), *colon;
-	size_t i;
+	static const char *const states[] = {"pending", "running", "paused",   "completed",
+	                                     "failed",  "timeout", "cancelled"};
+	size_t o = 0, i;
+	const char *p = q;
 
-	f->state = req_query(req, "status") ? req_query(req, "status") : req_query(req, "state");
-	for (i = 0; f->state != NULL && i < ARRAY_SIZE(states) && strcmp(states[i], f->state); i++)
-		;
-	if (f->state != NULL && i == ARRAY_SIZE(states)) {
-		resp_error(resp, 422, "validation_error",
-		           "status: one of pending, running, paused, completed, failed, timeout, "
-		           "cancelled");
-		return -1;
+	out[o++] = '[';
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		for (i = 0; i < ARRAY_SIZE(states) &&
+		            (strlen(states[i]) != n || strncmp(states[i], p, n) != 0);
+		     i++)
+			;
+		if (i == ARRAY_SIZE(states) || o + n + 4 >= len) {
+			resp_error(resp, 422, "validation_error",
+			           "status: pending, running, paused, completed, failed, timeout or "
+			           "cancelled, or a comma list of them");
+			return -1;
+		}
+		o += (size_t)snprintf(out + o, len - o, "%s\"%s\"", o > 1 ? "," : "", states[i]);
+		p += n + (p[n] == ',');
+	}
+	snprintf(out + o, len - o, "]");
+	return 0;
+}
+
+/* ?status= (also ?state=), ?project=, ?problem_id=, ?worker_id=, ?label=key=value. */
+static int filter_of(struct request *req, struct response *resp, struct store_task_filter *f,
+                     char *label, size_t len, char *states, size_t slen)
+{
+	const char *lab = req_query(req, "label"), *colon;
+	const char *st = req_query(req, "status") ? req_query(req, "status") : req_query(req, "state");
+
+	if (st != NULL) {
+		if (states_of(resp, st, states, slen) < 0)
+			return -1;
+		f->states = states;
 	}
 	f->project = req_query(req, "project");
 	f->problem_id = req_query(req, "problem_id");
 	f->worker_id = req_query(req, "worker_id");
 	if (lab != NULL) {
-		if ((colon = strchr(lab, ':')) == NULL || colon == lab ||
-		    util_fmt(label, len, "%s", lab) < 0) {
-			resp_error(resp, 422, "validation_error", "label: key:value");
+		colon = strchr(lab, '=') ? strchr(lab, '=') : strchr(lab, ':');
+		if (colon == NULL || colon == lab || util_fmt(label, len, "%s", lab) < 0) {
+			resp_error(resp, 422, "validation_error", "label: key=value");
 			return -1;
 		}
 		label[colon - lab] = '\0';
@@ -285,12 +307,12 @@ int h_tasks_list(struct request *req, struct response *resp)
 {
 	struct store_task_filter f = {0};
 	struct store_task_info *arr;
-	char label[300];
+	char label[300], states[160];
 	int64_t total;
 	size_t n;
 
 	if (h_need_store(req, resp) < 0 || h_paging(req, resp, &f.limit, &f.offset) < 0 ||
-	    filter_of(req, resp, &f, label, sizeof(label)) < 0)
+	    filter_of(req, resp, &f, label, sizeof(label), states, sizeof(states)) < 0)
 		return -1;
 	if (store_task_list(req->store, &f, &arr, &n, &total) < 0)
 		return h_db_error(req, resp, "listing tasks");
@@ -340,6 +362,7 @@ int h_tasks_cancel(struct request *req, struct response *resp)
 	struct json_object *o, *c;
 	char watch[80];
 	int64_t cmd;
+	int rc;
 
 	if (task_param(req, resp, &info) < 0)
 		return -1;
@@ -348,7 +371,21 @@ int h_tasks_cancel(struct request *req, struct response *resp)
 		store_task_info_clear(&info);
 		return -1;
 	}
-	if (store_begin(req->store) < 0 ||
+	if (store_begin(req->store) < 0)
+		return h_db_error(req, resp, "starting a transaction");
+	/* pending: cancelled now, unless a claim came first (then it is a running one) */
+	rc = store_task_cancel_pending(req->store, info.id, "cancelled by request before it ran");
+	if (rc == 1) {
+		char id[40];
+		snprintf(id, sizeof(id), "%s", info.id);
+		store_task_info_clear(&info);
+		if (store_task_info_get(req->store, id, &info) != 1)
+			return h_db_error(req, resp, "reading the task");
+		resp_ok(resp, 200, json_out_task(&info));
+		store_task_info_clear(&info);
+		return h_commit(req, resp);
+	}
+	if (rc < 0 ||
 	    store_command_add(req->store, "task.cancel", info.id, "{}", req->request_id, &cmd) < 0) {
 		store_task_info_clear(&info);
 		return h_db_error(req, resp, "queueing the cancel");

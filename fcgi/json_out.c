@@ -202,7 +202,7 @@ static struct json_object *attempt_obj(const struct store_attempt *a)
 
 	json_object_object_add(o, "attempt", json_object_new_int(a->attempt));
 	json_object_object_add(o, "worker_id", json_object_new_string(a->worker_id));
-	json_object_object_add(o, "state", json_object_new_string(a->state));
+	json_object_object_add(o, "status", json_object_new_string(a->state));
 	json_object_object_add(o, "reason", str_or_null(a->reason));
 	json_object_object_add(o, "exit_code", a->has_code ? json_object_new_int(a->exit_code) : NULL);
 	json_object_object_add(o, "signal", a->has_signal ? json_object_new_int(a->signal) : NULL);
@@ -234,8 +234,8 @@ struct json_object *json_out_task(const struct store_task_info *t)
 	                   *tries = json_object_new_array();
 
 	json_object_object_add(o, "id", json_object_new_string(t->id));
-	json_object_object_add(o, "state", json_object_new_string(t->state));
-	json_object_object_add(o, "reason", str_or_null(t->reason));
+	json_object_object_add(o, "status", json_object_new_string(t->state));
+	json_object_object_add(o, "status_reason", str_or_null(t->reason));
 	json_object_object_add(o, "project", str_or_null(t->project));
 	json_object_object_add(o, "problem_id", str_or_null(t->problem_id));
 	json_object_object_add(o, "worker", json_object_new_string(t->runs_on));

@@ -296,8 +296,7 @@ void queue_fill(struct runner *r)
 	int slots, slot;
 
 	r->queue_due = false;
-	if (!r->recovered || !switch_on(r, "queue.running", on) ||
-	    !switch_on(r, "internal.running", on))
+	if (!r->recovered || !switch_on(r, "internal.running", on))
 		return;
 	slots = slot_count(r);
 	while ((slot = free_slot(r, slots)) > 0) {

@@ -34,8 +34,7 @@ struct slot_run {
 /*
  * Claims and starts tasks while slots are free: as many slots as
  * agent_state "internal.slots" says (else num_internal_workers), while
- * "queue.running" and "internal.running" are not "false" (their default
- * is auto_start_workers).
+ * "internal.running" is not "false" (its default is auto_start_workers).
  */
 void queue_fill(struct runner *r);
 /*

@@ -46,7 +46,7 @@ def _wait(stack, tid, pred, timeout=30, what="state"):
 
 
 def _done(stack, tid, timeout=30):
-    return _wait(stack, tid, lambda t: t["state"] in TERMINAL, timeout, "end")
+    return _wait(stack, tid, lambda t: t["status"] in TERMINAL, timeout, "end")
 
 
 def _cmd(mode, *args):
@@ -57,15 +57,15 @@ def test_a_task_runs_and_completes_with_its_result(stack, projects):
     name = _project(stack, projects)
     t = _task(stack, {"project": name, "command": _cmd("exit", 0), "parameters": {"n": 7},
                       "labels": {"team": "ml"}, "priority": 5})
-    assert t["state"] == "pending" and t["project"] == name and t["priority"] == 5, t
+    assert t["status"] == "pending" and t["project"] == name and t["priority"] == 5, t
     assert t["labels"] == {"team": "ml"} and t["parameters"] == {"n": 7}, t
     d = _done(stack, t["id"])
-    assert d["state"] == "completed" and d["end"]["exit_code"] == 0, d
+    assert d["status"] == "completed" and d["end"]["exit_code"] == 0, d
     res = d["result"]
     assert res["success"] is True and res["output"] == "run " + t["id"], res
     assert res["metrics"]["exit_code"] == 0 and res["metrics"]["duration_seconds"] >= 0, res
     (a,) = d["attempts"]
-    assert a["attempt"] == 1 and a["state"] == "completed" and a["worker_id"].startswith("internal-"), a
+    assert a["attempt"] == 1 and a["status"] == "completed" and a["worker_id"].startswith("internal-"), a
     # the job got its parameters as a file, and the SPEC 4 environment
     env = H.read_env(stack, t["id"])
     assert json.load(open(env["HOSTAGENT_PARAMETERS"])) == {"n": 7}
@@ -84,11 +84,11 @@ def test_failure_and_timeout_end_honestly(stack, projects):
     f = _task(stack, {"project": name, "command": _cmd("exit", 3)})
     s = _task(stack, {"project": name, "command": _cmd("exit", 0, 60), "timeout": 1})
     d = _done(stack, f["id"])
-    assert d["state"] == "failed" and d["end"]["exit_code"] == 3, d
-    assert d["result"]["success"] is False and d["reason"] == "exited with code 3", d
+    assert d["status"] == "failed" and d["end"]["exit_code"] == 3, d
+    assert d["result"]["success"] is False and d["status_reason"] == "exited with code 3", d
     d = _done(stack, s["id"], 30)
-    assert d["state"] == "timeout", d
-    assert d["reason"].startswith("timed out after 1 s of running time"), d
+    assert d["status"] == "timeout", d
+    assert d["status_reason"].startswith("timed out after 1 s of running time"), d
     assert d["end"]["timed_out"] is True, d
 
 
@@ -96,18 +96,17 @@ def test_cancel_running_pending_and_finished(stack, projects):
     name = _project(stack, projects)
     m = H.new_marker("tk")
     run = _task(stack, {"project": name, "command": [H.SVC_CMD, "idle", m]})
-    _wait(stack, run["id"], lambda t: t["state"] == "running" and t["started_at"])
+    _wait(stack, run["id"], lambda t: t["status"] == "running" and t["started_at"])
     H.wait_started(stack, run["id"])
     chained = _task(stack, {"project": name, "command": _cmd("exit", 0), "after": [run["id"]]})
-    # the chained task waits: its task has not completed
+    # the chained task waits (its task has not completed): cancelled at once, 200
     r = H.post(stack, "/api/v1/tasks/%s/cancel" % chained["id"])
-    assert r.status == 202, r
-    d = _done(stack, chained["id"])
-    assert d["state"] == "cancelled" and d["attempts"] == [], d
+    assert r.status == 200 and r.result["status"] == "cancelled", r
+    assert r.result["attempts"] == [] and "before it ran" in r.result["status_reason"], r
     r = H.post(stack, "/api/v1/tasks/%s/cancel" % run["id"])
     assert r.status == 202 and r.result["command"]["kind"] == "task.cancel", r
     d = _done(stack, run["id"])
-    assert d["state"] == "cancelled" and d["reason"] == "stopped by request", d
+    assert d["status"] == "cancelled" and d["status_reason"] == "stopped by request", d
     assert H.wait_gone(m, 10), H.procs_with(m)
     r = H.post(stack, "/api/v1/tasks/%s/cancel" % run["id"])
     assert r.status == 409 and "cancelled" in r.error["detail"], r
@@ -118,15 +117,15 @@ def test_a_chain_waits_and_is_cancelled_when_its_task_fails(stack, projects):
     a = _task(stack, {"project": name, "command": _cmd("exit", 0, 1)})
     b = _task(stack, {"project": name, "command": _cmd("exit", 0), "after": [a["id"]]})
     d = _done(stack, b["id"])
-    assert d["state"] == "completed" and d["after"] == [a["id"]], d
+    assert d["status"] == "completed" and d["after"] == [a["id"]], d
     assert d["started_at"] >= _get(stack, a["id"])["completed_at"]
     bad = _task(stack, {"project": name, "command": _cmd("exit", 5)})
     c1 = _task(stack, {"project": name, "command": _cmd("exit", 0), "after": [bad["id"]]})
     c2 = _task(stack, {"project": name, "command": _cmd("exit", 0), "after": [c1["id"]]})
     for t in (c1, c2):
         d = _done(stack, t["id"])
-        assert d["state"] == "cancelled" and "not completed" in d["reason"], d
-    assert bad["id"] in _get(stack, c1["id"])["reason"]
+        assert d["status"] == "cancelled" and "not completed" in d["status_reason"], d
+    assert bad["id"] in _get(stack, c1["id"])["status_reason"]
 
 
 def test_slots_bound_the_running_tasks_and_take_the_best_first(stack, projects):
@@ -138,17 +137,17 @@ def test_slots_bound_the_running_tasks_and_take_the_best_first(stack, projects):
         return _task(stack, {"project": name, "command": [H.SVC_CMD, "idle", m], "priority": p})
     first = [make(m, 0) for m in marks[:3]]
     for t in first:
-        _wait(stack, t["id"], lambda x: x["state"] == "running")
+        _wait(stack, t["id"], lambda x: x["status"] == "running")
     # the three slots are busy: an older low-priority task and a newer high one wait
     low, high = make(marks[3], 0), make(marks[4], 90)
-    assert H.stays(lambda: _get(stack, low["id"])["state"] == "pending" and
-                   _get(stack, high["id"])["state"] == "pending", 1.0, "both waiting")
+    assert H.stays(lambda: _get(stack, low["id"])["status"] == "pending" and
+                   _get(stack, high["id"])["status"] == "pending", 1.0, "both waiting")
     # a slot frees: the higher priority goes first, though it is the newer one
     assert H.post(stack, "/api/v1/tasks/%s/cancel" % first[0]["id"]).status == 202
-    _wait(stack, high["id"], lambda x: x["state"] == "running")
-    assert _get(stack, low["id"])["state"] == "pending"
+    _wait(stack, high["id"], lambda x: x["status"] == "running")
+    assert _get(stack, low["id"])["status"] == "pending"
     for t in first[1:] + [low, high]:
-        assert H.post(stack, "/api/v1/tasks/%s/cancel" % t["id"]).status in (202, 409)
+        assert H.post(stack, "/api/v1/tasks/%s/cancel" % t["id"]).status in (200, 202, 409)
     for t in first + [low, high]:
         _done(stack, t["id"])
     for m in marks:
@@ -162,13 +161,16 @@ def test_list_filters_and_pagination(stack, projects):
                          "labels": {"batch": lab}})["id"] for _ in range(3)]
     for i in ids:
         _done(stack, i)
-    r = H.get(stack, "/api/v1/tasks?label=batch:%s&limit=2" % lab)
+    r = H.get(stack, "/api/v1/tasks?label=batch=%s&limit=2" % lab)
     assert r.status == 200 and r.json["meta"]["total"] == 3 and r.json["meta"]["count"] == 2, r
     assert [t["id"] for t in r.result] == ids[::-1][:2]  # newest first
     r = H.get(stack, "/api/v1/tasks?label=batch:%s&limit=2&offset=2" % lab)
     assert [t["id"] for t in r.result] == ids[:1], r
     r = H.get(stack, "/api/v1/tasks?status=completed&project=%s&limit=1000" % name)
     assert {t["id"] for t in r.result} >= set(ids), r
+    r = H.get(stack, "/api/v1/tasks?status=failed,completed&label=batch:%s" % lab)
+    assert len(r.result) == 3, r
+    assert H.get(stack, "/api/v1/tasks?status=completed,nope").status == 422
     assert H.get(stack, "/api/v1/tasks?status=nope").status == 422
     assert H.get(stack, "/api/v1/tasks/" + "0" * 36).status == 404
 
@@ -219,17 +221,17 @@ def test_a_running_task_survives_a_runner_kill9(fresh_stack):
         m = H.new_marker("tk")
         reg.markers.append(m)
         run = _task(stack, {"project": name, "command": [H.SVC_CMD, "idle", m]})
-        r0 = _wait(stack, run["id"], lambda t: t["state"] == "running" and t["started_at"])
+        r0 = _wait(stack, run["id"], lambda t: t["status"] == "running" and t["started_at"])
         H.wait_started(stack, run["id"])
         pid = H.db(stack, "SELECT pid FROM tasks WHERE id = ?", (run["id"],))[0][0]
         stack.kill_runner()
         later = _task(stack, {"project": name, "command": _cmd("exit", 0)})
         stack.start_runner()
-        assert _done(stack, later["id"])["state"] == "completed"
+        assert _done(stack, later["id"])["status"] == "completed"
         assert H.pid_alive(pid)
         assert H.post(stack, "/api/v1/tasks/%s/cancel" % run["id"]).status == 202
         d = _done(stack, run["id"])
-        assert d["state"] == "cancelled" and len(d["attempts"]) == 1, d
+        assert d["status"] == "cancelled" and len(d["attempts"]) == 1, d
         assert H.wait_gone(m, 10)
         assert r0["attempt"] == 1
     finally:
@@ -249,11 +251,11 @@ def test_a_claim_the_runner_never_ran_goes_back_to_the_queue(fresh_stack):
         t = _task(stack, {"project": name, "command": _cmd("exit", 0)})
         assert H.poll(lambda: stack.procs["runner"].poll() is not None, 30), \
             "the runner did not reach its fault point"
-        assert _get(stack, t["id"])["state"] == "running"  # claimed, never spawned
+        assert _get(stack, t["id"])["status"] == "running"  # claimed, never spawned
         stack.start_runner()
         d = _done(stack, t["id"])
-        assert d["state"] == "completed", d
-        assert [(a["attempt"], a["state"]) for a in d["attempts"]] == [(1, "lost"),
+        assert d["status"] == "completed", d
+        assert [(a["attempt"], a["status"]) for a in d["attempts"]] == [(1, "lost"),
                                                                        (2, "completed")], d
         assert H.db(stack, "SELECT count(*) FROM events WHERE task_id = ? AND type ="
                            " 'task.requeued'", (t["id"],)) == [(1,)]
@@ -266,10 +268,10 @@ def test_a_claim_the_runner_never_ran_goes_back_to_the_queue(fresh_stack):
 def test_a_failed_run_is_retried_with_backoff_and_every_attempt_kept(stack, projects):
     name = _project(stack, projects)
     t = _task(stack, {"project": name, "command": _cmd("exit", 3), "retries": 2})
-    d = _wait(stack, t["id"], lambda x: x["state"] == "failed" and x["attempt"] == 3, 30,
+    d = _wait(stack, t["id"], lambda x: x["status"] == "failed" and x["attempt"] == 3, 30,
               "three failed attempts")
     tries = d["attempts"]
-    assert [(a["attempt"], a["state"], a["exit_code"]) for a in tries] == [
+    assert [(a["attempt"], a["status"], a["exit_code"]) for a in tries] == [
         (1, "failed", 3), (2, "failed", 3), (3, "failed", 3)], tries
     # the backoff: 1 s before the second attempt, 2 s before the third
     ms = H.db(stack, "SELECT attempt, claimed_at, ended_at FROM task_attempts WHERE task_id = ?"
@@ -287,7 +289,7 @@ def test_a_failed_run_is_retried_with_backoff_and_every_attempt_kept(stack, proj
         "sh", "-c", 'if [ -e "$0" ]; then echo second; exit 0; fi; touch "$0"; exit 1', flag]})
     try:
         d = _done(stack, u["id"])
-        assert d["state"] == "completed" and d["attempt"] == 2, d
+        assert d["status"] == "completed" and d["attempt"] == 2, d
         assert d["result"]["output"] == "second", d
     finally:
         if os.path.exists(flag):
@@ -303,7 +305,7 @@ def _idle_tasks(stack, projects, name, n, **fields):
 
 def _cancel_all(stack, tasks, marks):
     for t in tasks:
-        assert H.post(stack, "/api/v1/tasks/%s/cancel" % t["id"]).status in (202, 409)
+        assert H.post(stack, "/api/v1/tasks/%s/cancel" % t["id"]).status in (200, 202, 409)
     for t in tasks:
         _done(stack, t["id"])
     for m in marks:
@@ -313,12 +315,12 @@ def _cancel_all(stack, tasks, marks):
 def test_queue_stop_start_and_inject(stack, projects):
     name = _project(stack, projects)
     r = H.post(stack, "/api/v1/queue/stop")
-    assert r.status == 200 and r.result["running"] is False, r
+    assert r.status == 200 and r.result["claiming"] is False and r.result["accepting"], r
     try:
         waiting, marks = _idle_tasks(stack, projects, name, 1)
         # stopped: nothing is claimed (a positive wait first: the task is there and pending)
-        assert H.get(stack, "/api/v1/queue").result["pending"] >= 1
-        assert H.stays(lambda: _get(stack, waiting[0]["id"])["state"] == "pending", 1.0,
+        assert H.get(stack, "/api/v1/queue").result["counts"]["pending"] >= 1
+        assert H.stays(lambda: _get(stack, waiting[0]["id"])["status"] == "pending", 1.0,
                        "pending while the queue is stopped")
         # inject runs a task at once, queue stopped or not, outside the slots
         m = H.new_marker("tk")
@@ -326,13 +328,13 @@ def test_queue_stop_start_and_inject(stack, projects):
         r = H.post(stack, "/api/v1/queue/inject", {"project": name,
                                                    "command": [H.SVC_CMD, "idle", m]})
         assert r.status == 201, r
-        inj = _wait(stack, r.result["id"], lambda t: t["state"] == "running")
+        inj = _wait(stack, r.result["id"], lambda t: t["status"] == "running")
         assert inj["worker_id"] == "internal-inject", inj
-        assert _get(stack, waiting[0]["id"])["state"] == "pending"
+        assert _get(stack, waiting[0]["id"])["status"] == "pending"
     finally:
         r = H.post(stack, "/api/v1/queue/start")
-        assert r.status == 200 and r.result["running"] is True, r
-    _wait(stack, waiting[0]["id"], lambda t: t["state"] == "running")
+        assert r.status == 200 and r.result["claiming"] is True, r
+    _wait(stack, waiting[0]["id"], lambda t: t["status"] == "running")
     _cancel_all(stack, waiting + [inj], marks + [m])
     types = [t for (t,) in H.db(stack, "SELECT type FROM events WHERE type LIKE 'queue.%'")]
     assert "queue.stopped" in types and "queue.started" in types, types
@@ -347,8 +349,8 @@ def test_scale_the_slots_and_their_status(stack, projects):
         r = H.post(stack, "/api/v1/workers/internal/scale", {"count": 1})
         assert r.status == 200 and r.result["count"] == 1, r
         tasks, marks = _idle_tasks(stack, projects, name, 3)
-        _wait(stack, tasks[0]["id"], lambda t: t["state"] == "running")
-        assert H.stays(lambda: [_get(stack, t["id"])["state"] for t in tasks].count("running")
+        _wait(stack, tasks[0]["id"], lambda t: t["status"] == "running")
+        assert H.stays(lambda: [_get(stack, t["id"])["status"] for t in tasks].count("running")
                        == 1, 1.0, "one slot, one running")
         h = H.get(stack, "/health").result
         assert h["workers"]["total"] >= 1 and h["workers"]["busy"] >= 1, h
@@ -356,7 +358,7 @@ def test_scale_the_slots_and_their_status(stack, projects):
         r = H.post(stack, "/api/v1/workers/internal/scale", {"count": 3})
         assert r.status == 200, r
         for t in tasks:
-            _wait(stack, t["id"], lambda x: x["state"] == "running")
+            _wait(stack, t["id"], lambda x: x["status"] == "running")
         st = H.get(stack, "/api/v1/workers/internal/status").result
         assert st["busy"] == 3 and st["idle"] == 0, st
         assert {s["task_id"] for s in st["slots"]} == {t["id"] for t in tasks}, st
@@ -364,15 +366,15 @@ def test_scale_the_slots_and_their_status(stack, projects):
         assert H.post(stack, "/api/v1/workers/internal/scale", {"count": 1}).status == 200
         st = H.get(stack, "/api/v1/workers/internal/status").result
         assert st["count"] == 1 and st["busy"] == 1 and st["draining"] == 2, st
-        assert all(_get(stack, t["id"])["state"] == "running" for t in tasks)
+        assert all(_get(stack, t["id"])["status"] == "running" for t in tasks)
         # internal stop: the slots take nothing new
         assert H.post(stack, "/api/v1/workers/internal/stop").result["running"] is False
         _cancel_all(stack, tasks, marks)
         late, lm = _idle_tasks(stack, projects, name, 1)
-        assert H.stays(lambda: _get(stack, late[0]["id"])["state"] == "pending", 1.0,
+        assert H.stays(lambda: _get(stack, late[0]["id"])["status"] == "pending", 1.0,
                        "pending while the slots are stopped")
         assert H.post(stack, "/api/v1/workers/internal/start").result["running"] is True
-        _wait(stack, late[0]["id"], lambda x: x["state"] == "running")
+        _wait(stack, late[0]["id"], lambda x: x["status"] == "running")
         _cancel_all(stack, late, lm)
     finally:
         H.post(stack, "/api/v1/workers/internal/scale", {"count": 3})
@@ -393,7 +395,7 @@ def test_task_output_streams(stack, projects):
     assert r.body.decode().splitlines() == ["line 4", "line 5"], r
     # follow streams until the run ends
     f = _task(stack, {"project": name, "command": _cmd("lines", 3, "0.3")})
-    _wait(stack, f["id"], lambda x: x["state"] == "running")
+    _wait(stack, f["id"], lambda x: x["status"] == "running")
     status, _, body, ended = H.follow(stack, "/api/v1/tasks/%s/logs/stdout?follow=true" % f["id"],
                                       timeout=30)
     assert status == 200 and ended, (status, body)
