@@ -74,7 +74,7 @@ int store_task_of_project(struct store *s, const char *task_id, const char *proj
 	"id, kind, coalesce(project, ''), coalesce(release_id, 0), state, spec, parameters,"       \
 	" coalesce(max_steps, 0), coalesce(shim_pid, 0), coalesce(pid, 0), coalesce(cgroup, ''),"  \
 	" created_at, coalesce(started_at, 0), coalesce(timeout_s, 0), attempts, retries,"          \
-	" coalesce(worker_id, '')"
+	" coalesce(worker_id, ''), coalesce(artifact, '')"
 static const char sql_task_get[] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?";
 static const char sql_tasks_live[] =
     "SELECT " TASK_COLS " FROM tasks WHERE state IN ('running', 'paused')"
@@ -132,6 +132,7 @@ static void read_task(sqlite3_stmt *st, struct store_task *t)
 	t->attempts = sqlite3_column_int(st, 14);
 	t->retries = sqlite3_column_int(st, 15);
 	store_col_copy(st, 16, t->worker_id, sizeof(t->worker_id));
+	store_col_copy(st, 17, t->artifact, sizeof(t->artifact));
 }
 
 static void task_of(sqlite3_stmt *st, void *row, void *arg)

@@ -42,6 +42,7 @@ struct store_task {
 	int64_t timeout_s; /* 0: none */
 	int attempts, retries; /* the current attempt's number; failed runs that may run again */
 	char worker_id[64];    /* who claimed it ("internal-2"), "" when nobody */
+	char artifact[72];     /* the artifact it runs (sha256), "" for a project's run */
 };
 void store_task_clear(struct store_task *t);
 /* 1 found, 0 not, -1 error. */

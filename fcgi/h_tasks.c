@@ -18,6 +18,7 @@
 #include "json_out.h"
 #include "request.h"
 #include "store.h"
+#include "store_artifacts.h"
 #include "store_projects.h"
 #include "store_queue.h"
 #include "util.h"
@@ -32,18 +33,13 @@ static int not_run_yet(struct response *resp, struct json_object *norm)
 {
 	struct json_object *v;
 
-	if (json_object_object_get_ex(norm, "artifact", NULL)) {
-		resp_error(resp, 422, "validation_error",
-		           "artifact: tasks that run an artifact are not run by this version yet; "
-		           "name a project");
-		return -1;
-	}
-	if (!json_object_object_get_ex(norm, "project", NULL) ||
+	if ((!json_object_object_get_ex(norm, "project", NULL) &&
+	     !json_object_object_get_ex(norm, "artifact", NULL)) ||
 	    (json_object_object_get_ex(norm, "worker", &v) &&
 	     strcmp(json_object_get_string(v), "external") == 0)) {
 		resp_error(resp, 422, "validation_error",
 		           "worker: tasks for external workers are not run by this version yet; "
-		           "name a project for this host's slots");
+		           "name a project or an artifact for this host's slots");
 		return -1;
 	}
 	if (json_object_object_get_ex(norm, "control", &v) && v != NULL &&
@@ -126,6 +122,20 @@ static int project_of(struct request *req, struct response *resp, const char *na
 	return 0;
 }
 
+/* An artifact's task: the artifact must have been uploaded. */
+static int artifact_known(struct request *req, struct response *resp, const char *sha)
+{
+	int rc = store_artifact_exists(req->store, sha);
+
+	if (rc < 0)
+		return h_db_error(req, resp, "reading the artifact");
+	if (rc == 0) {
+		resp_error(resp, 422, "validation_error", "artifact: unknown artifact %.64s", sha);
+		return -1;
+	}
+	return 0;
+}
+
 static const char *str_of(struct json_object *o, const char *key)
 {
 	struct json_object *v;
@@ -175,6 +185,7 @@ static void fill_new(struct store_new_task *t, struct json_object *norm, const s
 	struct json_object *v;
 
 	t->project = str_of(norm, "project");
+	t->artifact = str_of(norm, "artifact");
 	t->problem_id = str_of(norm, "problem_id");
 	t->parameters = json_object_object_get_ex(norm, "parameters", &v)
 	                    ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)
@@ -217,7 +228,8 @@ static int tasks_create(struct request *req, struct response *resp, bool inject)
 	    validate(req, resp, &norm) < 0)
 		return -1;
 	fill_new(&t, norm, req->cfg);
-	if (project_of(req, resp, t.project, &t.release_id, &pspec) < 0 ||
+	if ((t.project != NULL ? project_of(req, resp, t.project, &t.release_id, &pspec)
+	                       : artifact_known(req, resp, t.artifact)) < 0 ||
 	    deps_of(req, resp, norm, &after, &t.nafter) < 0)
 		goto done;
 	if ((spec = run_spec(pspec, norm)) == NULL || util_uuid4(id) < 0) {

@@ -67,6 +67,13 @@ static void extract_done(struct runner *r, void *arg, bool ok, struct json_objec
 
 	if (!err || !*err)
 		err = "unknown error";
+	if (x->release_id == 0) { /* a task's tree: no release row to record */
+		snprintf(why, sizeof(why), "artifact %.12s: extraction failed: %s",
+		         strrchr(x->artifact, '/') + 1, err);
+		x->done(r, x->arg, ok, ok ? NULL : why);
+		free(x);
+		return;
+	}
 	snprintf(why, sizeof(why), "release %d: extraction failed: %s", x->seq, err);
 	ev.task_id = x->task_id[0] ? x->task_id : NULL;
 	if (store_release_set_state(r->store, x->release_id, ok ? "ready" : "failed",
@@ -97,6 +104,30 @@ int deploy_extract(struct runner *r, const struct store_release *rel, const char
 	    util_fmt(x->dest, sizeof(x->dest), "%s/releases/%s/%d", r->cfg.data_dir, rel->project,
 	             rel->seq) < 0 ||
 	    store_release_set_state(r->store, rel->id, "extracting", NULL, NULL) < 0 ||
+	    helper_start(r, extract_work, extract_done, x) < 0) {
+		free(x);
+		return -1;
+	}
+	return 0;
+}
+
+int deploy_tree_path(const struct runner *r, const char *sha256, char *buf, size_t len)
+{
+	return util_fmt(buf, len, "%s/trees/%s", r->cfg.data_dir, sha256) < 0 ? -1 : 0;
+}
+
+int deploy_extract_tree(struct runner *r, const char *sha256, deploy_done_fn *done, void *arg)
+{
+	struct extraction *x = calloc(1, sizeof(*x));
+
+	if (x == NULL)
+		return -1;
+	x->done = done;
+	x->arg = arg;
+	arc_limits_config(&x->lim, &r->cfg);
+	if (util_fmt(x->artifact, sizeof(x->artifact), "%s/artifacts/%s", r->cfg.data_dir,
+	             sha256) < 0 ||
+	    deploy_tree_path(r, sha256, x->dest, sizeof(x->dest)) < 0 ||
 	    helper_start(r, extract_work, extract_done, x) < 0) {
 		free(x);
 		return -1;

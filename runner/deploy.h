@@ -10,6 +10,7 @@
 #define HOSTAGENT_DEPLOY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct runner;
@@ -28,6 +29,15 @@ int deploy_extract(struct runner *r, const struct store_release *rel, const char
                    deploy_done_fn *done, void *arg);
 
 /* Ready releases beyond keep_releases are removed, never keep_id nor running_id. */
+/*
+ * An artifact's tree for the tasks that run it: <data>/trees/<sha256>,
+ * extracted once (by the same policy as a release, in a helper) and shared
+ * by every task of that artifact; read-only to jobs. done as above.
+ */
+int deploy_extract_tree(struct runner *r, const char *sha256, deploy_done_fn *done, void *arg);
+/* <data>/trees/<sha256> into buf. 0 or -1. */
+int deploy_tree_path(const struct runner *r, const char *sha256, char *buf, size_t len);
+
 void deploy_prune(struct runner *r, const char *project, int64_t keep_id, int64_t running_id);
 
 #endif

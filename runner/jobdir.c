@@ -53,9 +53,11 @@ static struct json_object *env_json(struct runner *r, struct json_object *spec,
 		    env_set(env, k, json_object_get_string(v));
 	}
 	env_set(env, "HOSTAGENT_TASK_ID", t->id);
-	env_set(env, "HOSTAGENT_PROJECT", t->project);
-	snprintf(buf, sizeof(buf), "%d", rel->seq);
-	env_set(env, "HOSTAGENT_RELEASE", buf);
+	if (t->project[0] != '\0') { /* an artifact's task has neither */
+		env_set(env, "HOSTAGENT_PROJECT", t->project);
+		snprintf(buf, sizeof(buf), "%d", rel->seq);
+		env_set(env, "HOSTAGENT_RELEASE", buf);
+	}
 	snprintf(buf, sizeof(buf), "%s/parameters.json", dir);
 	env_set(env, "HOSTAGENT_PARAMETERS", buf);
 	snprintf(buf, sizeof(buf), "%s/output", dir);
@@ -169,8 +171,12 @@ static struct json_object *spec_json(struct runner *r, const struct store_task *
 	if (argv == NULL || !json_object_is_type(argv, json_type_array) ||
 	    json_object_array_length(argv) == 0)
 		return NULL;
-	if (util_fmt(cwd, sizeof(cwd), "%s/releases/%s/%d/%s", r->cfg.data_dir, t->project,
-	             rel->seq, workdir && *workdir ? workdir : ".") < 0)
+	/* the release of a project's run, or the shared tree of an artifact's task */
+	if ((t->project[0] != '\0'
+	         ? util_fmt(cwd, sizeof(cwd), "%s/releases/%s/%d/%s", r->cfg.data_dir, t->project,
+	                    rel->seq, workdir && *workdir ? workdir : ".")
+	         : util_fmt(cwd, sizeof(cwd), "%s/trees/%s/%s", r->cfg.data_dir, rel->artifact,
+	                    workdir && *workdir ? workdir : ".")) < 0)
 		return NULL;
 	o = json_object_new_object();
 	json_object_object_add(o, "task_id", json_object_new_string(t->id));

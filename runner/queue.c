@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "cgroup.h"
+#include "deploy.h"
 #include "jobdir.h"
 #include "jobs.h"
 #include "log.h"
@@ -230,7 +232,7 @@ static const struct job_owner_ops slot_job_ops = {
     .exited = on_exited,
 };
 
-/* The claimed task's run: its release, job directory, cgroup and shim. 0, or -1 with why. */
+/* The claimed task's run: its release (or tree), job directory, cgroup and shim. 0, or -1. */
 static int spawn_run(struct runner *r, struct slot_run *run, const struct store_task *t,
                      char *why, size_t len)
 {
@@ -244,7 +246,11 @@ static int spawn_run(struct runner *r, struct slot_run *run, const struct store_
 	    rename(dir, kept) < 0 && errno != ENOENT)
 		log_warn("task %s: cannot keep attempt %d's directory: %s", t->id, t->attempts - 1,
 		         strerror(errno));
-	if (store_release_get(r->store, t->release_id, &rel) != 1 || strcmp(rel.state, "ready") != 0) {
+	if (t->project[0] == '\0') {
+		/* an artifact's task: its tree stands in for a release */
+		snprintf(rel.artifact, sizeof(rel.artifact), "%s", t->artifact);
+	} else if (store_release_get(r->store, t->release_id, &rel) != 1 ||
+	           strcmp(rel.state, "ready") != 0) {
 		snprintf(why, len, "release %lld of project %s is not there any more",
 		         (long long)t->release_id, t->project);
 		store_release_clear(&rel);
@@ -261,6 +267,89 @@ static int spawn_run(struct runner *r, struct slot_run *run, const struct store_
 		cgroup_job_destroy(cgroup);
 	store_release_clear(&rel);
 	return rc == 0 ? 0 : -1;
+}
+
+/* Tasks waiting for an artifact's tree: one extraction per artifact, however many wait. */
+struct tree_wait {
+	struct runner *r;
+	char sha[72];
+	char (*ids)[40];
+	size_t n;
+	struct tree_wait *next;
+};
+
+static void start_run(struct runner *r, struct slot_run *run)
+{
+	struct store_task t;
+	char why[512];
+
+	if (store_task_get(r->store, run->task_id, &t) != 1) {
+		snprintf(why, sizeof(why), "the claimed task vanished");
+	} else if (spawn_run(r, run, &t, why, sizeof(why)) == 0) {
+		store_task_clear(&t);
+		return;
+	} else {
+		store_task_clear(&t);
+	}
+	log_warn("task %s: cannot start it: %s", run->task_id, why);
+	char id[40];
+	snprintf(id, sizeof(id), "%s", run->task_id);
+	slot_free(r, run);
+	end_unrun(r, id, "failed", why);
+}
+
+static void on_tree(struct runner *r, void *arg, bool ok, const char *err)
+{
+	struct tree_wait *w = arg;
+
+	for (struct tree_wait **pp = &r->tree_waits; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		struct slot_run *run = slot_find(r, w->ids[i]);
+		if (run == NULL || run->job != NULL)
+			continue; /* cancelled while it waited */
+		if (ok) {
+			start_run(r, run);
+		} else {
+			slot_free(r, run);
+			end_unrun(r, w->ids[i], "failed", err);
+		}
+	}
+	free(w->ids);
+	free(w);
+	r->queue_due = true;
+}
+
+/* The run waits for its artifact's tree: joins the extraction under way, or starts it. */
+static int wait_tree(struct runner *r, struct slot_run *run, const char *sha)
+{
+	struct tree_wait *w = r->tree_waits;
+	void *grown;
+
+	while (w != NULL && strcmp(w->sha, sha) != 0)
+		w = w->next;
+	if (w == NULL) {
+		if ((w = calloc(1, sizeof(*w))) == NULL)
+			return -1;
+		w->r = r;
+		snprintf(w->sha, sizeof(w->sha), "%s", sha);
+		if (deploy_extract_tree(r, sha, on_tree, w) < 0) {
+			free(w);
+			return -1;
+		}
+		w->next = r->tree_waits;
+		r->tree_waits = w;
+	}
+	if ((grown = realloc(w->ids, (w->n + 1) * sizeof(*w->ids))) == NULL)
+		return -1; /* the run stays claimed and is failed by the caller */
+	w->ids = grown;
+	snprintf(w->ids[w->n++], 40, "%s", run->task_id);
+	log_info("task %s: waiting for artifact %.12s to be extracted", run->task_id, sha);
+	return 0;
 }
 
 static void launch(struct runner *r, const char *id, int slot)
@@ -282,12 +371,21 @@ static void launch(struct runner *r, const char *id, int slot)
 	snprintf(run->task_id, sizeof(run->task_id), "%s", id);
 	run->next = r->slots;
 	r->slots = run;
-	if (spawn_run(r, run, &t, why, sizeof(why)) < 0) {
-		log_warn("task %s: cannot start it: %s", id, why);
-		slot_free(r, run);
-		end_unrun(r, id, "failed", why);
+	if (t.project[0] == '\0' && t.artifact[0] != '\0') {
+		char tree[4096];
+		struct stat st;
+		if (deploy_tree_path(r, t.artifact, tree, sizeof(tree)) == 0 && stat(tree, &st) < 0 &&
+		    errno == ENOENT) {
+			if (wait_tree(r, run, t.artifact) < 0) {
+				slot_free(r, run);
+				end_unrun(r, id, "failed", "cannot extract the artifact");
+			}
+			store_task_clear(&t);
+			return;
+		}
 	}
 	store_task_clear(&t);
+	start_run(r, run);
 }
 
 void queue_fill(struct runner *r)
@@ -344,6 +442,12 @@ void queue_command(struct runner *r, const struct store_command *c, struct json_
 
 	if (strcmp(c->kind, "task.inject") == 0) {
 		inject(r, c);
+		return;
+	}
+	if (run != NULL && run->job == NULL) { /* claimed, waiting for its artifact's tree */
+		slot_free(r, run);
+		end_unrun(r, c->target, "cancelled", "cancelled by request before it ran");
+		settle_command(r->store, c->id, true, "{\"cancelled\":true}", NULL);
 		return;
 	}
 	if (run != NULL && run->job != NULL) {

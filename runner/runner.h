@@ -35,6 +35,7 @@ struct runner {
 	bool commands_due;
 	uint64_t health_flush; /* project.c: the timer that writes health results, 0 when none */
 	struct slot_run *slots; /* queue.c: the tasks the internal slots run */
+	struct tree_wait *tree_waits; /* queue.c: artifact trees being extracted, and who waits */
 	bool queue_due;         /* a slot may take a task: claim before the loop sleeps */
 	bool recovered; /* start-up recovery is over: no run is unknown any more */
 	/* sampling (sample.c) */

@@ -4,7 +4,8 @@ by this host's slots in priority order and never more than the slots, run
 through the same shim as a project's run, ended honestly (completed, failed,
 timeout, cancelled), chained with `after`, listed with filters, and refused
 with 422/409 where they should be. What this version does not run yet
-(artifact tasks, external workers) is refused, never accepted. A failed run
+(external workers) is refused, never accepted. An artifact's task runs in a
+tree extracted once per artifact and shared. A failed run
 is retried with a doubling backoff while `retries` last, every attempt kept."""
 
 import json
@@ -196,6 +197,7 @@ def test_bad_tasks_are_422_and_change_nothing(stack, projects):
         ({"project": name, "labels": {"a": 1}}, "labels.a"),
         ({"project": name, "limits": {"nofile": 10}}, "limits.nofile"),
         ({"artifact": "ab" * 32, "command": ["./x"]}, "artifact"),
+        ({"artifact": "ab" * 32, "project": name, "command": ["./x"]}, "artifact"),
         ({"artifact": "ab" * 32}, "command"),
         ({"problem_id": "solve-x"}, "worker"),
         ({"project": name, "retries": 101}, "retries"),
@@ -402,3 +404,33 @@ def test_task_output_streams(stack, projects):
     assert body.decode().splitlines()[-3:] == ["line 1", "line 2", "line 3"], body
     assert H.get(stack, "/api/v1/tasks/%s/logs/stdin" % t["id"]).status == 404
     assert H.get(stack, "/api/v1/tasks/%s/logs/stdout" % ("0" * 36)).status == 404
+
+
+def test_artifact_tasks_share_one_extracted_tree(stack, projects):
+    sha = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v")))
+    ts = [_task(stack, {"artifact": sha, "command": _cmd("exit", 0), "labels": {"n": str(i)}})
+          for i in range(4)]
+    for t in ts:
+        d = _done(stack, t["id"])
+        assert d["status"] == "completed" and d["project"] is None, d
+        assert d["result"]["output"] == "run " + t["id"], d
+    env = H.read_env(stack, ts[0]["id"])
+    assert "HOSTAGENT_PROJECT" not in env and env["HOSTAGENT_TASK_ID"] == ts[0]["id"], env
+    tree = os.path.join(stack.data_dir, "trees", sha)
+    assert os.path.isfile(os.path.join(tree, "bin", "svc.sh")), os.listdir(stack.data_dir)
+    # one extraction for all of them: the runner said so once
+    log = (stack.log_dir / "runner.log").read_text(errors="replace")
+    assert log.count("waiting for artifact %s" % sha[:12]) >= 1
+    spec = _job_spec_of(stack, ts[1]["id"])
+    assert spec["cwd"].startswith(tree), spec
+    # a task of an artifact that fails to extract fails, with the reason
+    bad = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v")))
+    with open(os.path.join(H.artifacts_dir(stack), bad), "r+b") as f:
+        f.truncate(100)
+    d = _done(stack, _task(stack, {"artifact": bad, "command": ["./bin/svc.sh"]})["id"])
+    assert d["status"] == "failed" and "extraction failed" in d["status_reason"], d
+
+
+def _job_spec_of(stack, task_id):
+    with open(os.path.join(H.job_dir(stack, task_id), "spec.json")) as f:
+        return json.load(f)
