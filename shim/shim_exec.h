@@ -61,6 +61,12 @@ struct shim_spec {
 	uint64_t log_max_bytes, log_segment_bytes;
 	struct shim_hooks hooks;
 	struct shim_check check;
+	/*
+	 * Set once cgroup.kill was written: a child cloned into the cgroup
+	 * after that is killed at birth (measured on this kernel), so from
+	 * then on children join it by writing cgroup.procs instead.
+	 */
+	bool cgroup_killed;
 };
 
 /* Parses spec.json text. 0, or -1 with a reason in err (struct cleared). */

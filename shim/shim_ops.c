@@ -104,6 +104,7 @@ static int cg_signal(const struct shim *s, int sig)
 static void tree_signal(struct shim *s, int sig)
 {
 	if (s->spec.cgroup != NULL) {
+		s->spec.cgroup_killed |= sig == SIGKILL;
 		if (sig == SIGKILL && cgfs_kill(s->spec.cgroup) == 0)
 			return;
 		if (sig != SIGKILL && cg_signal(s, sig) == 0)
