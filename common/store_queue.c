@@ -185,16 +185,22 @@ int store_task_claim_id(struct store *s, const char *id, const struct store_clai
 	" labels, result, status, priority, retries, attempts, coalesce(max_steps, 0),"            \
 	" steps_taken, coalesce(timeout_s, 0), exit_code, signal, killed, timed_out, oom,"         \
 	" created_at, updated_at, coalesce(started_at, 0), coalesce(completed_at, 0)"
-#define INFO_WHERE                                                                                 \
-	" WHERE kind = 'task' AND (?3 IS NULL OR state IN (SELECT value FROM json_each(?3)))"     \
+#define INFO_WHERE_REST                                                                            \
 	" AND (?4 IS NULL OR project = ?4)"                                                         \
 	" AND (?5 IS NULL OR problem_id = ?5) AND (?6 IS NULL OR worker_id = ?6)"                  \
 	" AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(labels) l WHERE l.key = ?7"            \
 	" AND l.value = ?8))"
+/* any states (?3: a JSON array or NULL), or one state (?3: its name), which walks tasks_state_created */
+#define INFO_WHERE                                                                                 \
+	" WHERE kind = 'task' AND (?3 IS NULL OR state IN (SELECT value FROM json_each(?3)))"       \
+	INFO_WHERE_REST
+#define INFO_WHERE_ONE " WHERE kind = 'task' AND state = ?3" INFO_WHERE_REST
+#define INFO_ORDER     " ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"
 static const char sql_info_get[] = "SELECT " INFO_COLS " FROM tasks WHERE id = ?1 AND kind = 'task'";
-static const char sql_info_list[] = "SELECT " INFO_COLS " FROM tasks" INFO_WHERE
-                                    " ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2";
+static const char sql_info_list[] = "SELECT " INFO_COLS " FROM tasks" INFO_WHERE INFO_ORDER;
+static const char sql_info_list_one[] = "SELECT " INFO_COLS " FROM tasks" INFO_WHERE_ONE INFO_ORDER;
 static const char sql_info_count[] = "SELECT count(*), ?1, ?2 FROM tasks" INFO_WHERE;
+static const char sql_info_count_one[] = "SELECT count(*), ?1, ?2 FROM tasks" INFO_WHERE_ONE;
 static const char sql_info_after[] = "SELECT after_id FROM task_deps WHERE task_id = ? ORDER BY 1";
 static const char sql_info_tries[] =
     "SELECT attempt, worker_id, state, reason, exit_code, signal, claimed_at,"
@@ -333,7 +339,7 @@ int store_task_info_get(struct store *s, const char *id, struct store_task_info 
 
 static void bind_filter(sqlite3_stmt *st, const struct store_task_filter *f)
 {
-	store_bind_text(st, 3, f->states);
+	store_bind_text(st, 3, f->state ? f->state : f->states);
 	store_bind_text(st, 4, f->project);
 	store_bind_text(st, 5, f->problem_id);
 	store_bind_text(st, 6, f->worker_id);
@@ -344,7 +350,7 @@ static void bind_filter(sqlite3_stmt *st, const struct store_task_filter *f)
 int store_task_list(struct store *s, const struct store_task_filter *f,
                     struct store_task_info **arr, size_t *n, int64_t *total)
 {
-	sqlite3_stmt *st = store_prep(s, sql_info_list);
+	sqlite3_stmt *st = store_prep(s, f->state ? sql_info_list_one : sql_info_list);
 	void *rows = NULL;
 
 	*arr = NULL;
@@ -361,7 +367,7 @@ int store_task_list(struct store *s, const struct store_task_filter *f,
 	for (size_t i = 0; i < *n; i++)
 		if (info_more(s, &(*arr)[i]) < 0)
 			goto fail;
-	if ((st = store_prep(s, sql_info_count)) == NULL)
+	if ((st = store_prep(s, f->state ? sql_info_count_one : sql_info_count)) == NULL)
 		goto fail;
 	sqlite3_bind_null(st, 1);
 	sqlite3_bind_null(st, 2);

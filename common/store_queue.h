@@ -99,9 +99,9 @@ void store_task_infos_free(struct store_task_info *arr, size_t n);
 /* 1 found (a queued task, kind 'task'), 0 not, -1 error. */
 int store_task_info_get(struct store *s, const char *id, struct store_task_info *out);
 
-/* GET /api/v1/tasks filters; NULL: any. states: a JSON array of states. */
+/* GET /api/v1/tasks filters; NULL: any. states: a JSON array of states; state: just one. */
 struct store_task_filter {
-	const char *states, *project, *problem_id, *worker_id;
+	const char *state, *states, *project, *problem_id, *worker_id;
 	const char *label_key, *label_value;
 	int limit, offset;
 };

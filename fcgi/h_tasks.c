@@ -298,6 +298,8 @@ static int filter_of(struct request *req, struct response *resp, struct store_ta
 		if (states_of(resp, st, states, slen) < 0)
 			return -1;
 		f->states = states;
+		if (strchr(st, ',') == NULL)
+			f->state = st; /* one state: the list walks its index, newest first */
 	}
 	f->project = req_query(req, "project");
 	f->problem_id = req_query(req, "problem_id");
