@@ -190,12 +190,13 @@ int store_task_claim_id(struct store *s, const char *id, const struct store_clai
 	" AND (?5 IS NULL OR problem_id = ?5) AND (?6 IS NULL OR worker_id = ?6)"                  \
 	" AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(labels) l WHERE l.key = ?7"            \
 	" AND l.value = ?8))"
-/* any states (?3: a JSON array or NULL), or one state (?3: its name), which walks tasks_state_created */
+/* any states (?3: a JSON array or NULL), or one state (?3: its name), which walks tasks_state_kind_created */
 #define INFO_WHERE                                                                                 \
 	" WHERE kind = 'task' AND (?3 IS NULL OR state IN (SELECT value FROM json_each(?3)))"       \
 	INFO_WHERE_REST
-#define INFO_WHERE_ONE " WHERE kind = 'task' AND state = ?3" INFO_WHERE_REST
-#define INFO_ORDER     " ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+#define INFO_WHERE_ONE " WHERE state = ?3 AND kind = 'task'" INFO_WHERE_REST
+/* rowid breaks ties: it is in every index, so the order needs no sort */
+#define INFO_ORDER     " ORDER BY created_at DESC, rowid DESC LIMIT ?1 OFFSET ?2"
 static const char sql_info_get[] = "SELECT " INFO_COLS " FROM tasks WHERE id = ?1 AND kind = 'task'";
 static const char sql_info_list[] = "SELECT " INFO_COLS " FROM tasks" INFO_WHERE INFO_ORDER;
 static const char sql_info_list_one[] = "SELECT " INFO_COLS " FROM tasks" INFO_WHERE_ONE INFO_ORDER;
