@@ -465,6 +465,22 @@ static void settle_fx(struct project *p, const struct sv_fx *f)
 	settle_command(p->r->store, f->cmd_id, f->ok, result, f->reason);
 }
 
+/* SV_FX_STOP: the stop sequence to the run; with no run, the stop has ended at once. */
+static void stop_run(struct project *p, const struct sv_fx *f, struct launch_fail *lf)
+{
+	loop_timer_cancel(p->r->loop, p->timer);
+	p->timer = 0;
+	if (p->job == NULL) {
+		snprintf(lf->why, sizeof(lf->why), "no run to stop"); /* its launch failed */
+		lf->failed = true;
+		return;
+	}
+	/* the machine's own stop (failing checks) says why; a requested one does not */
+	snprintf(p->job->stop_cause, sizeof(p->job->stop_cause), "%s", f->reason ? f->reason : "");
+	if (job_op_stop(p->job, 0, -1) < 0)
+		log_warn("project %s: the shim is not connected; the stop waits for it", p->name);
+}
+
 /* Carries out one effect; a launch that did not spawn fills *f. */
 static void carry_out(struct project *p, const struct sv_fx *f, struct launch_fail *lf)
 {
@@ -475,20 +491,7 @@ static void carry_out(struct project *p, const struct sv_fx *f, struct launch_fa
 		launch(p, f->release_id, f->task_id, lf);
 		break;
 	case SV_FX_STOP:
-		loop_timer_cancel(r->loop, p->timer);
-		p->timer = 0;
-		if (p->job == NULL) {
-			/* nothing to stop (its launch failed): the stop has ended at once */
-			snprintf(lf->why, sizeof(lf->why), "no run to stop");
-			lf->failed = true;
-		} else {
-			/* the machine's own stop (failing checks) says why; a requested one does not */
-			snprintf(p->job->stop_cause, sizeof(p->job->stop_cause), "%s",
-			         f->reason ? f->reason : "");
-			if (job_op_stop(p->job, 0, -1) < 0)
-				log_warn("project %s: the shim is not connected; the stop waits for it",
-				         p->name);
-		}
+		stop_run(p, f, lf);
 		break;
 	case SV_FX_SIGNAL:
 		if (p->job == NULL || f->signal <= 0 || f->signal >= 65 ||
