@@ -434,3 +434,30 @@ def test_artifact_tasks_share_one_extracted_tree(stack, projects):
 def _job_spec_of(stack, task_id):
     with open(os.path.join(H.job_dir(stack, task_id), "spec.json")) as f:
         return json.load(f)
+
+
+def test_cancel_against_claim_ends_each_task_once(stack, projects):
+    """Fifty tasks wait while the slots are stopped; the slots start while a
+    client cancels all of them: each task ends exactly once, cancelled
+    (before or after its claim) or completed, with one end event, and none is
+    left running or pending."""
+    import threading
+    name = _project(stack, projects)
+    assert H.post(stack, "/api/v1/queue/stop").status == 200
+    try:
+        ts = [_task(stack, {"project": name, "command": _cmd("exit", 0)}) for _ in range(50)]
+    finally:
+        starter = threading.Thread(target=lambda: H.post(stack, "/api/v1/queue/start"))
+    starter.start()
+    codes = [H.post(stack, "/api/v1/tasks/%s/cancel" % t["id"]).status for t in ts]
+    starter.join()
+    assert set(codes) <= {200, 202, 409}, codes
+    print("cancel answers:", {c: codes.count(c) for c in set(codes)})
+    for t in ts:
+        d = _done(stack, t["id"])
+        assert d["status"] in ("cancelled", "completed"), d
+        ends = H.db(stack, "SELECT count(*) FROM events WHERE task_id = ? AND type IN"
+                           " ('task.completed', 'task.cancelled', 'task.failed')", (t["id"],))
+        assert ends == [(1,)], (t["id"], ends, d)
+        assert len(d["attempts"]) <= 1, d
+    assert H.get(stack, "/api/v1/queue").result["claiming"] is True
