@@ -251,6 +251,17 @@ int store_step_done(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+int store_exec_text2(struct store *s, const char *sql, const char *a, const char *b)
+{
+	sqlite3_stmt *st = store_prep(s, sql);
+
+	if (st == NULL)
+		return -1;
+	store_bind_text(st, 1, a);
+	store_bind_text(st, 2, b);
+	return store_step_done(st);
+}
+
 int store_bind_text(sqlite3_stmt *st, int idx, const char *v)
 {
 	if (v == NULL)

@@ -113,13 +113,7 @@ int store_agent_get(struct store *s, const char *key, char *buf, size_t len)
 
 int store_agent_set(struct store *s, const char *key, const char *value)
 {
-	sqlite3_stmt *st = store_prep(s, sql_agent_set);
-
-	if (st == NULL)
-		return -1;
-	store_bind_text(st, 1, key);
-	store_bind_text(st, 2, value);
-	return store_step_done(st);
+	return store_exec_text2(s, sql_agent_set, key, value);
 }
 
 int store_counts(struct store *s, struct store_counts *out)

@@ -359,13 +359,7 @@ int store_project_save_state(struct store *s, const struct store_project *p, con
 
 int store_project_set_health(struct store *s, const char *name, const char *health)
 {
-	sqlite3_stmt *st = store_prep(s, sql_project_health);
-
-	if (st == NULL)
-		return -1;
-	store_bind_text(st, 1, name);
-	store_bind_text(st, 2, health);
-	return store_step_done(st);
+	return store_exec_text2(s, sql_project_health, name, health);
 }
 
 int store_project_set_release(struct store *s, const char *name, int64_t release_id)

@@ -491,6 +491,32 @@ int store_tasks_cancel_dependents(struct store *s, const char *id, const char *s
 	return n;
 }
 
+/*
+ * Steps a bound UPDATE of one task ending in RETURNING coalesce(project, '')
+ * and resets it: 1 it changed (its project, "" for none, into project), 0
+ * no row matched, -1 error.
+ */
+static int step_task_update(sqlite3_stmt *st, char project[64])
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		store_col_copy(st, 0, project, 64);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 1 : -1;
+	} else {
+		rc = rc == SQLITE_DONE ? 0 : -1;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* The event of a change of one task, in the change's transaction. */
+static int task_event(struct store *s, const char *type, const char *id, const char *project,
+                      const char *level, const char *why)
+{
+	return store_event_add(s, type, id, project[0] ? project : NULL, level, why, NULL);
+}
+
 static const char sql_cancel_pending[] =
     "UPDATE tasks SET state = 'cancelled', reason = ?2, completed_at = ?3, updated_at = ?3"
     " WHERE id = ?1 AND state = 'pending' AND kind = 'task' RETURNING coalesce(project, '')";
@@ -506,18 +532,9 @@ int store_task_cancel_pending(struct store *s, const char *id, const char *why)
 	store_bind_text(st, 1, id);
 	store_bind_text(st, 2, why);
 	sqlite3_bind_int64(st, 3, util_now_ms());
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		store_col_copy(st, 0, project, sizeof(project));
-		rc = sqlite3_step(st);
-	} else if (rc == SQLITE_DONE) {
-		sqlite3_reset(st);
-		return 0; /* claimed (or ended) meanwhile */
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE ||
-	    store_event_add(s, "task.cancelled", id, project[0] ? project : NULL, "info", why,
-	                    NULL) < 0 ||
+	if ((rc = step_task_update(st, project)) <= 0)
+		return rc; /* 0: claimed (or ended) meanwhile */
+	if (task_event(s, "task.cancelled", id, project, "info", why) < 0 ||
 	    cancel_dependents_in(s, id, "cancelled") < 0)
 		return -1;
 	return 1;
@@ -525,13 +542,7 @@ int store_task_cancel_pending(struct store *s, const char *id, const char *why)
 
 int store_task_set_result(struct store *s, const char *id, const char *result)
 {
-	sqlite3_stmt *st = store_prep(s, sql_result);
-
-	if (st == NULL)
-		return -1;
-	store_bind_text(st, 1, id);
-	store_bind_text(st, 2, result);
-	return store_step_done(st);
+	return store_exec_text2(s, sql_result, id, result);
 }
 
 /* ---- claims that never became runs ---- */
@@ -579,20 +590,18 @@ int store_task_unclaim(struct store *s, const char *id, const char *why)
 		return store_finish(s, -1);
 	store_bind_text(st, 1, id);
 	sqlite3_bind_int64(st, 2, now);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		store_col_copy(st, 0, project, sizeof(project));
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	}
-	sqlite3_reset(st);
-	if (rc == 0 && (st = store_prep(s, sql_attempt_lost)) != NULL) {
+	/* 0: not claimed-and-unspawned any more, nothing to do */
+	if ((rc = step_task_update(st, project)) <= 0)
+		return store_finish(s, rc);
+	rc = -1;
+	if ((st = store_prep(s, sql_attempt_lost)) != NULL) {
 		store_bind_text(st, 1, id);
 		store_bind_text(st, 2, why);
 		sqlite3_bind_int64(st, 3, now);
 		rc = store_step_done(st);
 	}
 	if (rc == 0)
-		rc = store_event_add(s, "task.requeued", id, project[0] ? project : NULL, "warn", why,
-		                     NULL);
+		rc = task_event(s, "task.requeued", id, project, "warn", why);
 	return store_finish(s, rc);
 }
 
@@ -614,14 +623,9 @@ int store_task_retry(struct store *s, const char *id, int64_t not_before, const 
 	store_bind_text(st, 1, id);
 	sqlite3_bind_int64(st, 2, not_before);
 	sqlite3_bind_int64(st, 3, util_now_ms());
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		store_col_copy(st, 0, project, sizeof(project));
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	}
-	sqlite3_reset(st);
-	if (rc == 0)
-		rc = store_event_add(s, "task.retrying", id, project[0] ? project : NULL, "warn", why,
-		                     NULL);
+	/* 0: not failed any more (a cancel came first): nothing to retry */
+	if ((rc = step_task_update(st, project)) == 1)
+		rc = task_event(s, "task.retrying", id, project, "warn", why);
 	return store_finish(s, rc);
 }
 
@@ -648,4 +652,19 @@ int store_slot_tasks(struct store *s, struct store_slot_task **out, size_t *n)
 		return -1;
 	*out = arr;
 	return 0;
+}
+
+int store_slots_get(struct store *s, const struct store_slots *dflt, struct store_slots *out)
+{
+	char v[16];
+	long n;
+	int a, b;
+
+	*out = *dflt;
+	if ((a = store_agent_get(s, "internal.running", v, sizeof(v))) == 1)
+		out->running = strcmp(v, "false") != 0;
+	if ((b = store_agent_get(s, "internal.slots", v, sizeof(v))) == 1 &&
+	    (n = strtol(v, NULL, 10)) >= 0 && n <= STORE_SLOTS_MAX)
+		out->count = (int)n;
+	return a < 0 || b < 0 ? -1 : 0;
 }

@@ -138,6 +138,15 @@ int store_task_cancel_pending(struct store *s, const char *id, const char *why);
 /* The result of a finished task ({success, output, metrics}, JSON text). 0 or -1. */
 int store_task_set_result(struct store *s, const char *id, const char *result);
 
+/* The internal slots' switches (agent_state, the handlers' rows), with the configuration's defaults. */
+struct store_slots {
+	bool running; /* internal.running: not "false" (unset: the default) */
+	int count;    /* internal.slots (unset or out of range: the default) */
+};
+#define STORE_SLOTS_MAX 1024
+/* Reads both switches; dflt holds the configuration's values. 0, or -1 (out is dflt then). */
+int store_slots_get(struct store *s, const struct store_slots *dflt, struct store_slots *out);
+
 /* The internal slots' runs: worker "internal-<n>" → task, for the status route. */
 struct store_slot_task {
 	char worker_id[32];

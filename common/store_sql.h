@@ -29,6 +29,8 @@ sqlite3_stmt *store_prep(struct store *s, const char *sql);
 
 /* Steps a statement that returns no row and resets it: 0 done, -1 error. */
 int store_step_done(sqlite3_stmt *st);
+/* Runs sql (no rows) with text (or NULL) a as ?1 and b as ?2: 0 done, -1 error. */
+int store_exec_text2(struct store *s, const char *sql, const char *a, const char *b);
 /* Binds text or NULL when v is NULL. */
 int store_bind_text(sqlite3_stmt *st, int idx, const char *v);
 /* Column as a newly parsed json_object (caller puts), or NULL. */

@@ -200,12 +200,9 @@ int store_task_paused(struct store *s, const char *id, bool paused)
 	return store_step_done(st);
 }
 
-static int task_ended_row(struct store *s, const char *id, const struct store_task_end *e)
+/* ?1 id, ?2 state, ?3 reason, ?4 exit code, ?5 signal: the task row's and its attempt's alike. */
+static void bind_end(sqlite3_stmt *st, const char *id, const struct store_task_end *e)
 {
-	sqlite3_stmt *st = store_prep(s, sql_task_ended);
-
-	if (st == NULL)
-		return -1;
 	store_bind_text(st, 1, id);
 	store_bind_text(st, 2, e->state);
 	store_bind_text(st, 3, e->reason);
@@ -213,6 +210,15 @@ static int task_ended_row(struct store *s, const char *id, const struct store_ta
 		sqlite3_bind_int(st, 4, e->exit_code);
 	if (e->has_signal)
 		sqlite3_bind_int(st, 5, e->signal);
+}
+
+static int task_ended_row(struct store *s, const char *id, const struct store_task_end *e)
+{
+	sqlite3_stmt *st = store_prep(s, sql_task_ended);
+
+	if (st == NULL)
+		return -1;
+	bind_end(st, id, e);
 	sqlite3_bind_int(st, 6, e->killed);
 	sqlite3_bind_int(st, 7, e->timed_out);
 	sqlite3_bind_int(st, 8, e->oom);
@@ -236,14 +242,8 @@ int store_task_ended(struct store *s, const char *id, const struct store_task_en
 		rc = store_step_done(st) == 0 && store_event_write(s, ev) == 0 ? 0 : -1;
 	}
 	if (rc == 0 && (st = store_prep(s, sql_attempt_ended)) != NULL) {
-		store_bind_text(st, 1, id);
-		store_bind_text(st, 2, e->state);
-		store_bind_text(st, 3, e->reason);
-		if (e->has_code)
-			sqlite3_bind_int(st, 4, e->exit_code);
-		if (e->has_signal)
-			sqlite3_bind_int(st, 5, e->signal);
-		sqlite3_bind_int64(st, 6, e->ended_at);
+		bind_end(st, id, e);
+		sqlite3_bind_int64(st, 6, e->ended_at > 0 ? e->ended_at : util_now_ms());
 		rc = store_step_done(st);
 	}
 	return store_finish(s, rc);

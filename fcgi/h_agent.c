@@ -111,13 +111,13 @@ static bool runner_check(struct request *req, struct json_object *o)
 /* This host's slots among the workers: how many, and how many run a task. */
 static void slots_in(struct request *req, struct store_counts *c)
 {
+	struct store_slots dflt = {req->cfg->auto_start_workers, req->cfg->num_internal_workers}, sw;
 	struct store_slot_task *busy = NULL;
-	char v[16];
 	size_t n = 0;
-	int64_t count = req->cfg->num_internal_workers, used = 0;
+	int64_t count, used = 0;
 
-	if (store_agent_get(req->store, "internal.slots", v, sizeof(v)) == 1)
-		count = atoll(v);
+	store_slots_get(req->store, &dflt, &sw);
+	count = sw.count;
 	if (store_slot_tasks(req->store, &busy, &n) == 0)
 		for (size_t i = 0; i < n; i++)
 			used += atoll(busy[i].worker_id + strlen("internal-")) <= count;

@@ -20,23 +20,13 @@
 #include "store_queue.h"
 #include "util.h"
 
-#define SLOTS_MAX 1024
-
-static bool switch_on(struct request *req, const char *key)
+/* The slots' switches as the runner reads them. */
+static struct store_slots slots_now(struct request *req)
 {
-	char v[16];
+	struct store_slots dflt = {req->cfg->auto_start_workers, req->cfg->num_internal_workers}, sw;
 
-	return store_agent_get(req->store, key, v, sizeof(v)) == 1 ? strcmp(v, "false") != 0
-	                                                             : req->cfg->auto_start_workers;
-}
-
-static int slots_of(struct request *req)
-{
-	char v[16];
-
-	if (store_agent_get(req->store, "internal.slots", v, sizeof(v)) == 1)
-		return atoi(v);
-	return req->cfg->num_internal_workers;
+	store_slots_get(req->store, &dflt, &sw);
+	return sw;
 }
 
 /* GET /api/v1/workers/internal/status, and part of GET /api/v1/queue. */
@@ -45,7 +35,8 @@ static struct json_object *slots_obj(struct request *req)
 	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
 	struct store_slot_task *busy = NULL;
 	size_t n = 0, used = 0;
-	int count = slots_of(req);
+	struct store_slots sw = slots_now(req);
+	int count = sw.count;
 
 	if (store_slot_tasks(req->store, &busy, &n) < 0) {
 		json_object_put(arr);
@@ -66,7 +57,7 @@ static struct json_object *slots_obj(struct request *req)
 		json_object_array_add(arr, sl);
 	}
 	json_object_object_add(o, "count", json_object_new_int(count));
-	json_object_object_add(o, "running", json_object_new_boolean(switch_on(req, "internal.running")));
+	json_object_object_add(o, "running", json_object_new_boolean(sw.running));
 	json_object_object_add(o, "busy", json_object_new_int64((int64_t)used));
 	json_object_object_add(o, "idle", json_object_new_int64(count - (int64_t)used));
 	/* slots removed by a scale-down finish their task: busy beyond the count */
@@ -182,9 +173,9 @@ int h_workers_internal_scale(struct request *req, struct response *resp)
 		return -1;
 	if (!json_object_object_get_ex(req->json, "count", &v) ||
 	    !json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 0 ||
-	    n > SLOTS_MAX) {
+	    n > STORE_SLOTS_MAX) {
 		resp_error(resp, 422, "validation_error", "count: an integer from 0 to %d",
-		           SLOTS_MAX);
+		           STORE_SLOTS_MAX);
 		return -1;
 	}
 	snprintf(value, sizeof(value), "%lld", (long long)n);

@@ -119,13 +119,19 @@ static void project_run(const struct store_project_info *p, struct json_object *
 	                       live && p->has_rss ? json_object_new_int64(p->rss_bytes) : NULL);
 }
 
+/* Stored JSON text as an object, or null. */
+static struct json_object *json_or_null(const char *text)
+{
+	return text ? json_tokener_parse(text) : NULL;
+}
+
 /*
  * The runner's health record with its time in RFC 3339: {status, failures,
  * checks, last: {at, ok, code, output, duration_ms}}; null without a check.
  */
 static struct json_object *health_obj(const char *text)
 {
-	struct json_object *o = text ? json_tokener_parse(text) : NULL, *last, *at;
+	struct json_object *o = json_or_null(text), *last, *at;
 
 	if (o != NULL && json_object_object_get_ex(o, "last", &last) && last != NULL &&
 	    json_object_object_get_ex(last, "at", &at) && json_object_is_type(at, json_type_int))
@@ -138,7 +144,7 @@ struct json_object *json_out_project(const struct store_project_info *p)
 	struct json_object *o = json_object_new_object(), *ports = json_object_new_object();
 
 	json_object_object_add(o, "name", json_object_new_string(p->name));
-	json_object_object_add(o, "spec", p->spec ? json_tokener_parse(p->spec) : NULL);
+	json_object_object_add(o, "spec", json_or_null(p->spec));
 	json_object_object_add(o, "state", json_object_new_string(p->state));
 	json_object_object_add(o, "state_reason", str_or_null(p->state_reason));
 	json_object_object_add(o, "desired", json_object_new_string(p->desired));
@@ -190,11 +196,6 @@ struct json_object *json_out_tokens(const struct store_token *arr, size_t n)
 }
 
 /* ---- tasks ---- */
-
-static struct json_object *json_or_null(const char *text)
-{
-	return text ? json_tokener_parse(text) : NULL;
-}
 
 static struct json_object *attempt_obj(const struct store_attempt *a)
 {

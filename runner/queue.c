@@ -40,25 +40,6 @@ static int free_slot(const struct runner *r, int slots)
 	return 0;
 }
 
-/* agent_state switches (the handlers' column): on unless "false"; dflt when unset. */
-static bool switch_on(struct runner *r, const char *key, bool dflt)
-{
-	char v[16];
-	int rc = store_agent_get(r->store, key, v, sizeof(v));
-
-	return rc == 1 ? strcmp(v, "false") != 0 : dflt;
-}
-
-static int slot_count(struct runner *r)
-{
-	char v[16];
-	long n;
-
-	if (store_agent_get(r->store, "internal.slots", v, sizeof(v)) == 1 &&
-	    (n = strtol(v, NULL, 10)) >= 0 && n <= 1024)
-		return (int)n;
-	return r->cfg.num_internal_workers;
-}
 
 static struct slot_run *slot_find(struct runner *r, const char *id)
 {
@@ -390,14 +371,14 @@ static void launch(struct runner *r, const char *id, int slot)
 
 void queue_fill(struct runner *r)
 {
-	bool on = r->cfg.auto_start_workers;
-	int slots, slot;
+	struct store_slots dflt = {r->cfg.auto_start_workers, r->cfg.num_internal_workers}, sw;
+	int slot;
 
 	r->queue_due = false;
-	if (!r->recovered || !switch_on(r, "internal.running", on))
+	store_slots_get(r->store, &dflt, &sw);
+	if (!r->recovered || !sw.running)
 		return;
-	slots = slot_count(r);
-	while ((slot = free_slot(r, slots)) > 0) {
+	while ((slot = free_slot(r, sw.count)) > 0) {
 		char worker[32];
 		struct store_claim c = {.worker_id = worker};
 		struct store_claimed got;

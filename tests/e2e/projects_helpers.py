@@ -26,6 +26,8 @@ import zipfile
 
 import pytest
 
+import archives
+
 _DEFAULT = object()
 
 
@@ -244,6 +246,19 @@ def svc_spec(name, mode, marker, *args, **fields):
     spec = {"name": name, "command": [SVC_CMD, mode, marker] + [str(a) for a in args]}
     spec.update(fields)
     return spec
+
+
+def deploy_svc(stack, projects, mode, *args, prefix="p", version=None, **fields):
+    """Uploads a fresh artifact (its VERSION file says version) and deploys
+    svc.sh MODE MARKER ARGS by JSON as a new project of projects (cleaned up
+    with it): (name, marker, the 202's result)."""
+    sha = upload_ok(stack, archives.project_archive("tar.gz",
+                                                    version=version or new_marker("v")))
+    name = projects.add(new_name(prefix), None)
+    marker = new_marker()
+    projects.markers.append(marker)
+    return name, marker, deploy_ok(stack, svc_spec(name, mode, marker, *args, artifact=sha,
+                                                   **fields))
 
 
 def deploy(stack, spec, artifact=None, filename="build.tar.gz", headers=None):

@@ -72,12 +72,7 @@ def _write_exit_code(stack, task, code):
 
 
 def _deploy(stack, projects, mode, *args, **fields):
-    sha = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v")))
-    name = projects.add(H.new_name("crash"))
-    marker = H.new_marker()
-    projects.markers.append(marker)
-    res = H.deploy_ok(stack, H.svc_spec(name, mode, marker, *args, artifact=sha, **fields))
-    return name, marker, res
+    return H.deploy_svc(stack, projects, mode, *args, prefix="crash", **fields)
 
 
 def _shim_pid(stack, task):

@@ -9,18 +9,12 @@ output in the run's logs."""
 
 import os
 
-import archives as A
 import projects_helpers as H
 from projects_helpers import projects  # noqa: F401  (fixture)
 
 
 def _deploy(stack, projects, mode, *args, **fields):
-    sha = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v")))
-    name = projects.add(H.new_name("hh"), None)
-    marker = H.new_marker()
-    projects.markers.append(marker)
-    res = H.deploy_ok(stack, H.svc_spec(name, mode, marker, *args, artifact=sha, **fields))
-    return name, marker, res
+    return H.deploy_svc(stack, projects, mode, *args, prefix="hh", **fields)
 
 
 def _health(stack, name):

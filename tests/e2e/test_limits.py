@@ -51,11 +51,7 @@ def _need_no_cgroup(stack, name):
 
 
 def _deploy(stack, projects, mode, *args, **fields):
-    sha = H.upload_ok(stack, A.project_archive("tar.gz", version=H.new_marker("v")))
-    name = projects.add(H.new_name("lim"))
-    marker = H.new_marker()
-    projects.markers.append(marker)
-    res = H.deploy_ok(stack, H.svc_spec(name, mode, marker, *args, artifact=sha, **fields))
+    name, _, res = H.deploy_svc(stack, projects, mode, *args, prefix="lim", **fields)
     return name, res["task"]["id"]
 
 

@@ -34,13 +34,7 @@ def _artifact(stack, version=None, fmt="tar.gz"):
 
 
 def _deploy_svc(stack, projects, mode, *args, version=None, **fields):
-    """Uploads a fresh artifact and deploys svc.sh MODE MARKER ARGS by JSON."""
-    sha, _ = _artifact(stack, version)
-    name = projects.add(H.new_name(), None)
-    marker = H.new_marker()
-    projects.markers.append(marker)
-    res = H.deploy_ok(stack, H.svc_spec(name, mode, marker, *args, artifact=sha, **fields))
-    return name, marker, res
+    return H.deploy_svc(stack, projects, mode, *args, version=version, **fields)
 
 
 def _release_dir(stack, name, seq):

@@ -7,6 +7,7 @@
  * many finished rows the table holds).
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,49 +172,46 @@ static void test_concurrent_claims(void)
 	CHECK(total == N && dup == 0);
 }
 
-/* The claim's subquery walks the partial index in order: no scan of finished rows, no sort. */
+/*
+ * True when the plan of sql walks index without a temporary B-tree (a
+ * sort); the plan is printed when not.
+ */
+static bool walks(const char *sql, const char *index)
+{
+	char plan[2048] = "", q[1024];
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	size_t o = 0;
+	bool ok;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW && o < sizeof(plan) - 200)
+		o += (size_t)snprintf(plan + o, sizeof(plan) - o, "%s\n",
+		                      (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ok = strstr(plan, index) != NULL && strstr(plan, "TEMP B-TREE") == NULL;
+	if (!ok)
+		fprintf(stderr, "plan of %s:\n%s", sql, plan);
+	return ok;
+}
+
+/* The claim and the list by state walk their index in order: no scan of finished rows, no sort. */
 static void test_plan(void)
 {
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	char plan[2048] = "";
-	size_t o = 0;
-
 	/* many finished rows beside a few pending ones */
 	raw("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)"
 	    " INSERT INTO tasks (id, kind, spec, state, created_at, updated_at)"
 	    " SELECT 'done-' || i, 'task', '{}', 'completed', i, i FROM n; ANALYZE");
-	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	CHECK(sqlite3_prepare_v2(db,
-	                         "EXPLAIN QUERY PLAN SELECT t.id FROM tasks t WHERE t.state = "
-	                         "'pending' AND t.kind = 'task' AND t.runs_on = 'internal'"
-	                         " ORDER BY t.priority DESC, t.created_at LIMIT 1",
-	                         -1, &st, NULL) == SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW && o < sizeof(plan) - 200)
-		o += (size_t)snprintf(plan + o, sizeof(plan) - o, "%s\n",
-		                      (const char *)sqlite3_column_text(st, 3));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	CHECK(strstr(plan, "USING INDEX tasks_claim") != NULL);
-	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
-	if (failed)
-		fprintf(stderr, "plan:\n%s", plan);
-	/* GET /api/v1/tasks?status=pending: one state walks tasks_state_kind_created, newest first */
-	o = 0;
-	plan[0] = '\0';
-	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	CHECK(sqlite3_prepare_v2(db,
-	                         "EXPLAIN QUERY PLAN SELECT id FROM tasks WHERE kind = 'task' AND "
-	                         "state = 'pending' ORDER BY created_at DESC, rowid DESC LIMIT 100",
-	                         -1, &st, NULL) == SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW && o < sizeof(plan) - 200)
-		o += (size_t)snprintf(plan + o, sizeof(plan) - o, "%s\n",
-		                      (const char *)sqlite3_column_text(st, 3));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	CHECK(strstr(plan, "tasks_state_kind_created") != NULL && strstr(plan, "TEMP B-TREE") == NULL);
-	if (strstr(plan, "tasks_state_kind_created") == NULL || strstr(plan, "TEMP B-TREE") != NULL)
-		fprintf(stderr, "plan:\n%s", plan);
+	CHECK(walks("SELECT t.id FROM tasks t WHERE t.state = 'pending' AND t.kind = 'task' AND"
+	            " t.runs_on = 'internal' ORDER BY t.priority DESC, t.created_at LIMIT 1",
+	            "USING INDEX tasks_claim"));
+	/* GET /api/v1/tasks?status=pending: newest first */
+	CHECK(walks("SELECT id FROM tasks WHERE kind = 'task' AND state = 'pending'"
+	            " ORDER BY created_at DESC, rowid DESC LIMIT 100",
+	            "tasks_state_kind_created"));
 }
 
 int main(void)
