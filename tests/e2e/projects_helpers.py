@@ -369,8 +369,8 @@ def wait_serving(stack, name, task_id, timeout=30):
     return wait_running(stack, name, task_id, timeout)
 
 
-def wait_stubborn(marker, timeout=10):
-    """A "stubborn" service ignores SIGTERM only once its child is up: the
+def wait_ignoring_term(marker, timeout=10):
+    """The TERM-ignoring service mode ignores SIGTERM only once its child is up: the
     child starts after `trap '' TERM`, and a stop sent earlier (two marker
     processes alone may be the script and a command substitution running
     before the trap) would end it at once."""

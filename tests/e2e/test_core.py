@@ -48,7 +48,7 @@ def test_deploy_during_delete_wins(stack, projects):
     r1 = H.deploy_ok(stack, H.svc_spec(name, "stubborn", m1, artifact=_release(stack),
                                        stop_timeout=4))
     p1 = H.wait_running(stack, name, r1["task"]["id"])
-    H.wait_stubborn(m1)
+    H.wait_ignoring_term(m1)
     d = H.delete(stack, name)
     assert d.status == 202, d
     H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
@@ -76,7 +76,7 @@ def test_start_during_delete_wins(stack, projects):
     r1 = H.deploy_ok(stack, H.svc_spec(name, "stubborn", m, artifact=_release(stack),
                                        stop_timeout=4))
     p1 = H.wait_running(stack, name, r1["task"]["id"])
-    H.wait_stubborn(m)
+    H.wait_ignoring_term(m)
     d = H.delete(stack, name)
     assert d.status == 202, d
     H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
@@ -280,7 +280,7 @@ def test_start_false_deploy_during_delete_keeps_the_project(stack, projects):
     r1 = H.deploy_ok(stack, H.svc_spec(name, "stubborn", m1, artifact=_release(stack),
                                        stop_timeout=3))
     H.wait_running(stack, name, r1["task"]["id"])
-    H.wait_stubborn(m1)
+    H.wait_ignoring_term(m1)
     d = H.delete(stack, name)
     H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
     r2 = H.deploy_ok(stack, dict(H.svc_spec(name, "idle", m2, artifact=sha2), start=False))
@@ -306,7 +306,7 @@ def test_start_during_delete_wins_across_a_runner_restart(fresh_stack):
         r1 = H.deploy_ok(stack, H.svc_spec(name, "stubborn", m, artifact=_release(stack),
                                            stop_timeout=1))
         p1 = H.wait_running(stack, name, r1["task"]["id"])
-        H.wait_stubborn(m)
+        H.wait_ignoring_term(m)
         d = H.delete(stack, name)
         H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
         stack.kill_runner()

@@ -187,7 +187,7 @@ def test_runner_kill9_in_the_middle_of_a_stop(crash):
     name, marker, res = _deploy(stack, projects, "stubborn", stop_timeout=2)
     task = res["task"]["id"]
     p = H.wait_running(stack, name, task)
-    H.wait_stubborn(marker)
+    H.wait_ignoring_term(marker)
     assert H.control(stack, name, "stop").status == 202
     H.wait_project(stack, name, lambda q: q["state"] == "stopping", 10, "stopping")
     stack.kill_runner()

@@ -303,7 +303,7 @@ def test_signal_validation_and_405(stack, projects):
 def test_stop_timeout_then_sigkill(stack, projects):
     name, marker, res = _deploy_svc(stack, projects, "stubborn", stop_timeout=1)
     H.wait_running(stack, name, res["task"]["id"])
-    H.wait_stubborn(marker)
+    H.wait_ignoring_term(marker)
     t0 = time.monotonic()
     r = H.control(stack, name, "stop")
     assert r.status == 202, r
@@ -752,7 +752,7 @@ def test_delete_in_process_group_mode(fresh_stack):
 def test_delete_stubborn_tree_escalates_to_sigkill(stack, projects):
     name, marker, res = _deploy_svc(stack, projects, "stubborn", stop_timeout=1)
     H.wait_running(stack, name, res["task"]["id"])
-    H.wait_stubborn(marker)
+    H.wait_ignoring_term(marker)
     r = H.delete(stack, name)
     assert r.status == 202, r
     assert H.wait_gone(marker, 15), H.procs_with(marker)
