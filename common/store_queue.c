@@ -412,7 +412,6 @@ static const char sql_cancel_waiting[] =
     "UPDATE tasks SET state = 'cancelled', reason = ?2, completed_at = ?3, updated_at = ?3"
     " WHERE state = 'pending' AND id IN (SELECT task_id FROM task_deps WHERE after_id = ?1)"
     " RETURNING id, coalesce(project, '')";
-static const char sql_result[] = "UPDATE tasks SET result = ?2 WHERE id = ?1";
 
 struct cancelled {
 	char id[40], project[64];
@@ -540,10 +539,7 @@ int store_task_cancel_pending(struct store *s, const char *id, const char *why)
 	return 1;
 }
 
-int store_task_set_result(struct store *s, const char *id, const char *result)
-{
-	return store_exec_text2(s, sql_result, id, result);
-}
+
 
 /* ---- claims that never became runs ---- */
 

@@ -135,8 +135,6 @@ int store_task_retry(struct store *s, const char *id, int64_t not_before, const 
  * not pending any more (a claim came first), -1 error.
  */
 int store_task_cancel_pending(struct store *s, const char *id, const char *why);
-/* The result of a finished task ({success, output, metrics}, JSON text). 0 or -1. */
-int store_task_set_result(struct store *s, const char *id, const char *result);
 
 /* The internal slots' switches (agent_state, the handlers' rows), with the configuration's defaults. */
 struct store_slots {

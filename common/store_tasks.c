@@ -95,7 +95,7 @@ static const char sql_task_resume[] =
 static const char sql_task_ended[] =
     "UPDATE tasks SET state = ?2, reason = ?3, exit_code = ?4, signal = ?5, killed = ?6,"
     " timed_out = ?7, oom = ?8, started_at = coalesce(?9, started_at), completed_at = ?10,"
-    " updated_at = ?11, paused_at = NULL WHERE id = ?1"
+    " updated_at = ?11, paused_at = NULL, result = coalesce(?12, result) WHERE id = ?1"
     " AND state NOT IN ('completed', 'failed', 'timeout', 'cancelled')"; /* an end is final */
 static const char sql_usage_del[] = "DELETE FROM task_usage WHERE task_id = ?";
 /* a queued task's current attempt ends with it (service runs have no attempt rows) */
@@ -226,6 +226,7 @@ static int task_ended_row(struct store *s, const char *id, const struct store_ta
 		sqlite3_bind_int64(st, 9, e->started_at);
 	sqlite3_bind_int64(st, 10, e->ended_at > 0 ? e->ended_at : util_now_ms());
 	sqlite3_bind_int64(st, 11, util_now_ms());
+	store_bind_text(st, 12, e->result);
 	return store_step_done(st);
 }
 

@@ -63,6 +63,7 @@ struct store_task_end {
 	bool killed, timed_out, oom;
 	int64_t started_at; /* 0: keep the row's */
 	int64_t ended_at;   /* becomes completed_at */
+	const char *result; /* JSON text written with the end, or NULL to keep the row's */
 };
 /* Records the end of a run with its event, and drops its usage sample. */
 int store_task_ended(struct store *s, const char *id, const struct store_task_end *e,

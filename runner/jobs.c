@@ -70,6 +70,7 @@ static void job_end(struct runner *r, struct job *j, const struct shim_exit *x)
 	struct store_task_end end = {0};
 	char type[32];
 	struct store_event ev = {.type = type, .task_id = j->task_id};
+	char *result = NULL;
 	bool by_request = !j->timed_out && (x->stopped || j->stop_requested || j->kill_requested);
 	struct shim_exit xt = *x;
 
@@ -115,8 +116,12 @@ static void job_end(struct runner *r, struct job *j, const struct shim_exit *x)
 	ev.project = project_or_null(j);
 	ev.level = strcmp(e.state, "failed") == 0 ? "warn" : "info";
 	ev.message = e.reason;
+	if (j->ops != NULL && j->ops->ending != NULL)
+		j->ops->ending(j->owner, j, &e, &result);
+	end.result = result;
 	if (store_task_ended(r->store, j->task_id, &end, &ev) < 0)
 		log_error("task %s: cannot record its end", j->task_id);
+	free(result);
 	log_info("task %s %s: %s", j->task_id, e.state, e.reason);
 	job_unlink(r, j);
 	if (j->ops != NULL && j->ops->exited != NULL)

@@ -32,6 +32,12 @@ struct job_end {
 struct job_owner_ops {
 	/* The job exec'd (or, after a restart, was found running). */
 	void (*started)(void *owner, struct job *j);
+	/*
+	 * The run is over and about to be recorded: *result may be set to JSON
+	 * text (malloc'd; freed by jobs.c) that is written with the end, in its
+	 * transaction, so that no reader sees the end without it.
+	 */
+	void (*ending)(void *owner, struct job *j, const struct job_end *e, char **result);
 	/* The run is over and recorded; j is freed when this returns. */
 	void (*exited)(void *owner, struct job *j, const struct job_end *e);
 	/* One health check ran (the shim runs them). */

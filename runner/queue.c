@@ -130,12 +130,13 @@ static struct json_object *last_line(const char *dir)
  * {success, output, metrics}: output is what the job wrote to
  * $HOSTAGENT_RESULT_FILE when that is JSON, else its last stdout line.
  */
-static void record_result(struct runner *r, const char *id, const struct job_end *e)
+static void on_ending(void *owner, struct job *j, const struct job_end *e, char **result)
 {
+	struct slot_run *run = owner;
 	struct json_object *res = json_object_new_object(), *m = json_object_new_object(), *out;
 	char dir[4096], path[4200], *text = NULL;
 
-	if (jobdir_path(r, id, dir, sizeof(dir)) < 0)
+	if (jobdir_path(run->r, run->task_id, dir, sizeof(dir)) < 0)
 		dir[0] = '\0';
 	out = util_fmt(path, sizeof(path), "%s/result/result.json", dir) >= 0 &&
 	              util_read_file(path, 1 << 20, &text, NULL) == 0
@@ -152,11 +153,9 @@ static void record_result(struct runner *r, const char *id, const struct job_end
 	json_object_object_add(m, "signal",
 	                       e->exit.has_signal ? json_object_new_int(e->exit.signal) : NULL);
 	json_object_object_add(res, "metrics", m);
-	if (store_task_set_result(r->store, id,
-	                          json_object_to_json_string_ext(
-	                              res, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) <
-	    0)
-		log_error("task %s: cannot record its result", id);
+	/* written with the end, in its transaction: no reader sees one without the other */
+	*result = strdup(
+	    json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(res);
 }
 
@@ -200,7 +199,6 @@ static void on_exited(void *owner, struct job *j, const struct job_end *e)
 	struct runner *r = run->r;
 
 	run->job = NULL;
-	record_result(r, run->task_id, e);
 	if (!retried(r, run, e) && strcmp(e->state, "completed") != 0 &&
 	    store_tasks_cancel_dependents(r->store, run->task_id, e->state) < 0)
 		log_error("task %s: cannot cancel the tasks that wait for it", run->task_id);
@@ -210,6 +208,7 @@ static void on_exited(void *owner, struct job *j, const struct job_end *e)
 
 static const struct job_owner_ops slot_job_ops = {
     .started = on_started,
+    .ending = on_ending,
     .exited = on_exited,
 };
 
